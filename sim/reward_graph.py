@@ -1,0 +1,69 @@
+"""The reward graph of a training run, drawn like the DeepRacer console's.
+
+Average reward and average progress (training and evaluation) per iteration as lines, every training
+episode as a faint dot, and the best checkpoint marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+from matplotlib import pyplot as plt
+
+REWARD_COLOUR = "#2563eb"
+PROGRESS_COLOUR = "#16a34a"
+EVALUATION_COLOUR = "#dc2626"
+
+
+def draw_reward_graph(
+    path: Path,
+    iterations: Sequence[dict[str, Any]],
+    episodes: Sequence[dict[str, Any]] = (),
+    best_iteration: int | None = None,
+    title: str = "Reward graph",
+) -> Path:
+    """Write a PNG. ``iterations`` rows need ``iteration``, ``mean_reward``, ``mean_progress`` and optionally
+    ``evaluation_mean_progress``; ``episodes`` rows need ``iteration``, ``reward`` and ``progress``."""
+    figure, reward_axis = plt.subplots(figsize=(9, 4.8), dpi=100)
+    progress_axis = reward_axis.twinx()
+
+    if episodes:
+        reward_axis.scatter(
+            [e["iteration"] for e in episodes], [e["reward"] for e in episodes],
+            s=6, color=REWARD_COLOUR, alpha=0.18, linewidths=0, label="Reward per episode",
+        )
+    xs = [row["iteration"] for row in iterations]
+    reward_axis.plot(xs, [row["mean_reward"] for row in iterations], color=REWARD_COLOUR, lw=2,
+                     label="Average reward (training)")
+    progress_axis.plot(xs, [row["mean_progress"] for row in iterations], color=PROGRESS_COLOUR, lw=2,
+                       label="Average progress (training)")
+    evaluated = [row for row in iterations if row.get("evaluation_mean_progress") is not None]
+    if evaluated:
+        progress_axis.plot([row["iteration"] for row in evaluated],
+                           [row["evaluation_mean_progress"] for row in evaluated],
+                           color=EVALUATION_COLOUR, lw=2, ls="--", label="Average progress (evaluation)")
+    if best_iteration is not None:
+        reward_axis.axvline(best_iteration, color="#6b7280", lw=1, ls=":")
+        reward_axis.annotate("best", (best_iteration, 1.0), xycoords=("data", "axes fraction"),
+                             ha="center", va="bottom", fontsize=8, color="#374151")
+
+    reward_axis.set_xlabel("Iteration")
+    reward_axis.set_ylabel("Reward", color=REWARD_COLOUR)
+    progress_axis.set_ylabel("Progress (%)", color=PROGRESS_COLOUR)
+    progress_axis.set_ylim(0, 105)
+    reward_axis.grid(alpha=0.25)
+    reward_axis.set_title(title)
+    handles = reward_axis.get_legend_handles_labels()[0] + progress_axis.get_legend_handles_labels()[0]
+    labels = reward_axis.get_legend_handles_labels()[1] + progress_axis.get_legend_handles_labels()[1]
+    reward_axis.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.85)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,43 @@
+"""Checkpoints restore training exactly and never unpickle."""
+
+import torch
+from torch import nn
+
+from sim.checkpoints import latest_checkpoint, restore_checkpoint, save_checkpoint
+
+
+def _model_and_optimizer():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def _train_step(model, optimizer):
+    loss = model(torch.ones(3, 4)).pow(2).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def test_restored_model_and_optimizer_continue_exactly_like_the_original(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    _train_step(model, optimizer)
+    save_checkpoint(tmp_path, 7, model, optimizer, {"episodes": 140, "start_index": 3})
+
+    twin, twin_optimizer = _model_and_optimizer()
+    checkpoint = latest_checkpoint(tmp_path)
+    assert checkpoint.iteration == 7 and checkpoint.state == {"episodes": 140, "start_index": 3}
+    restore_checkpoint(checkpoint, twin, twin_optimizer)
+
+    _train_step(model, optimizer)
+    _train_step(twin, twin_optimizer)
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_latest_checkpoint_ignores_half_written_folders(tmp_path):
+    model, optimizer = _model_and_optimizer()
+    save_checkpoint(tmp_path, 1, model, optimizer, {})
+    (tmp_path / "checkpoints" / "iteration-00002.partial").mkdir()
+    assert latest_checkpoint(tmp_path).iteration == 1
+    assert latest_checkpoint(tmp_path / "nothing-here") is None
