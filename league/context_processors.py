@@ -1,0 +1,26 @@
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from league.services import racer_alias
+
+# Pages the races app owns; the nav shows each one once its URL name exists.
+NAV_URL_NAMES = {
+    "races_url": "races:race_list",
+    "models_url": "races:model_list",
+    "community_url": "races:community_list",
+}
+
+
+def _reverse_or_none(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def site(request: HttpRequest) -> dict[str, object]:
+    """`racer_alias` for the account menu and the nav links of the races app."""
+    user = getattr(request, "user", None)
+    context: dict[str, object] = {"racer_alias": racer_alias(user) if user is not None else None}
+    context.update({key: _reverse_or_none(name) for key, name in NAV_URL_NAMES.items()})
+    return context

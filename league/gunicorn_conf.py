@@ -1,0 +1,25 @@
+"""Gunicorn hooks for `manage.py runleague`: the embedded layout runs Dramatiq workers in the web process."""
+
+import logging
+
+logger = logging.getLogger("league.gunicorn")
+_embedded_worker = None
+
+
+def post_worker_init(worker) -> None:
+    """After the WSGI app (and so Django and the broker) is loaded in the worker process."""
+    global _embedded_worker
+    from league.broker import is_embedded, start_embedded_worker
+
+    if is_embedded():
+        _embedded_worker = start_embedded_worker()
+
+
+def worker_exit(server, worker) -> None:
+    global _embedded_worker
+    if _embedded_worker is not None:
+        from league import periodic
+
+        periodic.stop()
+        _embedded_worker.stop(timeout=10_000)
+        _embedded_worker = None
