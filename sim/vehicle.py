@@ -91,9 +91,7 @@ def _integer(field_name: str, value: Any) -> int:
     return value
 
 
-def _check_keys(
-    field_name: str, values: Any, required: Iterable[str], optional: Iterable[str] = ()
-) -> None:
+def _check_keys(field_name: str, values: Any, required: Iterable[str], optional: Iterable[str] = ()) -> None:
     if not isinstance(values, Mapping):
         raise VehicleError(field_name, f"must be an object, got {type(values).__name__}")
     required = tuple(required)
@@ -228,9 +226,7 @@ class DiscreteActionSpace:
         angles = [round(max_angle * k / half, 2) + 0.0 for k in range(-half, half + 1)]  # + 0.0: no -0.0
         speeds = [round(top_speed * k / speed_granularity, 2) for k in range(1, speed_granularity + 1)]
         actions = tuple(Action(angle, speed) for angle in angles for speed in speeds)
-        return cls(
-            actions, Granularity(max_angle, steering_granularity, top_speed, speed_granularity)
-        )
+        return cls(actions, Granularity(max_angle, steering_granularity, top_speed, speed_granularity))
 
     @property
     def n(self) -> int:
@@ -474,7 +470,7 @@ def _check_version(value: Any) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise VehicleError("version", f"must be a version number such as \"5\", got {value!r}")
+        raise VehicleError("version", f'must be a version number such as "5", got {value!r}')
 
 
 def _action_space_from_metadata(space_type: Any, values: Any) -> ActionSpace:
