@@ -1,0 +1,116 @@
+import pytest
+from django.contrib.auth.models import User
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.urls import reverse
+
+from league.decorators import alias_required
+from league.services import racer_alias, racer_set_alias
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_page_explains_pitlane_and_links_to_sign_up(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Train a car. Upload it. Race the league." in body
+    assert reverse("signup") in body
+    assert reverse("api_docs") in body
+
+
+def test_sign_up_signs_in_and_asks_for_the_alias(client):
+    response = client.post(
+        reverse("signup"),
+        {"username": "carla", "email": "", "password1": "a-Strong-pass-42", "password2": "a-Strong-pass-42"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("alias")
+    assert User.objects.get(username="carla").email == ""
+    assert client.get(reverse("account")).status_code == 200
+
+
+def test_sign_up_rejects_mismatched_passwords(client):
+    response = client.post(
+        reverse("signup"), {"username": "dan", "password1": "a-Strong-pass-42", "password2": "other-pass-42"}
+    )
+    assert response.status_code == 200
+    assert not User.objects.filter(username="dan").exists()
+
+
+def test_sign_in_and_sign_out(client):
+    User.objects.create_user("erin", password="pw-erin-12345")
+    response = client.post(reverse("login"), {"username": "erin", "password": "pw-erin-12345"})
+    assert response.status_code == 302
+    assert client.get(reverse("account")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("account")).status_code == 302
+
+
+def test_alias_page_sets_the_alias_once_and_redirects_to_next(client):
+    user = User.objects.create_user("fay", password="pw")
+    client.force_login(user)
+    response = client.post(reverse("alias"), {"alias": "FastFay", "next": "/accounts/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/"
+    assert racer_alias(user) == "FastFay"
+
+    # Once set, the page only shows it: a second POST cannot change it.
+    response = client.post(reverse("alias"), {"alias": "Other"})
+    assert response.status_code == 200
+    assert "FastFay" in response.content.decode()
+    assert racer_alias(user) == "FastFay"
+
+
+def test_alias_page_shows_why_an_alias_is_refused(client):
+    racer_set_alias(User.objects.create_user("gus"), "Taken")
+    client.force_login(User.objects.create_user("hal", password="pw"))
+    response = client.post(reverse("alias"), {"alias": "taken"})
+    assert response.status_code == 200
+    assert "is taken" in response.content.decode()
+
+
+def test_alias_page_ignores_an_off_site_next(client):
+    client.force_login(User.objects.create_user("ivy", password="pw"))
+    response = client.post(reverse("alias"), {"alias": "Ivy", "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+def test_alias_required_sends_users_without_alias_to_choose_one():
+    view = alias_required(lambda request: HttpResponse("ok"))
+    request = RequestFactory().get("/races/1/submit/")
+    request.user = User.objects.create_user("jo")
+    response = view(request)
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/alias/?next=%2Fraces%2F1%2Fsubmit%2F"
+    racer_set_alias(request.user, "Jo-racer")
+    assert view(request).content == b"ok"
+
+
+def test_api_token_is_shown_once(client):
+    user = User.objects.create_user("kim", password="pw")
+    client.force_login(user)
+    assert "Create token" in client.get(reverse("account")).content.decode()
+
+    response = client.post(reverse("account_token"), follow=True)
+    key = user.auth_token.key
+    assert key in response.content.decode()
+    page = client.get(reverse("account")).content.decode()
+    assert key not in page
+    assert "Regenerate token" in page
+
+
+def test_api_token_authenticates_api_requests(client):
+    user = User.objects.create_user("lee", password="pw")
+    client.force_login(user)
+    client.post(reverse("account_token"))
+    client.logout()
+    key = User.objects.get(pk=user.pk).auth_token.key
+    assert client.get("/api/schema/", headers={"Authorization": f"Token {key}"}).status_code == 200
+    assert client.get("/api/schema/", headers={"Authorization": "Token not-a-token"}).status_code == 401
+
+
+def test_token_creation_requires_post_and_sign_in(client):
+    assert client.post(reverse("account_token")).status_code == 302  # to the sign-in page
+    client.force_login(User.objects.create_user("max", password="pw"))
+    assert client.get(reverse("account_token")).status_code == 405

@@ -1,0 +1,115 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import dramatiq
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from league.broker import DbConnectionsMiddleware, PeriodicSchedulerMiddleware, actor_modules, build_broker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("redis://127.0.0.1:6379/0", RedisBroker),
+        ("amqp://guest:guest@127.0.0.1:5672/", RabbitmqBroker),
+        ("", StubBroker),
+    ],
+)
+def test_broker_url_selects_the_broker_with_django_middleware(url, kind):
+    broker = build_broker(url)
+    assert type(broker) is kind
+    middleware = {type(m) for m in broker.middleware}
+    assert {DbConnectionsMiddleware, PeriodicSchedulerMiddleware} <= middleware
+
+
+def test_unknown_broker_scheme_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"use redis://…, amqp://… or leave it empty"):
+        build_broker("kafka://localhost")
+
+
+def test_the_configured_broker_is_installed_before_actors_are_declared():
+    # Without PITLANE_BROKER_URL the tests run the embedded (in-memory) layout.
+    assert isinstance(dramatiq.get_broker(), StubBroker)
+
+
+def test_actor_modules_are_the_installed_apps_that_have_one():
+    names = actor_modules()
+    assert all(name.endswith(".actors") for name in names)
+    assert "league.actors" not in names  # league declares no actors
+    assert set(names) <= {"races.actors", "evaluator.actors"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_broker_round_trips_a_message_through_a_real_worker(redis_url):
+    """Enqueue on real Redis; a real Worker thread runs the actor, which reads the real database."""
+    broker = build_broker(redis_url)
+    queue = f"pitlane-test-{uuid.uuid4().hex[:12]}"
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    @dramatiq.actor(broker=broker, queue_name=queue, max_retries=0)
+    def count_users(tag: str) -> None:
+        seen.append((tag, User.objects.filter(username__startswith="rt-").count()))
+        done.set()
+
+    User.objects.create_user("rt-1")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        count_users.send("hello")
+        assert done.wait(15), "the worker did not process the message within 15 s"
+    finally:
+        worker.stop()
+        broker.flush(queue)
+        broker.client.delete(f"dramatiq:{queue}", f"dramatiq:{queue}.msgs", f"dramatiq:{queue}.DQ")
+        broker.close()
+    assert seen == [("hello", 1)]
+
+
+def test_rundramatiq_refuses_the_embedded_broker(settings):
+    settings.PITLANE_BROKER_URL = ""
+    with pytest.raises(CommandError, match="embedded broker"):
+        call_command("rundramatiq", "--dry-run")
+
+
+def test_rundramatiq_runs_the_dramatiq_cli_on_our_broker_module_and_actor_modules(settings, capsys):
+    settings.PITLANE_BROKER_URL = "redis://127.0.0.1:6379/0"
+    call_command("rundramatiq", "--dry-run", "--processes", "3", "--threads", "4")
+    command = capsys.readouterr().out.split()
+    assert command[1:4] == ["-m", "dramatiq", "league.worker_entry"]
+    assert command[4 : 4 + len(actor_modules())] == actor_modules()
+    assert command[command.index("--processes") + 1] == "3"
+    assert command[command.index("--threads") + 1] == "4"
+
+
+def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
+    env = {**os.environ, "PITLANE_BROKER_URL": redis_url, "PITLANE_DATA_DIR": str(tmp_path)}
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "is ready for action" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        assert "is ready for action" in log.read_text(), log.read_text()
+        assert "periodic scheduler started" in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
