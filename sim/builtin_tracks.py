@@ -90,14 +90,14 @@ BUILTIN_TRACKS: dict[str, BuiltinTrackSpec] = {
         BuiltinTrackSpec(
             name="pitlane_technical",
             title="Pitlane Technical",
-            description="A technical 23 m loop in the spirit of a championship final: a tight hairpin, "
-            "an S-bend sequence and a short back straight.",
+            description="A technical 23 m loop in the spirit of a championship final: a long start "
+            "straight, a tight right-hand-side hairpin and a sequence of S-bends back to the line.",
             width=1.07,
             length=23.0,
             control=(
-                (0, 0), (4, 0), (7, 0), (9, 0.6), (9.4, 2.4), (8, 3.2), (6.4, 2.8), (5.4, 3.6),
-                (6.2, 5.0), (8.2, 5.4), (8.6, 7.0), (7.0, 7.8), (4.0, 7.6), (2.6, 6.2), (3.4, 4.6),
-                (2.6, 3.0), (0.4, 3.4), (-1.4, 2.6), (-1.4, 0.8),
+                (0, 0), (3, 0), (6, 0), (8, 0.3), (9, 1.5), (9, 3), (9, 4.5), (8.3, 5.6), (7, 5.6), (6.3, 4.6),
+                (6.0, 3.4), (5.0, 2.8), (3.8, 3.4), (3.2, 4.6), (2.0, 5.2), (0.6, 4.8), (-0.6, 3.6), (-1, 2),
+                (-0.6, 0.6),
             ),
         ),
         BuiltinTrackSpec(
@@ -120,8 +120,8 @@ BUILTIN_TRACKS: dict[str, BuiltinTrackSpec] = {
             width=0.70,
             length=20.0,
             control=(
-                (0, 0), (3, 0), (5.5, 0.3), (6.5, 1.8), (5.6, 3.2), (6.4, 4.6), (5.6, 6.0), (3.6, 6.0),
-                (2.8, 4.6), (1.6, 4.0), (0.4, 5.0), (-1.2, 4.6), (-1.6, 3.0), (-0.4, 2.0), (-1.4, 0.8),
+                (0, 0), (2, 0), (3.5, 0.8), (5, 0), (6.8, 0.2), (7.4, 1.6), (6.4, 2.8), (7.2, 4.2), (6.6, 5.6),
+                (5, 5.8), (4, 4.6), (2.8, 5.4), (1.2, 5.6), (-0.2, 4.6), (0.6, 3.2), (-0.4, 1.8), (-1.0, 0.6),
             ),
         ),
     )

@@ -247,6 +247,25 @@ class Polyline:
         return self.interpolate(self.project(points)[0])
 
 
+def ring_curvature(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed curvature (1/m, + = turning left) at each distinct vertex of a closed ring, from the
+    circle through the vertex and its neighbours, and the length of the segment leaving each vertex.
+    Duplicate vertices are dropped first; the closing vertex is not repeated in the result."""
+    v = np.asarray(ring, dtype=np.float64)
+    if np.array_equal(v[0], v[-1]):
+        v = v[:-1]
+    v = v[np.any(v != np.roll(v, 1, axis=0), axis=1)]
+    prev, nxt = np.roll(v, 1, axis=0), np.roll(v, -1, axis=0)
+    a = np.linalg.norm(v - prev, axis=1)
+    b = np.linalg.norm(nxt - v, axis=1)
+    c = np.linalg.norm(nxt - prev, axis=1)
+    u, w = v - prev, nxt - v
+    cross = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = np.where(a * b * c > 0, 2.0 * cross / (a * b * c), 0.0)
+    return kappa, b
+
+
 def signed_area(ring: np.ndarray) -> float:
     """Shoelace area of a closed ring; positive when counter-clockwise."""
     x, y = ring[:, 0], ring[:, 1]
