@@ -52,26 +52,12 @@ class Command(BaseCommand):
                 "    .venv/bin/python manage.py rundramatiq --processes 2 --threads 2"
             )
         sys.stdout.flush()
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "league.wsgi:application",
-            "--config",
-            "python:league.gunicorn_conf",
-            "--bind",
-            bind,
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--chdir",
-            str(settings.BASE_DIR),
-            "--access-logfile",
-            "-",
-            "--timeout",
-            "120",
-            "--graceful-timeout",
-            "30",
-        ]
+        # One line per option pair keeps the command readable.
+        argv = [sys.executable, "-m", "gunicorn", "league.wsgi:application"]
+        argv += ["--config", "python:league.gunicorn_conf", "--bind", bind]
+        argv += ["--workers", str(workers), "--threads", str(threads)]
+        argv += ["--chdir", str(settings.BASE_DIR), "--access-logfile", "-"]
+        argv += ["--timeout", "120", "--graceful-timeout", "30"]
+        # No control socket: its default path is shared by every gunicorn of this user.
+        argv += ["--no-control-socket"]
         os.execv(sys.executable, argv)
