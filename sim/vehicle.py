@@ -81,7 +81,8 @@ def _number(field_name: str, value: Any) -> float:
 def _in_range(field_name: str, value: Any, low: float, high: float, unit: str) -> float:
     number = _number(field_name, value)
     if not low <= number <= high:
-        raise VehicleError(field_name, f"{number:g} {unit} is outside [{low:g}, {high:g}] {unit}")
+        unit = unit if unit == "°" else f" {unit}"
+        raise VehicleError(field_name, f"{number:g}{unit} is outside [{low:g}, {high:g}]{unit}")
     return number
 
 
