@@ -14,7 +14,8 @@ logger = logging.getLogger(__name__)
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus a JSON 500 for unexpected errors inside API views.
 
-    DRF returns None for exceptions it does not know, which Django would render as an HTML 500.
+    DRF returns None for exceptions it does not know; Django would then answer with its HTML debug
+    page when DEBUG is on (handler500, which answers JSON for /api/, only runs with DEBUG off).
     """
     response = drf_exception_handler(exc, context)
     if response is not None:

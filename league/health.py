@@ -19,8 +19,9 @@ CheckResult = dict[str, Any]
 
 def _failure(error: Exception) -> CheckResult:
     # The first line is enough to diagnose (refused, auth, unknown host) and leaks no settings.
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return {"ok": False, "error": f"{type(error).__name__}: {message}".rstrip(": ")}
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return {"ok": False, "error": f"{name}: {lines[0]}" if lines else name}
 
 
 def check_database(connection: BaseDatabaseWrapper | None = None) -> CheckResult:

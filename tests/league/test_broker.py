@@ -74,7 +74,6 @@ def test_redis_broker_round_trips_a_message_through_a_real_worker(redis_url):
     finally:
         worker.stop()
         broker.flush(queue)
-        broker.client.delete(f"dramatiq:{queue}", f"dramatiq:{queue}.msgs", f"dramatiq:{queue}.DQ")
         broker.close()
     assert seen == [("hello", 1)]
 
@@ -101,7 +100,11 @@ def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 30

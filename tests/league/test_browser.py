@@ -10,7 +10,9 @@ CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test installs it)"),
+    pytest.mark.skipif(
+        not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test installs it)"
+    ),
 ]
 
 
