@@ -243,8 +243,9 @@ class Polyline:
         return np.stack([x, y], axis=1)
 
     def nearest_points(self, points: np.ndarray) -> np.ndarray:
-        """The point of the polyline nearest to each point (shapely `interpolate(project(p))`)."""
-        return self.interpolate(self.project(points)[0])
+        """The point of the polyline nearest to each point (shapely `interpolate(project(p))` up to
+        rounding in the last bit)."""
+        return self.project(points)[2]
 
 
 def ring_curvature(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
