@@ -202,7 +202,8 @@ class ActorCritic(nn.Module):
                 f"{vehicle.camera} observations must be (N, {IMAGE_HEIGHT}, {IMAGE_WIDTH}, {channels}), "
                 f"got {tuple(images.shape)}"
             )
-        images = images.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+        # Contiguous NCHW: convolutions on the permuted view run about 2x slower on CPU.
+        images = images.permute(0, 3, 1, 2).to(torch.float32).mul_(1.0 / 255.0).contiguous()
         if lidar is None:
             return images, None
         ranges = torch.as_tensor(lidar, dtype=torch.float32, device=device)
@@ -240,6 +241,12 @@ class ActorCritic(nn.Module):
         if log_prob.dim() > 1:
             log_prob = log_prob.sum(-1)
         return Act(action, log_prob, self._value(camera, lidar))
+
+    @torch.inference_mode()
+    def predict(self, observations: Any) -> torch.Tensor:
+        """Race-mode actions (argmax / mean) from the policy tower alone: half the work of ``act``."""
+        output = self._policy_output(*self.prepare(observations))
+        return output.argmax(-1) if self.vehicle.is_discrete else output
 
     def _policy_output(self, camera: torch.Tensor, lidar: torch.Tensor | None) -> torch.Tensor:
         return self.policy_net.head(self.policy_net.embed(camera, lidar))

@@ -114,6 +114,7 @@ def test_act_deterministic_is_the_argmax_and_sampling_is_seeded() -> None:
     assert torch.equal(act.action, logits.argmax(-1)) and act.action.dtype == torch.int64
     assert torch.allclose(act.log_prob, torch.log_softmax(logits, -1)[torch.arange(5), act.action])
     assert torch.allclose(act.value, values)
+    assert torch.equal(model.predict(batch), act.action)  # race mode: policy tower only
     torch.manual_seed(1)
     first = model.act(batch).action
     torch.manual_seed(1)
@@ -134,6 +135,7 @@ def test_continuous_head_is_a_gaussian_with_clipped_state_independent_log_std() 
     assert distribution.mean.shape == (4, 2)
     act = model.act(batch, deterministic=True)
     assert torch.equal(act.action, distribution.mean) and act.log_prob.shape == (4,)
+    assert torch.equal(model.predict(batch), distribution.mean)
     with torch.no_grad():
         model.policy_net.head.log_std.fill_(50.0)
     assert torch.allclose(model.policy(batch).stddev, torch.full((4, 2), float(np.exp(LOG_STD_MAX))))
