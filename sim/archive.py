@@ -445,12 +445,12 @@ def _stream_members(raw: IO[bytes], private: Path, limits: ArchiveLimits) -> tup
         # Read to the end of the gzip stream: catches truncation and garbage after the tar end marker.
         while inflated.read(_READ_CHUNK):
             pass
-    except tarfile.ReadError as error:
+    except tarfile.TarError as error:
         if isinstance(error.__context__, ArchiveError):
             raise error.__context__ from None
-        raise NotTarError(f"the gzip data is not a valid tar archive ({error})") from None
-    except tarfile.TarError as error:
-        raise NotTarError(f"the gzip data is not a valid tar archive ({error})") from None
+        if entries == 0:  # the very first header is not tar
+            raise NotTarError(f"the gzip data is not a valid tar archive ({error})") from None
+        raise CorruptArchiveError(f"the tar data is damaged or cut short after {entries} entries ({error})") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise CorruptArchiveError(f"the archive's gzip data is corrupt or truncated ({error})") from None
     return members, compressed.count, inflated.count

@@ -198,6 +198,12 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
     (directory / "truncated.tar.gz").write_bytes(whole[: len(whole) // 2])
     (directory / "whole.tar.gz").unlink()
     corpus["truncated"] = HostileArchive(directory / "truncated.tar.gz", archive.CorruptArchiveError, "truncated")
+    add(
+        "short_member",  # a well-formed gzip whose tar member has less data than its header says
+        [Member(archive.METADATA_FILE, metadata_bytes()), Member(archive.WEIGHTS_FILE, size=100_000)],
+        archive.CorruptArchiveError,
+        "damaged or cut short",
+    )
 
     # --- contents ---
     add(
