@@ -1,0 +1,71 @@
+"""`manage.py runleague` as `./pitlane run` starts it: gunicorn serving the site, workers in-process."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.slow
+def test_embedded_layout_serves_pages_and_runs_workers_in_the_web_process(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PITLANE_")}
+    env.update(PITLANE_DATA_DIR=str(tmp_path), PITLANE_STATIC_ROOT=str(tmp_path / "static"))
+    for command in (["setup_league"], ["collectstatic", "--noinput", "-v", "0"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=REPO, env=env, check=True, capture_output=True, timeout=180
+        )
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runleague", "--bind", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "embedded dramatiq worker started" not in log.read_text():
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        status, body = get(f"http://127.0.0.1:{port}/healthz")
+        assert (status, json.loads(body)["status"]) == (200, "ok")
+        assert get(f"http://127.0.0.1:{port}/")[0] == 200
+        assert get(f"http://127.0.0.1:{port}/admin/login/")[0] == 200
+        assert get(f"http://127.0.0.1:{port}/static/league/site.css")[0] == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    output = log.read_text()
+    assert f"Pitlane is starting on http://localhost:{port}/" in output
+    assert f"user 'admin', password in {tmp_path / 'admin-password.txt'}" in output
+    assert "Booting worker" in output and output.count("Booting worker") == 1  # one process: in-memory queue
+    assert "periodic scheduler started" in output
+    assert "Worker has been shut down." in output
