@@ -6,7 +6,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -43,7 +43,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def alias(request: HttpRequest) -> HttpResponse:
-    next_url = _safe_next(request, settings.LOGIN_REDIRECT_URL)
+    next_url = _safe_next(request, resolve_url(settings.LOGIN_REDIRECT_URL))
     current = racer_alias(request.user)
     if current is not None:
         return render(request, "league/alias.html", {"current": current, "next": next_url})

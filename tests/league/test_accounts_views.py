@@ -55,10 +55,11 @@ def test_alias_page_sets_the_alias_once_and_redirects_to_next(client):
     assert response["Location"] == "/accounts/"
     assert racer_alias(user) == "FastFay"
 
-    # Once set, the page only shows it: a second POST cannot change it.
+    # Once set, the page only shows it (and a way on): a second POST cannot change it.
     response = client.post(reverse("alias"), {"alias": "Other"})
     assert response.status_code == 200
     assert "FastFay" in response.content.decode()
+    assert '<a class="button" href="/">Continue</a>' in response.content.decode()
     assert racer_alias(user) == "FastFay"
 
 
