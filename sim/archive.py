@@ -42,7 +42,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from sim.networks import CONTINUOUS_HEAD, DISCRETE_HEAD, ActorCritic, build_actor_critic, expected_state_dict_layout
+from sim.networks import CONTINUOUS_HEAD, DISCRETE_HEAD, ActorCritic, expected_state_dict_layout
 from sim.vehicle import Vehicle, VehicleError
 
 METADATA_FILE = "model_metadata.json"
@@ -55,7 +55,6 @@ OPTIONAL_FILES = (REWARD_FUNCTION_FILE, HYPERPARAMETERS_FILE)
 _METRICS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.(json|csv|png)$")
 
 MiB = 1024 * 1024
-# The largest legitimate archive: stereo cameras + 5-layer CNN, 115.3 M float32 parameters = 461 MB.
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 _TAR_HEADER_BUDGET = 1 * MiB  # bytes tarfile may read between two members (headers, pax/long-name records)
 _READ_CHUNK = 1 * MiB
@@ -63,7 +62,11 @@ _READ_CHUNK = 1 * MiB
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Caps applied while reading an untrusted archive (the server may pass tighter ones)."""
+    """Caps applied while reading an untrusted archive (the server may pass tighter ones).
+
+    The defaults admit the largest legitimate model: stereo cameras + 5-layer CNN, 115.3 M float32
+    parameters = 461 MB of weights (the lab's 3-layer CNN archive is 43 MB).
+    """
 
     max_archive_bytes: int = 512 * MiB  # compressed file
     max_total_bytes: int = 600 * MiB  # decompressed tar stream
@@ -234,18 +237,22 @@ def write_model_archive(
 
     path = Path(path)
     temporary = path.with_name(f".{path.name}.partial")
-    with (
-        open(temporary, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as zipped,
-        tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar,
-    ):
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(files[name]))
-    os.replace(temporary, path)
+    try:
+        # compresslevel 1: float weights barely compress (0.93 at any level) and level 1 is the fastest.
+        with (
+            open(temporary, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as zipped,
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+        ):
+            for name in sorted(files):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(files[name]), 0, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(files[name]))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path
 
 
@@ -300,22 +307,27 @@ def extract_archive(
         shutil.rmtree(private, ignore_errors=True)
 
 
-def load_model(source: str | Path, limits: ArchiveLimits = ArchiveLimits()) -> tuple[Vehicle, dict[str, torch.Tensor]]:
+def load_model(
+    source: str | Path, limits: ArchiveLimits = ArchiveLimits(), *, scratch_dir: str | Path | None = None
+) -> tuple[Vehicle, dict[str, torch.Tensor]]:
     """(vehicle, validated float32 state dict) from a ``model.tar.gz`` or a folder with the two model files."""
     source = Path(source)
     if source.is_dir():
         vehicle, _ = _read_metadata(source / METADATA_FILE)
         return vehicle, _read_weights(source / WEIGHTS_FILE, vehicle)
-    with tempfile.TemporaryDirectory(prefix="pitlane-archive-") as private:
+    with tempfile.TemporaryDirectory(prefix="pitlane-archive-", dir=scratch_dir) as private:
         info = _unpack_and_validate(source, Path(private), limits, check_values=False)
         return info.vehicle, _read_weights(Path(private) / WEIGHTS_FILE, info.vehicle)
 
 
-def load_actor_critic(source: str | Path, limits: ArchiveLimits = ArchiveLimits()) -> tuple[Vehicle, ActorCritic]:
+def load_actor_critic(
+    source: str | Path, limits: ArchiveLimits = ArchiveLimits(), *, scratch_dir: str | Path | None = None
+) -> tuple[Vehicle, ActorCritic]:
     """The evaluator's entry point: a ready network (eval mode) from an archive or model folder."""
-    vehicle, state_dict = load_model(source, limits)
-    network = build_actor_critic(vehicle)
-    network.load_state_dict(state_dict, strict=True)
+    vehicle, state_dict = load_model(source, limits, scratch_dir=scratch_dir)
+    with torch.device("meta"):  # no throw-away random init: the loaded tensors become the parameters
+        network = ActorCritic(vehicle)
+    network.load_state_dict(state_dict, strict=True, assign=True)
     return vehicle, network.eval()
 
 
