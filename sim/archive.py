@@ -56,7 +56,8 @@ _METRICS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.(json|csv|png)$")
 
 MiB = 1024 * 1024
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
-_TAR_HEADER_BUDGET = 1 * MiB  # bytes tarfile may read between two members (headers, pax/long-name records)
+_SECTION_BUDGET = 1 * MiB  # between two members (headers, pax/long-name records) and after the tar end
+_HEADER_TOO_LARGE = "a tar header record is larger than 1 MiB"
 _READ_CHUNK = 1 * MiB
 
 
@@ -353,12 +354,17 @@ class _CompressedReader(io.RawIOBase):
 
 
 class _InflatedReader(io.RawIOBase):
-    """Counts decompressed bytes: total cap, ratio cap and the per-header budget, checked on every read."""
+    """Counts decompressed bytes: total cap, ratio cap and the budget of the current section, on every read.
+
+    Sections outside member data (tar headers, bytes after the end-of-archive marker) get a small budget:
+    they are tiny in real archives and a cumulative ratio alone would let zeros hide behind real weights.
+    """
 
     def __init__(self, zipped: gzip.GzipFile, compressed: _CompressedReader, limits: ArchiveLimits) -> None:
         self.zipped, self.compressed, self.limits = zipped, compressed, limits
         self.count = 0
-        self.budget: int | None = None  # remaining bytes tarfile may read for headers, None while reading data
+        self.budget: int | None = None  # bytes left in the current section; None while reading member data
+        self.over_budget = ""  # the message when the section's budget is exceeded
 
     def readable(self) -> bool:
         return True
@@ -391,7 +397,10 @@ class _InflatedReader(io.RawIOBase):
         if self.budget is not None:
             self.budget -= size
             if self.budget < 0:
-                raise CorruptArchiveError("a tar header record is larger than 1 MiB")
+                raise CorruptArchiveError(self.over_budget)
+
+    def section(self, budget: int | None, over_budget: str = "") -> None:
+        self.budget, self.over_budget = budget, over_budget
 
 
 def _unpack_and_validate(
@@ -440,7 +449,7 @@ def _stream_members(raw: IO[bytes], private: Path, limits: ArchiveLimits) -> tup
     members: dict[str, int] = {}
     entries = 0
     try:
-        inflated.budget = _TAR_HEADER_BUDGET
+        inflated.section(_SECTION_BUDGET, _HEADER_TOO_LARGE)
         tar = tarfile.open(fileobj=inflated, mode="r|")  # noqa: SIM115 - nothing to close: we own the streams
         for member in tar:  # tarfile reads the next header here, under the header budget
             entries += 1
@@ -450,11 +459,11 @@ def _stream_members(raw: IO[bytes], private: Path, limits: ArchiveLimits) -> tup
             if name is not None:
                 if name in members:
                     raise DuplicateMemberError(f"the archive contains {name} twice")
-                inflated.budget = None
+                inflated.section(None)
                 members[name] = _copy_member(tar, member, private / name)
-            inflated.budget = _TAR_HEADER_BUDGET
-        inflated.budget = None
+            inflated.section(_SECTION_BUDGET, _HEADER_TOO_LARGE)
         # Read to the end of the gzip stream: catches truncation and garbage after the tar end marker.
+        inflated.section(_SECTION_BUDGET, "more than 1 MiB of data follows the end of the tar archive")
         while inflated.read(_READ_CHUNK):
             pass
     except tarfile.TarError as error:

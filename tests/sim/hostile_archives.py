@@ -7,10 +7,12 @@ builds in about a second.
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import io
 import json
+import os
 import pickle
 import tarfile
 from collections.abc import Callable
@@ -187,6 +189,28 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
         [*good, *(Member(f"metrics/m{index}.json", b"{}") for index in range(100))],
         archive.TooManyMembersError,
         "more than 64 entries",
+    )
+
+    trailing = io.BytesIO()
+    with tarfile.open(fileobj=trailing, mode="w") as tar:
+        for member in good:
+            info = tarfile.TarInfo(member.name)
+            info.size = len(member.data)
+            tar.addfile(info, io.BytesIO(member.data))
+    (directory / "trailing_bomb.tar.gz").write_bytes(
+        gzip.compress(trailing.getvalue() + bytes(64 * archive.MiB), compresslevel=1, mtime=0)
+    )
+    corpus["trailing_bomb"] = HostileArchive(  # zeros after the tar end marker, where tarfile never looks
+        directory / "trailing_bomb.tar.gz", archive.CorruptArchiveError, "follows the end of the tar archive"
+    )
+    header = io.BytesIO()
+    with tarfile.open(fileobj=header, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(archive.METADATA_FILE)
+        info.pax_headers = {"comment": base64.b64encode(os.urandom(2 * archive.MiB)).decode()}
+        tar.addfile(info, None)
+    (directory / "huge_header.tar.gz").write_bytes(gzip.compress(header.getvalue(), compresslevel=1, mtime=0))
+    corpus["huge_header"] = HostileArchive(
+        directory / "huge_header.tar.gz", archive.CorruptArchiveError, "header record is larger than 1 MiB"
     )
 
     # --- not an archive ---
