@@ -13,8 +13,9 @@ Anything else is refused (``UnexpectedMemberError``): an archive holds data only
 ``metrics/``) are allowed and ignored.
 
 Reading is a single streaming pass (``tarfile`` ``r|`` mode over our own gzip reader) that counts every byte:
-compressed size, decompressed size and their ratio are checked while reading, so a tar bomb is stopped
-after at most ``ratio_check_floor_bytes`` + one read, whatever the headers claim. Members are written into a
+compressed size, decompressed size and their ratio (whole stream and per member) are checked while reading,
+so a tar bomb is stopped after about ``ratio_check_floor_bytes`` + one gzip buffer, whatever the headers
+claim; headers and whatever follows the tar end marker may use at most 1 MiB each. Members are written into a
 private scratch folder under names we choose (the allow-listed names), with ``O_EXCL | O_NOFOLLOW``; links,
 devices, FIFOs, absolute paths and ``..`` are refused before any byte is written. Weights are parsed only by
 the safetensors library (never ``torch.load``, never ``pickle``). Every rejection is an ``ArchiveError``
@@ -356,8 +357,9 @@ class _CompressedReader(io.RawIOBase):
 class _InflatedReader(io.RawIOBase):
     """Counts decompressed bytes: total cap, ratio cap and the budget of the current section, on every read.
 
-    Sections outside member data (tar headers, bytes after the end-of-archive marker) get a small budget:
-    they are tiny in real archives and a cumulative ratio alone would let zeros hide behind real weights.
+    The ratio is checked for the whole stream and for the current section (one member's data), so zeros
+    cannot hide behind a large incompressible member. Sections outside member data (tar headers, bytes after
+    the end-of-archive marker) get a small budget: they are tiny in real archives.
     """
 
     def __init__(self, zipped: gzip.GzipFile, compressed: _CompressedReader, limits: ArchiveLimits) -> None:
@@ -365,6 +367,7 @@ class _InflatedReader(io.RawIOBase):
         self.count = 0
         self.budget: int | None = None  # bytes left in the current section; None while reading member data
         self.over_budget = ""  # the message when the section's budget is exceeded
+        self.section_start = (0, 0)  # (compressed, decompressed) counts when the section began
 
     def readable(self) -> bool:
         return True
@@ -387,20 +390,25 @@ class _InflatedReader(io.RawIOBase):
         limits = self.limits
         if self.count > limits.max_total_bytes:
             raise UncompressedSizeError(f"the archive unpacks to more than {_size(limits.max_total_bytes)}")
-        if self.count > limits.ratio_check_floor_bytes:
-            ratio = self.count / max(self.compressed.count, 1)
-            if ratio > limits.max_compression_ratio:
-                raise CompressionRatioError(
-                    f"the archive expands {ratio:.0f}x (more than {limits.max_compression_ratio:g}x): "
-                    "refused as a possible decompression bomb"
-                )
         if self.budget is not None:
             self.budget -= size
             if self.budget < 0:
                 raise CorruptArchiveError(self.over_budget)
+        self._check_ratio(self.count, self.compressed.count)
+        self._check_ratio(self.count - self.section_start[1], self.compressed.count - self.section_start[0])
+
+    def _check_ratio(self, inflated: int, compressed: int) -> None:
+        if inflated > self.limits.ratio_check_floor_bytes:
+            ratio = inflated / max(compressed, 1)
+            if ratio > self.limits.max_compression_ratio:
+                raise CompressionRatioError(
+                    f"the archive expands {ratio:.0f}x (more than {self.limits.max_compression_ratio:g}x): "
+                    "refused as a possible decompression bomb"
+                )
 
     def section(self, budget: int | None, over_budget: str = "") -> None:
         self.budget, self.over_budget = budget, over_budget
+        self.section_start = (self.compressed.count, self.count)
 
 
 def _unpack_and_validate(

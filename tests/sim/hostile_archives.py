@@ -127,8 +127,11 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
     good = valid_members()
     corpus: dict[str, HostileArchive] = {}
 
-    def add(name: str, members: list[Member], error: type[archive.ArchiveError], message: str) -> None:
-        corpus[name] = HostileArchive(write_tar_gz(directory / f"{name}.tar.gz", members), error, message)
+    def add(
+        name: str, members: list[Member], error: type[archive.ArchiveError], message: str, compresslevel: int = 0
+    ) -> None:
+        path = write_tar_gz(directory / f"{name}.tar.gz", members, compresslevel=compresslevel)
+        corpus[name] = HostileArchive(path, error, message)
 
     # --- where members would land ---
     add("path_traversal", [*good, Member("../escaped.txt", b"owned")], archive.PathTraversalError, "'..'")
@@ -177,6 +180,13 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
     # --- sizes ---
     corpus["tar_bomb"] = HostileArchive(
         _tar_bomb(directory / "tar_bomb.tar.gz", 16 * archive.MiB), archive.CompressionRatioError, "bomb"
+    )
+    add(  # 8.8 MB of real weights first, then zeros: a whole-stream ratio alone would stay near 2
+        "bomb_behind_weights",
+        [Member(archive.WEIGHTS_FILE, weights_bytes()), Member(archive.REWARD_FUNCTION_FILE, bytes(16 * archive.MiB))],
+        archive.CompressionRatioError,
+        "decompression bomb",
+        compresslevel=1,
     )
     add(
         "huge_member",

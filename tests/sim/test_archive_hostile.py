@@ -27,10 +27,11 @@ def _listing(root: Path) -> set[str]:
 
 CASES = [
     "path_traversal", "nested_traversal", "absolute_path", "symlink", "hardlink", "char_device", "fifo",
-    "executable", "duplicate", "tar_bomb", "trailing_bomb", "huge_header", "huge_member", "many_members",
-    "not_gzip", "gzip_not_tar", "truncated", "short_member", "pickle_weights", "torch_save_weights",
-    "missing_metadata", "missing_weights", "garbled_metadata", "unknown_network", "unknown_sensor",
-    "sac_metadata", "mismatched_action_space", "wrong_shapes", "wrong_dtype", "unexpected_tensor", "nan_weights",
+    "executable", "duplicate", "tar_bomb", "bomb_behind_weights", "trailing_bomb", "huge_header",
+    "huge_member", "many_members", "not_gzip", "gzip_not_tar", "truncated", "short_member", "pickle_weights",
+    "torch_save_weights", "missing_metadata", "missing_weights", "garbled_metadata", "unknown_network",
+    "unknown_sensor", "sac_metadata", "mismatched_action_space", "wrong_shapes", "wrong_dtype",
+    "unexpected_tensor", "nan_weights",
 ]  # fmt: skip
 
 
