@@ -108,7 +108,7 @@ def import_actors() -> list[str]:
 def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
     """Start worker threads for the in-process broker (embedded layout) and the periodic scheduler.
 
-    The Worker consumes the queues declared when it starts, so actors are imported first.
+    Actor modules are imported first so a broken one fails the boot, not the first evaluation.
     """
     broker = dramatiq.get_broker()
     import_actors()

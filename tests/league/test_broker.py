@@ -116,3 +116,24 @@ def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_threads_do_not_keep_database_connections_between_messages(broker, worker):
+    """DbConnectionsMiddleware: a worker thread's connection is closed once its message is done
+    (CONN_MAX_AGE is 0 in tests), so a server restart never leaves threads with dead connections."""
+    from django.db import connections
+
+    used = []
+
+    @dramatiq.actor(broker=broker, queue_name=f"pitlane-test-{uuid.uuid4().hex[:12]}", max_retries=0)
+    def touch_database() -> None:
+        User.objects.exists()
+        used.append(connections["default"])  # this worker thread's own connection wrapper
+
+    touch_database.send()
+    broker.join(touch_database.queue_name, timeout=10_000)
+    worker.join()
+    assert len(used) == 1
+    assert used[0] is not connections["default"]
+    assert used[0].connection is None
