@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sim import archive
-from sim.networks import build_actor_critic
+from sim.networks import build_actor_critic, expected_state_dict_layout
 from sim.vehicle import (
     DEEP_CONVOLUTIONAL_NETWORK_DEEP,
     DEEP_CONVOLUTIONAL_NETWORK_SHALLOW,
@@ -205,3 +205,38 @@ def test_gzip_of_a_real_console_layout_is_named_clearly(tmp_path: Path) -> None:
     members = [Member("model_metadata.json", metadata_bytes()), Member("agent/model.pb", b"tf graph")]
     with pytest.raises(archive.UnexpectedMemberError, match=r"agent/model\.pb"):
         archive.inspect_archive(write_tar_gz(tmp_path / "model.tar.gz", members))
+
+
+def test_default_limits_admit_the_largest_network() -> None:
+    """Stereo cameras + lidar + 5-layer CNN is the heaviest legitimate model (about 463 MB of float32)."""
+    largest = max(
+        (
+            Vehicle((camera, *lidar), network, DiscreteActionSpace.from_granularity(30, 5, 4, 6))
+            for camera in (FRONT_FACING_CAMERA, STEREO_CAMERAS)
+            for lidar in ((), ("LIDAR",), (SECTOR_LIDAR,))
+            for network in (
+                "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
+                "DEEP_CONVOLUTIONAL_NETWORK",
+                DEEP_CONVOLUTIONAL_NETWORK_DEEP,
+            )
+        ),
+        key=lambda vehicle: sum(np.prod(shape) for shape, _ in expected_state_dict_layout(vehicle).values()),
+    )
+    weights = 4 * sum(int(np.prod(shape)) for shape, _ in expected_state_dict_layout(largest).values())
+    limits = archive.ArchiveLimits()
+    header_and_tar_overhead = 1024 * 1024
+    assert weights + header_and_tar_overhead < limits.max_member_bytes
+    assert weights + header_and_tar_overhead < limits.max_archive_bytes  # float weights do not compress
+    assert weights + 16 * header_and_tar_overhead < limits.max_total_bytes
+
+
+def test_loaded_networks_can_be_trained_further(tmp_path: Path) -> None:
+    """Clone = new training from a model's weights: the loaded parameters are ordinary trainable tensors."""
+    _write(tmp_path / "model.tar.gz", SMALL)
+    with open(tmp_path / "model.tar.gz", "rb") as upload:  # file objects work like paths
+        assert archive.inspect_archive(upload).vehicle == SMALL
+    _, network = archive.load_actor_critic(tmp_path / "model.tar.gz")
+    assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in network.parameters())
+    images = np.zeros((2, 120, 160, 1), dtype=np.uint8)
+    network.value(images).sum().backward()
+    assert network.value_net.head.value.weight.grad is not None
