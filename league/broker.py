@@ -16,6 +16,7 @@ import dramatiq
 from django import db
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -80,9 +81,20 @@ def is_embedded() -> bool:
     return not settings.PITLANE_BROKER_URL
 
 
+_installed: dramatiq.Broker | None = None
+
+
 def install_broker() -> dramatiq.Broker:
     """Build the broker from settings and make it Dramatiq's global broker."""
-    broker = build_broker(settings.PITLANE_BROKER_URL)
+    global _installed
+    previous = dramatiq.broker.global_broker
+    if previous is not None and previous is not _installed and previous.actors:
+        # Those actors were bound to Dramatiq's own default broker and would never reach ours.
+        raise ImproperlyConfigured(
+            f"actors {sorted(previous.actors)} were declared before the league app configured the broker: "
+            "import actor modules from services or views, never from models.py or app modules"
+        )
+    broker = _installed = build_broker(settings.PITLANE_BROKER_URL)
     dramatiq.set_broker(broker)
     return broker
 

@@ -137,3 +137,24 @@ def test_worker_threads_do_not_keep_database_connections_between_messages(broker
     assert len(used) == 1
     assert used[0] is not connections["default"]
     assert used[0].connection is None
+
+
+def test_actors_declared_before_the_league_broker_are_a_clear_error():
+    """An actor module imported too early (e.g. from models.py) binds to Dramatiq's default broker."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from league import broker as league_broker
+
+    configured = dramatiq.get_broker()
+    too_early = StubBroker()
+    dramatiq.set_broker(too_early)
+    try:
+
+        @dramatiq.actor(broker=too_early)
+        def declared_too_early() -> None: ...
+
+        with pytest.raises(ImproperlyConfigured, match=r"\['declared_too_early'\] were declared before"):
+            league_broker.install_broker()
+    finally:
+        league_broker._installed = configured
+        dramatiq.set_broker(configured)
