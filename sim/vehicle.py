@@ -348,7 +348,7 @@ class Vehicle:
     name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sensors", _validate_sensor_names(self.sensors))
+        object.__setattr__(self, "sensors", validate_sensors(self.sensors))
         if not isinstance(self.neural_network, str) or self.neural_network not in NEURAL_NETWORKS:
             raise VehicleError(
                 "neural_network",
@@ -448,10 +448,6 @@ class Vehicle:
             action_space=action_space,
             name=document.get("name", ""),
         )
-
-
-def _validate_sensor_names(names: Any) -> tuple[str, ...]:
-    return validate_sensors(list(names) if isinstance(names, tuple) else names)
 
 
 def _check_training_algorithm(value: Any) -> None:
