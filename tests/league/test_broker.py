@@ -1,11 +1,6 @@
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from pathlib import Path
 
 import dramatiq
 import pytest
@@ -16,8 +11,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from league.broker import DbConnectionsMiddleware, PeriodicSchedulerMiddleware, actor_modules, build_broker
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.league.manage_process import manage_py
 
 
 @pytest.mark.parametrize(
@@ -97,25 +91,9 @@ def test_rundramatiq_runs_the_dramatiq_cli_on_our_broker_module_and_actor_module
 def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
     env = {**os.environ, "PITLANE_BROKER_URL": redis_url, "PITLANE_DATA_DIR": str(tmp_path)}
     log = tmp_path / "worker.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while "is ready for action" not in log.read_text() and time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
-        assert "is ready for action" in log.read_text(), log.read_text()
-        assert "periodic scheduler started" in log.read_text()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
+    with manage_py(["rundramatiq", "--processes", "1", "--threads", "1"], env, log, ready="is ready for action"):
+        pass
+    assert "periodic scheduler started" in log.read_text()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,18 +2,15 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.league.manage_process import REPO, manage_py
 
 
 def free_port() -> int:
@@ -40,29 +37,13 @@ def test_embedded_layout_serves_pages_and_runs_workers_in_the_web_process(tmp_pa
         )
     port = free_port()
     log = tmp_path / "server.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runleague", "--bind", f"127.0.0.1:{port}"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "embedded dramatiq worker started" not in log.read_text():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    runleague = ["runleague", "--bind", f"127.0.0.1:{port}"]
+    with manage_py(runleague, env, log, ready="embedded dramatiq worker started"):
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert (status, json.loads(body)["status"]) == (200, "ok")
         assert get(f"http://127.0.0.1:{port}/")[0] == 200
         assert get(f"http://127.0.0.1:{port}/admin/login/")[0] == 200
         assert get(f"http://127.0.0.1:{port}/static/league/site.css")[0] == 200
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
     output = log.read_text()
     assert f"Pitlane is starting on http://localhost:{port}/" in output
     assert f"user 'admin', password in {tmp_path / 'admin-password.txt'}" in output
