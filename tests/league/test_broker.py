@@ -97,24 +97,40 @@ def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_threads_do_not_keep_database_connections_between_messages(broker, worker):
-    """DbConnectionsMiddleware: a worker thread's connection is closed once its message is done
-    (CONN_MAX_AGE is 0 in tests), so a server restart never leaves threads with dead connections."""
-    from django.db import connections
+def test_a_worker_thread_recovers_when_its_database_connection_is_dropped(broker):
+    """DbConnectionsMiddleware: a connection killed between two messages (database restart, idle
+    timeout) is replaced before the next message instead of failing it."""
+    from django.db import connection
 
-    used = []
+    outcomes: list[object] = []
 
     @dramatiq.actor(broker=broker, queue_name=f"pitlane-test-{uuid.uuid4().hex[:12]}", max_retries=0)
-    def touch_database() -> None:
-        User.objects.exists()
-        used.append(connections["default"])  # this worker thread's own connection wrapper
+    def backend_pid() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcomes.append(cursor.fetchone()[0])
+        except Exception as error:
+            outcomes.append(error)
 
-    touch_database.send()
-    broker.join(touch_database.queue_name, timeout=10_000)
-    worker.join()
-    assert len(used) == 1
-    assert used[0] is not connections["default"]
-    assert used[0].connection is None
+    def run_one() -> object:
+        backend_pid.send()
+        broker.join(backend_pid.queue_name, timeout=10_000)
+        worker.join()
+        return outcomes[-1]
+
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)  # one thread: one connection
+    worker.start()
+    try:
+        first = run_one()
+        assert isinstance(first, int), first
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+        second = run_one()
+    finally:
+        worker.stop()
+    assert isinstance(second, int), f"the second message failed: {second!r}"
+    assert second != first
 
 
 def test_actors_declared_before_the_league_broker_are_a_clear_error():
