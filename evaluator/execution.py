@@ -1,0 +1,117 @@
+"""What a worker does with a claimed attempt: fetch the archive, validate it, run the sandbox, record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from django.conf import settings
+
+from evaluator import sandbox
+from evaluator.results import ResultError, parse_runner_output
+from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed
+from races.models import Submission
+from races.services import track_sim
+from sim.archive import ArchiveError, ArchiveLimits, extract_archive
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY_S = 10.0
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{threading.get_native_id()}"
+
+
+def race_job(submission: Submission) -> dict:
+    """The job document for the sandbox: everything the runner needs, nothing else."""
+    race = submission.race
+    track = track_sim(race.track)  # file order; the runner applies the direction
+    return {
+        "track": {"name": race.track.slug, "rows": track.waypoints.tolist()},
+        "direction": race.direction,
+        "rules": {
+            "total_laps": race.total_laps,
+            "off_track_penalty_s": race.off_track_penalty_s,
+            "collision_penalty_s": race.collision_penalty_s,
+            "max_resets": race.max_resets,
+            "time_cap_s": float(race.time_cap_s),
+            "continuous": True,
+        },
+        "seed": 0,  # evaluations are deterministic: the same archive on the same race gives the same result
+        "model_dir": sandbox.MODEL_MOUNT,
+    }
+
+
+def execute_attempt(claim: Claim) -> None:
+    submission = Submission.objects.select_related("race__track", "model").get(pk=claim.submission_id)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(claim, stop), daemon=True, name=f"heartbeat-{claim.attempt_id}")
+    beat.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
+            _run(claim, submission, Path(scratch))
+    except Exception as error:  # anything unexpected is a crash of this attempt: retry, don't lose it
+        log.exception("Attempt %s crashed", claim.attempt_id)
+        attempt_fail(claim, f"internal error: {error}", retryable=True, crash_signature=type(error).__name__)
+    finally:
+        stop.set()
+        beat.join(timeout=1)
+
+
+def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
+    archive_copy = scratch / "model.tar.gz"
+    with submission.model.archive.open("rb") as source, archive_copy.open("wb") as target:
+        shutil.copyfileobj(source, target)  # storage may be S3: the sandbox reads a private local copy
+    model_dir = scratch / "model"
+    model_dir.mkdir()
+    try:
+        extract_archive(archive_copy, model_dir, ArchiveLimits())
+    except ArchiveError as error:
+        attempt_fail(claim, f"The model archive was refused: {error}", retryable=False)
+        return
+    job = race_job(submission)
+    limits = sandbox.SandboxLimits(wall_seconds=float(submission.race.time_cap_s) + 60)
+    outcome = sandbox.run_sandboxed(
+        "evaluator.runner",
+        json.dumps(job).encode(),
+        model_dir=model_dir,
+        scratch_dir=scratch / "work",
+        limits=limits,
+        allow_fallback=bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)),
+    )
+    if outcome.timed_out:
+        attempt_fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
+                     retryable=True, crash_signature="timeout")
+        return
+    try:
+        result = parse_runner_output(outcome.stdout, submission.race.total_laps, limits.output_bytes)
+    except ResultError as error:
+        detail = outcome.signal_name or f"exit code {outcome.returncode}"
+        tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        attempt_fail(claim, f"The evaluation crashed ({detail}; {error}) {tail[0][:300]}", retryable=True,
+                     crash_signature=f"{detail}:{str(error)[:80]}")
+        return
+    if not result["ok"]:
+        attempt_fail(claim, result["error"], retryable=result["kind"] != "model")
+        return
+    result["sandbox"] = {"mode": outcome.mode, "wall_seconds": round(outcome.wall_seconds, 3),
+                         "limits": asdict(limits)}
+    attempt_succeed(claim, result)
+
+
+def _heartbeat(claim: Claim, stop: threading.Event) -> None:
+    from django.db import connection
+
+    try:
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            if not attempt_heartbeat(claim):
+                log.warning("Attempt %s lost its lease; its result will be refused", claim.attempt_id)
+                return
+    finally:
+        connection.close()

@@ -1,0 +1,233 @@
+"""The sandbox that runs an untrusted model: bubblewrap namespaces plus resource limits.
+
+Inside: no network (all namespaces unshared), read-only Python, read-only ``sim`` code and the runner, the
+validated model folder read-only, one private writable scratch folder, a scrubbed environment (no settings,
+no secrets, no database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup
+where the host allows one, else RLIMIT_NPROC), output size, and a wall clock after which the whole
+process group is killed. Where bubblewrap cannot run, evaluation is refused unless
+``PITLANE_SANDBOX_ALLOW_FALLBACK`` allows the weaker rlimits-only mode; that choice is logged loudly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+APP_MOUNT = "/app"
+MODEL_MOUNT = "/model"
+SCRATCH_MOUNT = "/scratch"
+PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class SandboxUnavailable(RuntimeError):
+    """Bubblewrap cannot run here and the weaker fallback is not allowed."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    wall_seconds: float = 120.0
+    cpu_seconds: int = 300
+    memory_bytes: int = 6 * 1024**3  # address space: torch maps far more than it touches
+    processes: int = 64
+    file_bytes: int = 64 * 1024**2
+    open_files: int = 256
+    output_bytes: int = 32 * 1024**2
+
+
+@dataclass(frozen=True)
+class SandboxOutcome:
+    returncode: int | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+    wall_seconds: float
+    mode: str
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            return signal.Signals(-self.returncode).name
+        return None
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Whether bwrap can create its namespaces on this host (checked once per process)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    try:
+        probe = subprocess.run(
+            [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+            capture_output=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def sandbox_mode(allow_fallback: bool) -> str:
+    if bubblewrap_works():
+        return "bubblewrap"
+    if allow_fallback:
+        log.warning("SANDBOX FALLBACK: bubblewrap is unavailable; untrusted models run with rlimits only "
+                    "(no namespaces: the model could reach the network and read world-readable files)")
+        return "fallback"
+    raise SandboxUnavailable(
+        "bubblewrap (bwrap) cannot run on this machine, so evaluations are refused; install the Debian package "
+        "'bubblewrap' or set PITLANE_SANDBOX_ALLOW_FALLBACK=true to accept the weaker rlimits-only sandbox"
+    )
+
+
+def run_sandboxed(
+    module: str,
+    stdin: bytes,
+    model_dir: Path,
+    scratch_dir: Path,
+    limits: SandboxLimits = SandboxLimits(),
+    allow_fallback: bool = False,
+) -> SandboxOutcome:
+    """Run ``python -m <module>`` (a module under sim/ or evaluator/) with ``stdin``, contained."""
+    mode = sandbox_mode(allow_fallback)
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    python = Path(sys.executable)
+    if mode == "bubblewrap":
+        command = [*_bwrap_arguments(model_dir, scratch_dir), str(python), "-I", "-m", module]
+        env = None  # --clearenv inside bwrap decides the environment
+    else:
+        command = [str(python), "-I", "-m", module]
+        env = _scrubbed_environment(home=str(scratch_dir), pythonpath=str(PROJECT_ROOT))
+    cgroup = _new_pids_cgroup(limits.processes)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=str(scratch_dir),
+        env=env,
+        start_new_session=True,  # its own process group, so a timeout kills every descendant
+        preexec_fn=functools.partial(_apply_limits, limits, cgroup),
+    )
+    timed_out = False
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(process)
+        stdout, stderr = process.communicate()
+    finally:
+        _kill_group(process)  # a daemonised grandchild must not outlive the run
+        _remove_cgroup(cgroup)
+    return SandboxOutcome(
+        returncode=process.returncode,
+        stdout=stdout[: limits.output_bytes + 1],
+        stderr=stderr[-64 * 1024 :],
+        timed_out=timed_out,
+        wall_seconds=time.monotonic() - started,
+        mode=mode,
+    )
+
+
+def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
+    python_home = Path(sys.base_prefix)
+    venv = Path(sys.prefix)
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    for system_dir in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/alternatives"):
+        if os.path.exists(system_dir):
+            args += ["--ro-bind", system_dir, system_dir]
+    for tree in {python_home, venv}:
+        args += ["--ro-bind", str(tree), str(tree)]
+    if Path("/sys/devices/system/cpu").exists():  # torch reads the CPU topology
+        args += ["--ro-bind", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    args += [
+        "--ro-bind", str(PROJECT_ROOT / "sim"), f"{APP_MOUNT}/sim",
+        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "runner.py"), f"{APP_MOUNT}/evaluator/runner.py",
+        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "__init__.py"), f"{APP_MOUNT}/evaluator/__init__.py",
+        "--ro-bind", str(model_dir), MODEL_MOUNT,
+        "--bind", str(scratch_dir), SCRATCH_MOUNT,
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",
+        "--chdir", SCRATCH_MOUNT,
+    ]
+    for name, value in _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT).items():
+        args += ["--setenv", name, value]
+    return args
+
+
+def _scrubbed_environment(home: str, pythonpath: str) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": pythonpath,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+    }
+    env |= {name: "1" for name in THREAD_VARIABLES}
+    return env
+
+
+def _apply_limits(limits: SandboxLimits, cgroup: Path | None) -> None:
+    """Runs in the child between fork and exec: only async-signal-safe-ish work."""
+    if cgroup is not None:
+        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    else:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _new_pids_cgroup(max_processes: int) -> Path | None:
+    """A pids cgroup capping the run's process count (RLIMIT_NPROC does not bind root on this kind)."""
+    if not os.access(PIDS_CGROUP_ROOT, os.W_OK):
+        return None
+    path = PIDS_CGROUP_ROOT / f"pitlane-{uuid.uuid4().hex[:12]}"
+    try:
+        path.mkdir()
+        (path / "pids.max").write_text(str(max_processes))
+    except OSError:
+        return None
+    return path
+
+
+def _remove_cgroup(path: Path | None) -> None:
+    """Kill whatever is left in the run's cgroup (escapees from the process group), then remove it."""
+    if path is None:
+        return
+    for _ in range(50):
+        try:
+            for pid in (path / "cgroup.procs").read_text().split():
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        try:
+            path.rmdir()
+            return
+        except OSError:  # still has tasks for a moment after the kill
+            time.sleep(0.02)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)

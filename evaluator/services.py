@@ -1,0 +1,246 @@
+"""Evaluation attempts: request, fair claim, lease and heartbeat, finish exactly once, reap lost workers.
+
+The database is the source of truth and the queue is only a nudge: each Dramatiq message says "there may
+be work"; the worker that receives it claims the fairest pending attempt (the racer served least recently,
+among racers under their concurrency cap). A lost message therefore costs nothing, and the reaper
+re-nudges pending work that waited too long and re-opens attempts whose worker vanished.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from evaluator.models import EvaluationAttempt
+from races.models import Submission
+from races.services import submission_fail, submission_mark_running, submission_record_result, submission_requeue
+
+log = logging.getLogger(__name__)
+A = EvaluationAttempt.Status
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def lease_seconds() -> float:
+    return _setting("PITLANE_EVAL_LEASE_S", 60)
+
+
+def max_attempts() -> int:
+    return int(_setting("PITLANE_EVAL_MAX_ATTEMPTS", 3))
+
+
+def max_concurrent_per_racer() -> int:
+    return int(_setting("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", 1))
+
+
+def stale_pending_seconds() -> float:
+    return _setting("PITLANE_EVAL_STALE_PENDING_S", 120)
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt_id: int
+    submission_id: int
+    number: int
+    token: uuid.UUID
+
+
+def evaluation_request(submission: Submission) -> EvaluationAttempt:
+    """Open the next attempt for ``submission`` in the caller's transaction; nudge a worker after commit."""
+    last = submission.attempts.aggregate(n=Max("number"))["n"] or 0
+    attempt = EvaluationAttempt.objects.create(submission=submission, number=last + 1)
+    transaction.on_commit(nudge_workers)
+    return attempt
+
+
+def nudge_workers() -> None:
+    from evaluator.actors import evaluate_next  # actors import services, never the reverse at import time
+
+    evaluate_next.send()
+
+
+def pending_in_fair_order(limit: int = 500) -> list[EvaluationAttempt]:
+    """Pending attempts in the order workers take them: racers under their cap, least recently served first,
+    then oldest attempt first."""
+    pending = list(
+        EvaluationAttempt.objects.filter(status=A.PENDING).select_related("submission").order_by("created_at", "pk")[
+            :limit
+        ]
+    )
+    if not pending:
+        return []
+    users = {a.submission.user_id for a in pending}
+    running = {}
+    for user_id in EvaluationAttempt.objects.filter(status=A.RUNNING, submission__user_id__in=users).values_list(
+        "submission__user_id", flat=True
+    ):
+        running[user_id] = running.get(user_id, 0) + 1
+    last_served = dict(
+        EvaluationAttempt.objects.filter(submission__user_id__in=users, started_at__isnull=False)
+        .values("submission__user_id")
+        .annotate(last=Max("started_at"))
+        .values_list("submission__user_id", "last")
+    )
+    epoch = timezone.now() - timedelta(days=36500)
+    cap = max_concurrent_per_racer()
+    eligible = [a for a in pending if running.get(a.submission.user_id, 0) < cap]
+    waiting = [a for a in pending if running.get(a.submission.user_id, 0) >= cap]
+    # Within one racer, keep submission order; across racers, whoever was served longest ago goes first.
+    order = sorted(eligible, key=lambda a: (last_served.get(a.submission.user_id) or epoch, a.created_at, a.pk))
+    fair: list[EvaluationAttempt] = []
+    seen_users: set[int] = set()
+    for attempt in order:  # one head per racer first, then the rest: round robin by racer
+        if attempt.submission.user_id not in seen_users:
+            fair.append(attempt)
+            seen_users.add(attempt.submission.user_id)
+    fair += [a for a in order if a not in fair]
+    return fair + waiting
+
+
+def queue_position(submission: Submission) -> int | None:
+    """1 = next to be evaluated; None when the submission is not waiting."""
+    for position, attempt in enumerate(pending_in_fair_order(), start=1):
+        if attempt.submission_id == submission.pk:
+            return position
+    return None
+
+
+def attempt_claim_next(worker_id: str) -> Claim | None:
+    """Claim the fairest pending attempt that no other worker holds; None when there is nothing to do."""
+    cap = max_concurrent_per_racer()
+    for candidate in pending_in_fair_order():
+        with transaction.atomic():
+            attempt = (
+                EvaluationAttempt.objects.select_for_update(skip_locked=True)
+                .filter(pk=candidate.pk, status=A.PENDING)
+                .select_related("submission")
+                .first()
+            )
+            if attempt is None:
+                continue
+            busy = EvaluationAttempt.objects.filter(
+                status=A.RUNNING, submission__user_id=attempt.submission.user_id
+            ).count()
+            if busy >= cap:
+                continue
+            now = timezone.now()
+            attempt.status = A.RUNNING
+            attempt.lease_token = EvaluationAttempt.new_token()
+            attempt.lease_expires_at = now + timedelta(seconds=lease_seconds())
+            attempt.heartbeat_at = now
+            attempt.started_at = now
+            attempt.worker_id = worker_id[:128]
+            attempt.save()
+            submission_mark_running(attempt.submission, attempt)
+            return Claim(attempt.pk, attempt.submission_id, attempt.number, attempt.lease_token)
+    return None
+
+
+def attempt_heartbeat(claim: Claim) -> bool:
+    """Extend the lease; False means the attempt is no longer ours (the reaper expired it)."""
+    now = timezone.now()
+    updated = EvaluationAttempt.objects.filter(pk=claim.attempt_id, status=A.RUNNING, lease_token=claim.token).update(
+        heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds())
+    )
+    return updated == 1
+
+
+def attempt_succeed(claim: Claim, result: dict[str, Any]) -> bool:
+    """Record the result if this claim still owns the attempt; a superseded attempt's late result is refused."""
+    with transaction.atomic():
+        attempt = _owned(claim)
+        if attempt is None:
+            log.warning("Rejected a late result of attempt %s (lease lost)", claim.attempt_id)
+            return False
+        submission_record_result(attempt.submission, attempt, result)
+        _close(attempt, A.SUCCEEDED)
+    return True
+
+
+def attempt_fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") -> bool:
+    """A failed attempt: a model error fails the submission at once; a crash retries, but not forever."""
+    with transaction.atomic():
+        attempt = _owned(claim)
+        if attempt is None:
+            log.warning("Ignored a late failure of attempt %s (lease lost): %s", claim.attempt_id, error)
+            return False
+        attempt.crash_signature = crash_signature[:200]
+        _close(attempt, A.FAILED, error)
+        if retryable:
+            _retry_or_give_up(attempt, error)
+        else:
+            submission_fail(attempt.submission, error, attempt)
+    return True
+
+
+def attempts_reap(now=None) -> dict[str, int]:
+    """Expire attempts whose worker stopped heartbeating, and re-nudge pending attempts nobody took."""
+    now = now or timezone.now()
+    expired = 0
+    for attempt_id in list(
+        EvaluationAttempt.objects.filter(status=A.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            attempt = (
+                EvaluationAttempt.objects.select_for_update(skip_locked=True)
+                .filter(pk=attempt_id, status=A.RUNNING, lease_expires_at__lt=now)
+                .select_related("submission")
+                .first()
+            )
+            if attempt is None:
+                continue
+            error = f"the worker {attempt.worker_id or '?'} stopped responding (lease expired)"
+            _close(attempt, A.EXPIRED, error)
+            _retry_or_give_up(attempt, error)
+            expired += 1
+    stale = EvaluationAttempt.objects.filter(
+        status=A.PENDING, enqueued_at__lt=now - timedelta(seconds=stale_pending_seconds())
+    ).update(enqueued_at=now)
+    for _ in range(stale):  # one nudge per waiting attempt (retries were nudged by evaluation_request)
+        nudge_workers()
+    return {"expired": expired, "renudged": stale}
+
+
+def _owned(claim: Claim) -> EvaluationAttempt | None:
+    return (
+        EvaluationAttempt.objects.select_for_update()
+        .filter(pk=claim.attempt_id, status=A.RUNNING, lease_token=claim.token)
+        .select_related("submission")
+        .first()
+    )
+
+
+def _close(attempt: EvaluationAttempt, status: str, error: str = "") -> None:
+    attempt.status = status
+    attempt.error = error
+    attempt.finished_at = timezone.now()
+    attempt.lease_token = None
+    attempt.save()
+
+
+def _retry_or_give_up(attempt: EvaluationAttempt, error: str) -> None:
+    previous = (
+        EvaluationAttempt.objects.filter(submission=attempt.submission, number__lt=attempt.number)
+        .order_by("-number")
+        .first()
+    )
+    same_crash = bool(attempt.crash_signature) and previous is not None and (
+        previous.crash_signature == attempt.crash_signature
+    )
+    if same_crash:
+        submission_fail(attempt.submission, f"The model crashed the evaluator twice the same way: {error}", attempt)
+    elif attempt.number >= max_attempts():
+        submission_fail(attempt.submission, f"Evaluation failed {attempt.number} times: {error}", attempt)
+    else:
+        submission_requeue(attempt.submission, f"Attempt {attempt.number} failed ({error}); trying again")
+        evaluation_request(attempt.submission)

@@ -1,0 +1,234 @@
+"""League domain: tracks, uploaded models, races, participants, submissions, runs and leaderboards.
+
+Rules live in ``races.services``; models hold data, constraints and small derived properties only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from sim.scoring import RankingMethod
+
+
+class Track(models.Model):
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "Built-in"
+        IMPORTED = "imported", "Imported"
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # Imported tracks keep their DeepRacer .npy route file in storage; built-ins are rebuilt by sim.
+    route_file = models.FileField(upload_to="tracks/", blank=True)
+    length_m = models.FloatField()
+    width_m = models.FloatField()
+    waypoint_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RacerModel(models.Model):
+    """A ``model.tar.gz`` a racer uploaded; only archives that passed validation are stored."""
+
+    class Status(models.TextChoices):
+        VALID = "valid", "Valid"
+        DELETED = "deleted", "Deleted"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="racer_models")
+    name = models.CharField(max_length=64)
+    archive = models.FileField(upload_to="models/")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    metadata = models.JSONField(help_text="model_metadata.json as uploaded")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALID)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=~models.Q(status="deleted"), name="races_model_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def sensors(self) -> list[str]:
+        return list(self.metadata.get("sensor", []))
+
+    @property
+    def neural_network(self) -> str:
+        return str(self.metadata.get("neural_network", ""))
+
+
+class Race(models.Model):
+    class Kind(models.TextChoices):
+        VIRTUAL_CIRCUIT = "virtual_circuit", "Virtual circuit"
+        COMMUNITY = "community", "Community race"
+
+    class RaceType(models.TextChoices):
+        TIME_TRIAL = "TIME_TRIAL", "Time trial"
+        OBJECT_AVOIDANCE = "OBJECT_AVOIDANCE", "Object avoidance"
+        HEAD_TO_BOT = "HEAD_TO_BOT", "Head to bot"
+        HEAD_TO_HEAD = "HEAD_TO_HEAD", "Head to head"
+
+    class Direction(models.TextChoices):
+        COUNTERCLOCKWISE = "counterclockwise", "Counterclockwise"
+        CLOCKWISE = "clockwise", "Clockwise"
+
+    class RankingMethodChoice(models.TextChoices):
+        BEST_LAP_TIME = RankingMethod.BEST_LAP_TIME.value, RankingMethod.BEST_LAP_TIME.label
+        AVG_LAP_TIME = RankingMethod.AVG_LAP_TIME.value, RankingMethod.AVG_LAP_TIME.label
+        TOTAL_TIME = RankingMethod.TOTAL_TIME.value, RankingMethod.TOTAL_TIME.label
+
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True, max_length=2000)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    organiser = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="organised_races"
+    )
+    race_type = models.CharField(max_length=20, choices=RaceType.choices, default=RaceType.TIME_TRIAL)
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="races")
+    direction = models.CharField(max_length=20, choices=Direction.choices, default=Direction.COUNTERCLOCKWISE)
+    ranking_method = models.CharField(
+        max_length=20, choices=RankingMethodChoice.choices, default=RankingMethod.BEST_LAP_TIME.value
+    )
+    total_laps = models.PositiveSmallIntegerField(default=3)
+    minimum_laps = models.PositiveSmallIntegerField(default=1)
+    off_track_penalty_s = models.FloatField(default=2.0)
+    collision_penalty_s = models.FloatField(default=5.0)
+    max_resets = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means unlimited")
+    time_cap_s = models.PositiveIntegerField(default=180)
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    closed_early_at = models.DateTimeField(null=True, blank=True)
+    max_submissions_per_racer = models.PositiveIntegerField(default=50)
+    submission_cooldown_s = models.PositiveIntegerField(default=0)
+    invite_code = models.CharField(max_length=32, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-opens_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(closes_at__gt=models.F("opens_at")), name="races_race_window"),
+            models.CheckConstraint(
+                condition=models.Q(minimum_laps__lte=models.F("total_laps")), name="races_race_minimum_laps"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_community(self) -> bool:
+        return self.kind == self.Kind.COMMUNITY
+
+    @property
+    def effective_close(self):
+        return min(self.closes_at, self.closed_early_at) if self.closed_early_at else self.closes_at
+
+    def phase(self, now=None) -> str:
+        """``upcoming``, ``open`` or ``closed``."""
+        now = now or timezone.now()
+        if now < self.opens_at:
+            return "upcoming"
+        return "open" if now < self.effective_close else "closed"
+
+
+class RaceParticipant(models.Model):
+    """Membership of a community race (virtual-circuit races need none)."""
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="race_memberships")
+    joined_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["race", "user"], name="races_participant_unique")]
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SCORED = "scored", "Scored"
+        FAILED = "failed", "Failed"
+        DISQUALIFIED = "disqualified", "Disqualified"
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="submissions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    model = models.ForeignKey(RacerModel, on_delete=models.PROTECT, related_name="submissions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        indexes = [models.Index(fields=["race", "user", "submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} of {self.model} to {self.race}"
+
+
+class SubmissionEvent(models.Model):
+    """Status history of a submission, for the racer and the admin."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=Submission.Status.choices)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+
+class Run(models.Model):
+    """The recorded result of a submission's evaluation: exactly one per submission."""
+
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="run")
+    laps = models.JSONField()
+    score = models.JSONField()
+    qualified = models.BooleanField()
+    ranking_score_ms = models.PositiveBigIntegerField(null=True)
+    trace = models.JSONField(help_text="compact per-step trace for the replay")
+    simtrace = models.FileField(upload_to="simtraces/", blank=True)
+    attempt_number = models.PositiveSmallIntegerField()
+    duration_s = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class LeaderboardEntry(models.Model):
+    """One row per racer per race: the racer's best qualifying submission (strictly better replaces it)."""
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="leaderboard")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leaderboard_entries")
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    ranking_score_ms = models.PositiveBigIntegerField()
+    best_lap_ms = models.PositiveBigIntegerField(null=True)
+    average_lap_ms = models.PositiveBigIntegerField(null=True)
+    total_time_ms = models.PositiveBigIntegerField(null=True)
+    laps_completed = models.PositiveSmallIntegerField()
+    off_track_count = models.PositiveIntegerField()
+    reset_count = models.PositiveIntegerField()
+    crash_count = models.PositiveIntegerField()
+    # Ties are broken by the earlier submission of the scoring run.
+    submitted_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["ranking_score_ms", "submitted_at"]
+        constraints = [models.UniqueConstraint(fields=["race", "user"], name="races_leaderboard_one_row_per_racer")]
+        indexes = [models.Index(fields=["race", "ranking_score_ms", "submitted_at"])]

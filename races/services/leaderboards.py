@@ -1,0 +1,105 @@
+"""Leaderboards: one row per racer per race, replaced only by a strictly better score."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.db import transaction
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from races.models import LeaderboardEntry, Race, Run, Submission
+from sim.scoring import RunScore, format_lap_time
+
+
+def leaderboard_offer(submission: Submission, score: RunScore) -> bool:
+    """Put a qualifying run on the board if it beats the racer's row strictly; returns True if it did."""
+    with transaction.atomic():
+        entry = (
+            LeaderboardEntry.objects.select_for_update()
+            .filter(race_id=submission.race_id, user_id=submission.user_id)
+            .first()
+        )
+        if entry is not None and entry.ranking_score_ms <= score.ranking_score_ms:
+            return False  # equal is not better: the earlier submission keeps the row
+        entry = entry or LeaderboardEntry(race_id=submission.race_id, user_id=submission.user_id)
+        _fill(entry, submission, score)
+        entry.save()
+    return True
+
+
+def leaderboard_recompute(race: Race, user) -> None:
+    """Rebuild a racer's row from their remaining scored, qualifying submissions (after a disqualification)."""
+    runs = (
+        Run.objects.filter(submission__race=race, submission__user=user, qualified=True,
+                           submission__status=Submission.Status.SCORED)
+        .select_related("submission")
+        .order_by("ranking_score_ms", "submission__submitted_at")
+    )
+    best = runs.first()
+    LeaderboardEntry.objects.filter(race=race, user=user).delete()
+    if best is not None:
+        entry = LeaderboardEntry(race=race, user=user)
+        _fill(entry, best.submission, RunScore.from_dict(best.score))
+        entry.save()
+
+
+def leaderboard_rows(race: Race) -> QuerySet[LeaderboardEntry]:
+    """Ranked rows with the racer's alias and submission count (ties: earlier submission first)."""
+    counts = (
+        Submission.objects.filter(race=race, user=OuterRef("user")).values("user").annotate(n=Count("pk")).values("n")
+    )
+    return (
+        LeaderboardEntry.objects.filter(race=race)
+        .select_related("user__racer")
+        .annotate(submission_count=Subquery(counts))
+        .order_by("ranking_score_ms", "submitted_at", "pk")
+    )
+
+
+def leaderboard_table(race: Race) -> list[dict]:
+    """Rows as plain dicts (rank, alias, time, gap to first, counts) for the API, the page and CSV."""
+    rows, leader = [], None
+    for rank, entry in enumerate(leaderboard_rows(race), start=1):
+        leader = entry.ranking_score_ms if leader is None else leader
+        rows.append({
+            "rank": rank,
+            "racer": getattr(getattr(entry.user, "racer", None), "alias", entry.user.username),
+            "time_ms": entry.ranking_score_ms,
+            "time": format_lap_time(entry.ranking_score_ms),
+            "gap_ms": entry.ranking_score_ms - leader,
+            "best_lap_ms": entry.best_lap_ms,
+            "off_track_count": entry.off_track_count,
+            "reset_count": entry.reset_count,
+            "crash_count": entry.crash_count,
+            "laps": entry.laps_completed,
+            "submission_count": entry.submission_count or 0,
+            "submission_id": entry.submission_id,
+            "submitted_at": entry.submitted_at.isoformat(),
+        })
+    return rows
+
+
+CSV_COLUMNS = ("rank", "racer", "time", "time_ms", "gap_ms", "best_lap_ms", "off_track_count", "reset_count",
+               "crash_count", "laps", "submission_count", "submitted_at")
+
+
+def leaderboard_csv(race: Race) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(leaderboard_table(race))
+    return buffer.getvalue()
+
+
+def _fill(entry: LeaderboardEntry, submission: Submission, score: RunScore) -> None:
+    entry.submission = submission
+    entry.ranking_score_ms = score.ranking_score_ms
+    entry.best_lap_ms = score.best_lap_ms
+    entry.average_lap_ms = score.average_lap_ms
+    entry.total_time_ms = score.total_time_ms
+    entry.laps_completed = score.completed_laps
+    entry.off_track_count = score.off_track_count
+    entry.reset_count = score.reset_count
+    entry.crash_count = score.crash_count
+    entry.submitted_at = submission.submitted_at

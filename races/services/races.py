@@ -1,0 +1,176 @@
+"""Races: visibility (the one place private races are hidden), scheduling rules and community races."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from races.models import Race, RaceParticipant
+from races.services.errors import RuleViolation
+from sim.scoring import RankingMethod
+
+EVALUABLE_RACE_TYPES = {Race.RaceType.TIME_TRIAL}
+SETTINGS_FIELDS = (
+    "name", "description", "race_type", "track", "direction", "ranking_method", "total_laps", "minimum_laps",
+    "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s", "opens_at", "closes_at",
+    "max_submissions_per_racer", "submission_cooldown_s",
+)
+
+
+def race_visible_to(user) -> QuerySet[Race]:
+    """Every race ``user`` may see: all virtual-circuit races, and community races they organise or joined.
+
+    Every web page and API endpoint looks races up through this queryset, so a private race is a 404
+    for everyone else, with no hint that it exists. Staff see everything.
+    """
+    races = Race.objects.select_related("track", "organiser")
+    if getattr(user, "is_staff", False):
+        return races
+    public = Q(kind=Race.Kind.VIRTUAL_CIRCUIT)
+    if not getattr(user, "is_authenticated", False):
+        return races.filter(public)
+    member = RaceParticipant.objects.filter(race=OuterRef("pk"), user=user, removed_at__isnull=True)
+    return races.filter(public | Q(organiser=user) | Q(Exists(member)))
+
+
+def race_is_member(race: Race, user) -> bool:
+    if not race.is_community:
+        return True
+    if race.organiser_id == getattr(user, "pk", None):
+        return True
+    return RaceParticipant.objects.filter(race=race, user=user, removed_at__isnull=True).exists()
+
+
+def race_validate_settings(values: dict) -> None:
+    """Cross-field rules of SPEC §8, shared by the admin, the web forms and the API."""
+    total, minimum = values.get("total_laps"), values.get("minimum_laps")
+    if total is not None and not 1 <= total <= 10:
+        raise RuleViolation("Total laps must be between 1 and 10.")
+    if minimum is not None and total is not None and not 1 <= minimum <= total:
+        raise RuleViolation("Minimum laps must be between 1 and the total laps.")
+    if values.get("ranking_method") == RankingMethod.TOTAL_TIME and minimum != total:
+        raise RuleViolation("Total-time races count every lap: minimum laps must equal total laps.")
+    if values.get("race_type", Race.RaceType.TIME_TRIAL) not in EVALUABLE_RACE_TYPES:
+        raise RuleViolation(
+            "Only time-trial races can be evaluated so far; object avoidance and head-to-bot come later."
+        )
+    opens, closes = values.get("opens_at"), values.get("closes_at")
+    if opens and closes and closes <= opens:
+        raise RuleViolation("The race must close after it opens.")
+    for field in ("off_track_penalty_s", "collision_penalty_s"):
+        if values.get(field) is not None and not 0 <= values[field] <= 60:
+            raise RuleViolation("Penalties must be between 0 and 60 seconds.")
+    if values.get("time_cap_s") is not None and not 30 <= values["time_cap_s"] <= 1200:
+        raise RuleViolation("The run time cap must be between 30 seconds and 20 minutes.")
+
+
+def race_create(kind: str, organiser=None, **values) -> Race:
+    race_validate_settings(values)
+    race = Race(kind=kind, organiser=organiser, slug=_unique_slug(values["name"]), **values)
+    if kind == Race.Kind.COMMUNITY:
+        race.invite_code = _new_invite_code()
+    race.full_clean(exclude=["slug", "invite_code"])
+    race.save()
+    return race
+
+
+def race_update(race: Race, by, **values) -> Race:
+    """Organisers edit a community race only before it opens."""
+    _require_organiser(race, by)
+    if race.phase() != "upcoming":
+        raise RuleViolation("A race can only be edited before it opens.")
+    merged = {field: getattr(race, field) for field in SETTINGS_FIELDS} | values
+    race_validate_settings(merged)
+    for field, value in values.items():
+        setattr(race, field, value)
+    race.save()
+    return race
+
+
+def race_clone(race: Race, name: str, opens_at, closes_at) -> Race:
+    values = {field: getattr(race, field) for field in SETTINGS_FIELDS} | {
+        "name": name, "opens_at": opens_at, "closes_at": closes_at,
+    }
+    return race_create(race.kind, organiser=race.organiser, **values)
+
+
+def race_join(code: str, user) -> Race:
+    """Join a community race with its invite code; refused once the code was reset or the race closed."""
+    race = Race.objects.filter(kind=Race.Kind.COMMUNITY, invite_code=code.strip()).first() if code.strip() else None
+    if race is None:
+        raise RuleViolation("This invite code is not valid: it may have been reset by the organiser.", "bad_code")
+    if race.phase() == "closed":
+        raise RuleViolation("This race has closed, so its invite code has expired.", "expired_code")
+    membership, created = RaceParticipant.objects.get_or_create(race=race, user=user)
+    if not created and membership.removed_at is not None:
+        raise RuleViolation("The organiser removed you from this race.", "removed")
+    return race
+
+
+def race_reset_invite_code(race: Race, by) -> str:
+    _require_organiser(race, by)
+    race.invite_code = _new_invite_code()
+    race.save(update_fields=["invite_code"])
+    return race.invite_code
+
+
+def race_close_early(race: Race, by) -> None:
+    _require_organiser(race, by)
+    if race.phase() == "closed":
+        raise RuleViolation("The race is closed already.")
+    race.closed_early_at = timezone.now()
+    race.save(update_fields=["closed_early_at"])
+
+
+def race_delete(race: Race, by) -> None:
+    _require_organiser(race, by)
+    race.delete()
+
+
+def participant_remove(race: Race, by, user) -> None:
+    _require_organiser(race, by)
+    if user.pk == race.organiser_id:
+        raise RuleViolation("The organiser cannot be removed.")
+    updated = RaceParticipant.objects.filter(race=race, user=user, removed_at__isnull=True).update(
+        removed_at=timezone.now()
+    )
+    if not updated:
+        raise RuleViolation("This racer is not a participant.")
+
+
+def races_by_phase(races: QuerySet[Race]) -> dict[str, list[Race]]:
+    now = timezone.now()
+    grouped: dict[str, list[Race]] = {"open": [], "upcoming": [], "closed": []}
+    for race in races:
+        grouped[race.phase(now)].append(race)
+    return grouped
+
+
+def _require_organiser(race: Race, user) -> None:
+    if not race.is_community:
+        raise RuleViolation("Virtual-circuit races are managed by the league admins.", "forbidden")
+    if race.organiser_id != getattr(user, "pk", None) and not getattr(user, "is_staff", False):
+        raise RuleViolation("Only the organiser can manage this race.", "forbidden")
+
+
+def _new_invite_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:80] or "race"
+    slug, n = base, 2
+    while Race.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def default_window(days: int = 30):
+    now = timezone.now()
+    return now, now + timedelta(days=days)
+
+

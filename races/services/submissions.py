@@ -1,0 +1,168 @@
+"""Submissions: limits checked in the creating transaction, validated status transitions, results recorded once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from league.services import racer_alias
+from races.models import Race, RacerModel, Run, Submission, SubmissionEvent
+from races.services.errors import RuleViolation
+from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
+from races.services.races import race_is_member
+from sim.scoring import LapMetrics, score_run
+
+S = Submission.Status
+TRANSITIONS: dict[str, set[str]] = {
+    S.QUEUED: {S.RUNNING, S.FAILED, S.DISQUALIFIED},
+    S.RUNNING: {S.SCORED, S.FAILED, S.QUEUED, S.DISQUALIFIED},
+    S.SCORED: {S.DISQUALIFIED, S.QUEUED},
+    S.FAILED: {S.QUEUED, S.DISQUALIFIED},
+    S.DISQUALIFIED: set(),
+}
+
+
+def submission_create(user, race: Race, model: RacerModel) -> Submission:
+    """Enter ``model`` in ``race``. Every limit is checked while holding the race row's lock, so two
+    simultaneous submissions cannot both squeeze under the cap or the cooldown."""
+    from evaluator.services import evaluation_request  # the evaluator depends on races, not the reverse
+
+    with transaction.atomic():
+        race = Race.objects.select_for_update().get(pk=race.pk)
+        if not racer_alias(user):
+            raise RuleViolation("Choose your racer alias before you submit.", "no_alias")
+        if not race_is_member(race, user):
+            raise RuleViolation("Join this race with its invite code before you submit.", "not_member")
+        phase = race.phase()
+        if phase != "open":
+            raise RuleViolation(f"This race is {phase}: submissions are accepted only while it is open.", phase)
+        if model.owner_id != user.pk or model.status != RacerModel.Status.VALID:
+            raise RuleViolation("Choose one of your own valid models.", "bad_model")
+        allowance = submission_allowance(race, user)
+        if allowance["remaining"] <= 0:
+            raise RuleViolation(
+                f"You have used all {race.max_submissions_per_racer} submissions to this race.", "limit"
+            )
+        if allowance["cooldown_remaining_s"] > 0:
+            raise RuleViolation(
+                f"Please wait {allowance['cooldown_remaining_s']} s before your next submission.", "cooldown"
+            )
+        submission = Submission.objects.create(race=race, user=user, model=model)
+        SubmissionEvent.objects.create(submission=submission, status=S.QUEUED, note="Submitted")
+        evaluation_request(submission)
+    return submission
+
+
+def submission_allowance(race: Race, user) -> dict[str, int]:
+    """Submissions left and seconds of cooldown left for ``user`` in ``race``."""
+    mine = Submission.objects.filter(race=race, user=user)
+    used = mine.count()
+    last = mine.order_by("-submitted_at").values_list("submitted_at", flat=True).first()
+    cooldown = 0
+    if last is not None and race.submission_cooldown_s:
+        cooldown = max(0, int(race.submission_cooldown_s - (timezone.now() - last).total_seconds() + 0.999))
+    return {"used": used, "remaining": max(0, race.max_submissions_per_racer - used), "cooldown_remaining_s": cooldown}
+
+
+def submission_transition(submission: Submission, status: str, note: str = "") -> None:
+    """Move to ``status`` if the state machine allows it (caller holds the row lock)."""
+    if status not in TRANSITIONS[submission.status]:
+        raise RuleViolation(f"A {submission.status} submission cannot become {status}.", "bad_transition")
+    submission.status = status
+    now = timezone.now()
+    if status == S.RUNNING:
+        submission.started_at = now
+    elif status in (S.SCORED, S.FAILED):
+        submission.finished_at = now
+    submission.save(update_fields=["status", "started_at", "finished_at", "failure_reason"])
+    SubmissionEvent.objects.create(submission=submission, status=status, note=note)
+
+
+def submission_mark_running(submission: Submission, attempt: Any) -> Submission:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if submission.status == S.RUNNING:
+            SubmissionEvent.objects.create(submission=submission, status=S.RUNNING,
+                                           note=f"Attempt {attempt.number} started")
+        else:
+            submission_transition(submission, S.RUNNING, f"Attempt {attempt.number} started")
+    return submission
+
+
+def submission_record_result(submission: Submission, attempt: Any, result: dict[str, Any]) -> Run:
+    """Record an evaluation result exactly once and update the racer's leaderboard row.
+
+    ``result`` was validated by the evaluator: ``laps`` (LapMetrics dicts), ``trace``, ``simtrace_csv``,
+    ``duration_s``. A second call for the same submission returns the first run unchanged.
+    """
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().select_related("race").get(pk=submission.pk)
+        existing = Run.objects.filter(submission=submission).first()
+        if existing is not None:
+            return existing
+        race = submission.race
+        laps = [LapMetrics.from_dict(lap) for lap in result["laps"]]
+        score = score_run(laps, race.ranking_method, race.minimum_laps)
+        run = Run(
+            submission=submission,
+            laps=[lap.to_dict() for lap in laps],
+            score=score.to_dict(),
+            qualified=score.qualified,
+            ranking_score_ms=score.ranking_score_ms,
+            trace=result.get("trace", {}),
+            attempt_number=attempt.number,
+            duration_s=float(result.get("duration_s", 0.0)),
+        )
+        if result.get("simtrace_csv"):
+            run.simtrace.save(f"{submission.pk}-0-iteration.csv", ContentFile(result["simtrace_csv"].encode()),
+                              save=False)
+        run.save()
+        note = "Qualified" if score.qualified else (
+            f"Did not qualify: {score.consecutive_completed_laps} consecutive laps of {race.minimum_laps} needed"
+        )
+        submission_transition(submission, S.SCORED, note)
+        if score.qualified:
+            leaderboard_offer(submission, score)
+    return run
+
+
+def submission_requeue(submission: Submission, note: str) -> None:
+    """Back to the queue for another attempt (the evaluator lost or crashed the previous one)."""
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if submission.status == S.RUNNING:
+            submission_transition(submission, S.QUEUED, note)
+
+
+def submission_fail(submission: Submission, reason: str, attempt: Any = None) -> None:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if submission.status in (S.FAILED, S.SCORED, S.DISQUALIFIED):
+            return  # a late failure report never overrides a final state
+        submission.failure_reason = reason
+        submission_transition(submission, S.FAILED, reason)
+
+
+def submission_disqualify(submission: Submission, reason: str = "Disqualified by the league admins") -> None:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        submission.failure_reason = reason
+        submission_transition(submission, S.DISQUALIFIED, reason)
+        leaderboard_recompute(submission.race, submission.user)
+
+
+def submission_rerun(submission: Submission) -> Submission:
+    """Evaluate again (admin): the old run is dropped and the racer's row recomputed."""
+    from evaluator.services import evaluation_request
+
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        Run.objects.filter(submission=submission).delete()
+        submission.failure_reason = ""
+        submission_transition(submission, S.QUEUED, "Re-run requested by an admin")
+        leaderboard_recompute(submission.race, submission.user)
+        evaluation_request(submission)
+    return submission

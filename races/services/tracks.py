@@ -1,0 +1,92 @@
+"""Tracks: built-in ones from sim, imported DeepRacer ``.npy`` route files, previews and sim objects."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils.text import slugify
+
+from races.models import Track
+from races.services.errors import RuleViolation
+from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
+from sim.render import track_preview_png
+from sim.track import Track as SimTrack
+
+MAX_ROUTE_FILE_BYTES = 2 * 1024 * 1024
+
+
+def track_install_builtins() -> list[Track]:
+    """Create or refresh a Track row for every built-in track (idempotent)."""
+    tracks = []
+    for name, spec in BUILTIN_TRACKS.items():
+        sim_track = build_builtin_track(name)
+        track, _ = Track.objects.update_or_create(
+            slug=name,
+            defaults={
+                "title": spec.title,
+                "description": spec.description,
+                "source": Track.Source.BUILTIN,
+                **_geometry_fields(sim_track),
+            },
+        )
+        tracks.append(track)
+    return tracks
+
+
+def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = "", description: str = "") -> Track:
+    """Import a DeepRacer ``.npy`` route file; refuses anything that is not a valid closed track."""
+    data = route_file if isinstance(route_file, bytes) else route_file.read(MAX_ROUTE_FILE_BYTES + 1)
+    if len(data) > MAX_ROUTE_FILE_BYTES:
+        raise RuleViolation("Route files are at most 2 MiB.")
+    slug = slugify(slug or title)[:64]
+    if not slug:
+        raise RuleViolation("Give the track a title.")
+    if Track.objects.filter(slug=slug).exists():
+        raise RuleViolation(f"A track named '{slug}' exists already.")
+    try:
+        rows = np.load(io.BytesIO(data), allow_pickle=False)
+        sim_track = SimTrack.from_array(rows, name=slug, title=title, description=description)
+    except (ValueError, OSError) as error:
+        raise RuleViolation(f"Not a valid DeepRacer route file: {error}") from None
+    track = Track(slug=slug, title=title, description=description, source=Track.Source.IMPORTED,
+                  **_geometry_fields(sim_track))
+    track.route_file.save(f"{slug}.npy", ContentFile(data), save=False)
+    track.save()
+    return track
+
+
+def track_sim(track: Track, direction: str = "counterclockwise") -> SimTrack:
+    """The simulator's track for a Track row, driven in ``direction``."""
+    return _sim_track(track.slug, track.source, track.route_file.name or "").with_direction(direction)
+
+
+def track_preview(track: Track) -> bytes:
+    """The PNG preview, rendered once per track and kept in storage."""
+    name = f"previews/{track.slug}.png"
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as stream:
+            return stream.read()
+    png = track_preview_png(track_sim(track))
+    default_storage.save(name, ContentFile(png))
+    return png
+
+
+@lru_cache(maxsize=64)
+def _sim_track(slug: str, source: str, route_name: str) -> SimTrack:
+    if source == Track.Source.BUILTIN:
+        return build_builtin_track(slug)
+    with default_storage.open(route_name, "rb") as stream:
+        rows = np.load(io.BytesIO(stream.read()), allow_pickle=False)
+    return SimTrack.from_array(rows, name=slug)
+
+
+def _geometry_fields(sim_track: SimTrack) -> dict:
+    return {
+        "length_m": round(float(sim_track.length), 3),
+        "width_m": round(float(np.mean(sim_track.widths)), 3),
+        "waypoint_count": int(sim_track.waypoints.shape[0]),
+    }
