@@ -22,6 +22,7 @@ from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
+RUNNER = ("-m", "evaluator.runner")
 
 
 def worker_identity() -> str:
@@ -78,7 +79,7 @@ def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
     job = race_job(submission)
     limits = sandbox.SandboxLimits(wall_seconds=float(submission.race.time_cap_s) + 60)
     outcome = sandbox.run_sandboxed(
-        "evaluator.runner",
+        RUNNER,
         json.dumps(job).encode(),
         model_dir=model_dir,
         scratch_dir=scratch / "work",

@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -95,22 +96,22 @@ def sandbox_mode(allow_fallback: bool) -> str:
 
 
 def run_sandboxed(
-    module: str,
+    python_args: Sequence[str],
     stdin: bytes,
     model_dir: Path,
     scratch_dir: Path,
     limits: SandboxLimits = SandboxLimits(),
     allow_fallback: bool = False,
 ) -> SandboxOutcome:
-    """Run ``python -m <module>`` (a module under sim/ or evaluator/) with ``stdin``, contained."""
+    """Run ``python <python_args>`` (e.g. ``["-m", "evaluator.runner"]``) with ``stdin``, contained."""
     mode = sandbox_mode(allow_fallback)
     scratch_dir.mkdir(parents=True, exist_ok=True)
     python = Path(sys.executable)
     if mode == "bubblewrap":
-        command = [*_bwrap_arguments(model_dir, scratch_dir), str(python), "-I", "-m", module]
+        command = [*_bwrap_arguments(model_dir, scratch_dir), str(python), "-s", "-B", *python_args]
         env = None  # --clearenv inside bwrap decides the environment
     else:
-        command = [str(python), "-I", "-m", module]
+        command = [str(python), "-s", "-B", *python_args]
         env = _scrubbed_environment(home=str(scratch_dir), pythonpath=str(PROJECT_ROOT))
     cgroup = _new_pids_cgroup(limits.processes)
     started = time.monotonic()

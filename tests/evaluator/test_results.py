@@ -1,0 +1,55 @@
+"""Nothing the sandboxed runner prints reaches the database unchecked."""
+
+import json
+
+import pytest
+
+from evaluator.results import ResultError, parse_runner_output
+
+LAP = {
+    "trial": 1, "elapsed_time_in_milliseconds": 9800, "completion_percentage": 100.0, "off_track_count": 0,
+    "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0, "episode_status": "Lap complete",
+}
+TRACE = {"t": [0.0, 0.1], "x": [1.0, 1.1], "y": [0.0, 0.0], "yaw": [0.0, 0.0], "speed": [1.0, 1.0],
+         "status": ["in_progress", "lap_complete"]}
+
+
+def document(**changes):
+    base = {"ok": True, "laps": [LAP], "trace": TRACE, "simtrace_csv": "episode,steps\n", "duration_s": 1.5}
+    return json.dumps(base | changes).encode()
+
+
+def test_a_valid_result_passes_unchanged():
+    result = parse_runner_output(document(), total_laps=3, limit=10**6)
+    assert result["laps"][0]["elapsed_time_in_milliseconds"] == 9800 and result["trace"] == TRACE
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"not json", "no valid JSON document"),
+        (b'{"ok": true, "duration_s": NaN}', "no valid JSON document"),
+        (document(laps=[]), "expected 1 to 3 lap records"),
+        (document(laps=[LAP] * 4), "expected 1 to 3 lap records"),
+        (document(laps=[LAP | {"elapsed_time_in_milliseconds": -5}]), "must be a non-negative integer"),
+        (document(laps=[LAP | {"trial": 2}]), "numbered 1..n"),
+        (document(laps=[LAP | {"completion_percentage": 250}]), "completion_percentage is out of range"),
+        (document(trace=TRACE | {"x": [1.0]}), "lists of equal length"),
+        (document(trace={"x": []}), "exactly the keys"),
+        (document(duration_s="fast"), "duration_s must be a finite number"),
+        (b'{"ok": false, "error": 3}', "failure report is malformed"),
+    ],
+)
+def test_malformed_results_are_refused(raw, message):
+    with pytest.raises(ResultError, match=message):
+        parse_runner_output(raw, total_laps=3, limit=10**6)
+
+
+def test_oversized_output_is_refused():
+    with pytest.raises(ResultError, match="more than 100 bytes"):
+        parse_runner_output(document(), total_laps=3, limit=100)
+
+
+def test_the_runners_own_failure_report_is_passed_on():
+    raw = json.dumps({"ok": False, "kind": "model", "error": "bad weights"}).encode()
+    assert parse_runner_output(raw, total_laps=3, limit=10**6) == {"ok": False, "kind": "model", "error": "bad weights"}

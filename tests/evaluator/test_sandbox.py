@@ -1,0 +1,92 @@
+"""The sandbox contains an untrusted run: no network, no secrets, read-only code, limits enforced."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from evaluator import sandbox
+from evaluator.sandbox import SandboxLimits, run_sandboxed
+
+pytestmark = pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
+
+
+def probe(tmp_path, code: str, limits: SandboxLimits = SandboxLimits(wall_seconds=60)):
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    (model / "model_metadata.json").write_text("{}")
+    return run_sandboxed(["-c", code], b"", model, tmp_path / "scratch", limits)
+
+
+def test_a_run_cannot_reach_the_network(tmp_path):
+    code = (
+        "import socket\n"
+        "try:\n    socket.create_connection(('127.0.0.1', 5432), timeout=2); print('connected')\n"
+        "except OSError as error: print('blocked', type(error).__name__)\n"
+    )
+    outcome = probe(tmp_path, code)
+    assert outcome.stdout.decode().startswith("blocked") and outcome.mode == "bubblewrap"
+
+
+def test_a_run_sees_no_settings_no_data_and_no_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("PITLANE_SECRET_KEY", "do-not-leak-this")
+    code = (
+        "import os, pathlib\n"
+        "print(sorted(os.environ))\n"
+        "print(pathlib.Path('/work/main/league/settings.py').exists(), pathlib.Path('/work/main/data').exists())\n"
+        "print(sorted(p.name for p in pathlib.Path('/app').iterdir()))\n"
+    )
+    env_line, files_line, app_line = probe(tmp_path, code).stdout.decode().splitlines()
+    assert "PITLANE_SECRET_KEY" not in env_line and "do-not-leak" not in env_line
+    assert files_line == "False False"
+    assert app_line == "['evaluator', 'sim']"
+
+
+def test_a_run_can_write_only_its_scratch_folder(tmp_path):
+    code = (
+        "import pathlib\n"
+        "for target in ('/app/sim/evil.py', '/model/evil', '/usr/evil', '/scratch/fine'):\n"
+        "    try:\n        pathlib.Path(target).write_text('x'); print(target, 'written')\n"
+        "    except OSError:\n        print(target, 'refused')\n"
+    )
+    lines = probe(tmp_path, code).stdout.decode().splitlines()
+    assert lines == ["/app/sim/evil.py refused", "/model/evil refused", "/usr/evil refused", "/scratch/fine written"]
+    assert (tmp_path / "scratch" / "fine").read_text() == "x"
+    assert not (tmp_path / "model" / "evil").exists()
+
+
+def test_a_hanging_run_is_killed_at_its_wall_limit_with_its_children(tmp_path):
+    marker = tmp_path / "scratch" / "grandchild-alive"
+    code = (
+        "import subprocess, time\n"
+        "subprocess.Popen(['sh', '-c', 'while true; do touch /scratch/grandchild-alive; sleep 0.2; done'])\n"
+        "time.sleep(600)\n"
+    )
+    started = time.monotonic()
+    outcome = probe(tmp_path, code, SandboxLimits(wall_seconds=3))
+    assert outcome.timed_out and time.monotonic() - started < 15
+    marker.unlink(missing_ok=True)
+    time.sleep(1.0)
+    assert not marker.exists(), "the grandchild survived the kill"
+
+
+def test_memory_beyond_the_limit_is_refused(tmp_path):
+    code = "b = bytearray(3 * 1024**3)\nprint('allocated')\n"
+    outcome = probe(tmp_path, code, SandboxLimits(wall_seconds=30, memory_bytes=2 * 1024**3))
+    assert b"allocated" not in outcome.stdout and b"MemoryError" in outcome.stderr
+
+
+@pytest.mark.skipif(not os.access(sandbox.PIDS_CGROUP_ROOT, os.W_OK), reason="no writable pids cgroup here")
+def test_a_fork_bomb_hits_the_process_limit(tmp_path):
+    code = (
+        "import subprocess\nprocs = []\n"
+        "try:\n"
+        "    for _ in range(200): procs.append(subprocess.Popen(['sleep', '30']))\n"
+        "    print('spawned all')\n"
+        "except OSError as error:\n    print('stopped after', len(procs))\n"
+    )
+    outcome = probe(tmp_path, code, SandboxLimits(wall_seconds=30, processes=20))
+    text = outcome.stdout.decode()
+    assert text.startswith("stopped after") and int(text.split()[-1]) < 20
