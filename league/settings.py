@@ -231,6 +231,17 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- League and evaluation ---------------------------------------------------------------------------------
+PITLANE_MAX_UPLOAD_MB = _env_int("PITLANE_MAX_UPLOAD_MB", 200)
+# Uploads beyond 10 MB stream to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+PITLANE_EVAL_LEASE_S = _env_int("PITLANE_EVAL_LEASE_S", 60)
+PITLANE_EVAL_MAX_ATTEMPTS = _env_int("PITLANE_EVAL_MAX_ATTEMPTS", 3)
+PITLANE_EVAL_MAX_CONCURRENT_PER_RACER = _env_int("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", 1)
+PITLANE_EVAL_STALE_PENDING_S = _env_int("PITLANE_EVAL_STALE_PENDING_S", 120)
+# Without bubblewrap the evaluator refuses to run untrusted models unless this accepts the weaker sandbox.
+PITLANE_SANDBOX_ALLOW_FALLBACK = _env_bool("PITLANE_SANDBOX_ALLOW_FALLBACK", False)
+
 # --- Misc ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

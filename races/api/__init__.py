@@ -1,0 +1,1 @@
+"""The league's REST API (Django REST Framework): thin views over ``races.services``."""

@@ -1,0 +1,72 @@
+"""What a racer sees of a run: status summary, lap table, trajectory picture (cached in storage)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from races.models import Run, Submission
+from races.services.tracks import track_sim
+from sim.render import Trajectory, render_track_png
+from sim.scoring import format_lap_time
+
+
+def submission_summary(submission: Submission, position: int | None = None) -> dict[str, Any]:
+    """Status, queue position and, once scored, the lap table and score (API and live page share it)."""
+    run = Run.objects.filter(submission=submission).first()
+    alias = getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
+    summary: dict[str, Any] = {
+        "id": submission.pk,
+        "race": submission.race.slug,
+        "racer": alias,
+        "model": submission.model.name,
+        "status": submission.status,
+        "queue_position": position,
+        "failure_reason": submission.failure_reason,
+        "submitted_at": submission.submitted_at.isoformat(),
+        "started_at": submission.started_at.isoformat() if submission.started_at else None,
+        "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
+        "run": None,
+    }
+    if run is not None:
+        race = submission.race
+        summary["run"] = {
+            "qualified": run.qualified,
+            "ranking_score_ms": run.ranking_score_ms,
+            "ranking_score": format_lap_time(run.ranking_score_ms),
+            "score": run.score,
+            "laps": [
+                lap | {
+                    "time": format_lap_time(lap["elapsed_time_in_milliseconds"]),
+                    "penalty_s": lap["off_track_count"] * race.off_track_penalty_s
+                    + lap["crash_count"] * race.collision_penalty_s,
+                }
+                for lap in run.laps
+            ],
+            "trace": run.trace,
+            "duration_s": run.duration_s,
+        }
+    return summary
+
+
+def run_trajectory_png(submission: Submission) -> bytes | None:
+    """The run's path over the track, coloured by speed; None before a run exists."""
+    run = Run.objects.filter(submission=submission).first()
+    if run is None or not run.trace.get("x"):
+        return None
+    name = f"trajectories/{submission.pk}.png"
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as stream:
+            return stream.read()
+    race = submission.race
+    track = track_sim(race.track, race.direction)
+    xy = np.column_stack([run.trace["x"], run.trace["y"]])
+    buffer = io.BytesIO()
+    render_track_png(track, buffer, [Trajectory(xy, np.asarray(run.trace["speed"]), submission.model.name)],
+                     size=(960, 640), title=f"{race.name} — {submission.model.name}")
+    default_storage.save(name, ContentFile(buffer.getvalue()))
+    return buffer.getvalue()

@@ -1,0 +1,27 @@
+from django.urls import include, path
+
+from races.views import community, models, races, submissions
+
+app_name = "races"
+
+urlpatterns = [
+    path("races/", races.race_list, name="race_list"),
+    path("races/community/", community.community_list, name="community_list"),
+    path("races/community/new/", community.community_create, name="community_create"),
+    path("races/join/", community.race_join_page, name="race_join"),
+    path("races/join/<str:code>/", community.race_join_page, name="race_join_code"),
+    path("races/<slug:slug>/", races.race_detail, name="race_detail"),
+    path("races/<slug:slug>/submit/", races.race_submit, name="race_submit"),
+    path("races/<slug:slug>/leaderboard.json", races.race_leaderboard_json, name="race_leaderboard_json"),
+    path("races/<slug:slug>/leaderboard.csv", races.race_leaderboard_csv, name="race_leaderboard_csv"),
+    path("races/<slug:slug>/track.png", races.race_track_png, name="race_track_png"),
+    path("races/<slug:slug>/manage/", community.race_manage, name="race_manage"),
+    path("races/<slug:slug>/manage/<slug:action>/", community.race_action, name="race_action"),
+    path("submissions/<int:pk>/", submissions.submission_detail, name="submission_detail"),
+    path("submissions/<int:pk>/status.json", submissions.submission_status_json, name="submission_status_json"),
+    path("submissions/<int:pk>/trajectory.png", submissions.submission_trajectory_png, name="submission_trajectory"),
+    path("models/", models.model_list, name="model_list"),
+    path("models/<int:pk>/", models.model_detail, name="model_detail"),
+    path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("api/", include("races.api.urls")),
+]

@@ -1,0 +1,1 @@
+"""Web pages of the league: thin views over ``races.services``."""

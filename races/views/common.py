@@ -1,0 +1,22 @@
+"""Lookups shared by the web views: every race goes through ``race_visible_to`` (private races are 404s)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+
+from races.models import Race, Submission
+from races.services import race_visible_to
+
+
+def visible_race(request, slug: str) -> Race:
+    return get_object_or_404(race_visible_to(request.user), slug=slug)
+
+
+def visible_submission(request, pk: int) -> Submission:
+    """Runs are public to everyone who can see the race (leaderboards link to them)."""
+    return get_object_or_404(
+        Submission.objects.select_related("race__track", "model", "user__racer").filter(
+            race__in=race_visible_to(request.user)
+        ),
+        pk=pk,
+    )

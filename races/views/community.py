@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from races.forms import CommunityRaceForm, JoinForm
+from races.models import Race
+from races.services import (
+    RuleViolation,
+    participant_remove,
+    race_close_early,
+    race_create,
+    race_delete,
+    race_join,
+    race_reset_invite_code,
+    race_update,
+    race_visible_to,
+    races_by_phase,
+)
+from races.services.races import SETTINGS_FIELDS
+from races.views.common import visible_race
+
+
+@login_required
+def community_list(request):
+    races = race_visible_to(request.user).filter(kind=Race.Kind.COMMUNITY)
+    return render(request, "races/race_list.html",
+                  {"phases": races_by_phase(races), "kind": "community", "join_form": JoinForm()})
+
+
+@login_required
+def community_create(request):
+    form = CommunityRaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            race = race_create(Race.Kind.COMMUNITY, organiser=request.user,
+                               **{f: form.cleaned_data[f] for f in SETTINGS_FIELDS if f in form.cleaned_data})
+        except RuleViolation as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Race created: share its invite link with your friends.")
+            return redirect("races:race_manage", slug=race.slug)
+    return render(request, "races/community_form.html", {"form": form})
+
+
+@login_required
+def race_join_page(request, code: str = ""):
+    form = JoinForm(request.POST or None, initial={"code": code})
+    if request.method == "POST" and form.is_valid():
+        try:
+            race = race_join(form.cleaned_data["code"], request.user)
+        except RuleViolation as error:
+            form.add_error("code", error.message)
+        else:
+            messages.success(request, f"You joined {race.name}.")
+            return redirect("races:race_detail", slug=race.slug)
+    return render(request, "races/join.html", {"form": form})
+
+
+@login_required
+def race_manage(request, slug: str):
+    race = visible_race(request, slug)
+    if race.organiser_id != request.user.pk and not request.user.is_staff:
+        return redirect("races:race_detail", slug=slug)
+    form = CommunityRaceForm(request.POST or None, instance=race)
+    if request.method == "POST" and form.is_valid():
+        try:
+            race_update(race, request.user, **{f: form.cleaned_data[f] for f in SETTINGS_FIELDS
+                                              if f in form.cleaned_data and f != "track"} | {
+                "track": form.cleaned_data["track"]})
+        except RuleViolation as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Race settings saved.")
+            return redirect("races:race_manage", slug=slug)
+    invite_url = request.build_absolute_uri(f"/races/join/{race.invite_code}/")
+    participants = race.participants.select_related("user__racer").filter(removed_at__isnull=True)
+    return render(request, "races/race_manage.html",
+                  {"race": race, "form": form, "invite_url": invite_url, "participants": participants})
+
+
+@login_required
+@require_POST
+def race_action(request, slug: str, action: str):
+    race = visible_race(request, slug)
+    try:
+        if action == "reset-code":
+            race_reset_invite_code(race, request.user)
+            messages.success(request, "New invite code created; the old one no longer works.")
+        elif action == "close":
+            race_close_early(race, request.user)
+            messages.success(request, "The race is closed.")
+        elif action == "delete":
+            race_delete(race, request.user)
+            messages.success(request, "The race was deleted.")
+            return redirect("races:community_list")
+        elif action == "remove":
+            user = get_object_or_404(get_user_model(), pk=request.POST.get("user"))
+            participant_remove(race, request.user, user)
+            messages.success(request, "Participant removed.")
+        else:
+            messages.error(request, "Unknown action.")
+    except RuleViolation as error:
+        messages.error(request, error.message)
+    return redirect("races:race_manage", slug=slug)
