@@ -1,0 +1,60 @@
+"""Driving a policy through a race under race rules: laps, trace for the replay, simtrace rows.
+
+The one implementation used by the local evaluation command, the evaluator's sandboxed runner and tests.
+Deterministic: the policy is expected to act greedily (argmax / mean) and the simulator has no noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.drivers import PurePursuitDriver
+from sim.env import VectorRaceEnv
+from sim.rules import RaceRules
+from sim.scoring import LapMetrics
+from sim.simtrace import SimTraceRow
+from sim.track import Track
+from sim.vehicle import Vehicle
+
+Policy = Callable[[Any], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RaceRun:
+    laps: list[LapMetrics]
+    trace: dict[str, list]
+    simtrace: list[SimTraceRow]
+    steps: int
+
+
+def run_race(policy: Policy, track: Track, vehicle: Vehicle, rules: RaceRules, seed: int = 0,
+             objects: Any = None, start_ndist: float = 0.0, record_simtrace: bool = True) -> RaceRun:
+    """Race one car from the start line until its laps, reset budget or time cap end the run."""
+    env = _race_env(track, vehicle, rules, seed, objects, start_ndist, record_simtrace)
+    return _drive(env, policy, seed)
+
+
+def run_driver_race(driver: PurePursuitDriver, vehicle: Vehicle, rules: RaceRules, seed: int = 0,
+                    start_ndist: float = 0.0, record_simtrace: bool = False) -> RaceRun:
+    """The same race driven by the scripted driver (it reads the car's state instead of the camera)."""
+    env = _race_env(driver.track, vehicle, rules, seed, None, start_ndist, record_simtrace)
+    return _drive(env, lambda _observation: driver.actions(env.car, vehicle), seed)
+
+
+def _race_env(track, vehicle, rules, seed, objects, start_ndist, record_simtrace) -> VectorRaceEnv:
+    return VectorRaceEnv(track, 1, vehicle, mode="race", rules=rules, seed=seed, start_ndist=start_ndist,
+                         record_simtrace=record_simtrace, record_trace=True, objects=objects)
+
+
+def _drive(env: VectorRaceEnv, choose: Policy, seed: int) -> RaceRun:
+    observation, _ = env.reset(seed=seed)
+    steps = 0
+    while env.active[0]:
+        observation, *_ = env.step(np.asarray(choose(observation)))
+        steps += 1
+    record = env.records[0]
+    return RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=steps)
