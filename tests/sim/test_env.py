@@ -1,0 +1,230 @@
+"""The simulator's race rules and environments, against SPEC §3 and independent geometry (shapely)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from gymnasium.utils.env_checker import check_env
+
+from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
+from sim.car import CarSpec, CarState, advance, body_points, clip_commands
+from sim.drivers import PurePursuitDriver
+from sim.env import RaceEnv, VectorRaceEnv
+from sim.evaluation import run_driver_race
+from sim.reward_examples import EXAMPLES
+from sim.reward_function import RewardFunction
+from sim.rules import RaceRules, progress
+from sim.track import Track
+from sim.vehicle import ContinuousActionSpace, Vehicle, get_vehicle
+
+SHARED_TRACKS = Path(__file__).resolve().parents[3] / "shared" / "tracks"
+LAB_CAR = get_vehicle("original_deepracer")
+FREE_CAR = Vehicle(("FRONT_FACING_CAMERA",), "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW",
+                   ContinuousActionSpace(-30.0, 30.0, 0.5, 4.0))
+STRAIGHT_AHEAD = np.array([[0.0, -1.0]], dtype=np.float32)  # continuous: no steering, slowest speed
+
+
+@pytest.fixture(scope="module")
+def oval() -> Track:
+    return build_builtin_track("pitlane_oval")
+
+
+def shared_track_files() -> list[Path]:
+    return sorted(SHARED_TRACKS.glob("*.npy")) if SHARED_TRACKS.is_dir() else []
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_TRACKS))
+@pytest.mark.parametrize("direction", ["counterclockwise", "clockwise"])
+def test_the_scripted_driver_laps_every_builtin_track_both_ways(name, direction):
+    track = build_builtin_track(name).with_direction(direction)
+    run = run_driver_race(PurePursuitDriver(track, max_speed=1.5), LAB_CAR, RaceRules(total_laps=1))
+    assert [lap.episode_status for lap in run.laps] == ["Lap complete"]
+    assert run.laps[0].off_track_count == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not shared_track_files(), reason="../shared/tracks is not beside this checkout")
+@pytest.mark.parametrize("direction", ["counterclockwise", "clockwise"])
+def test_the_scripted_driver_laps_every_shared_deepracer_track_both_ways(direction):
+    for path in shared_track_files():
+        track = Track.from_npy(path).with_direction(direction)
+        run = run_driver_race(PurePursuitDriver(track, max_speed=2.0), FREE_CAR, RaceRules(total_laps=1))
+        assert run.laps[0].episode_status == "Lap complete" and run.laps[0].off_track_count == 0, path.name
+
+
+def test_off_track_fires_at_the_step_shapely_says_all_wheels_left_the_road(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training")
+    env.reset(seed=0)
+    hard_left = np.array([[1.0, 0.0]], dtype=np.float32)
+    twin = CarState(env.car.x.copy(), env.car.y.copy(), env.car.yaw.copy(), env.car.speed.copy(),
+                    env.car.steering.copy())
+    road = shapely.Polygon(oval.outer, [oval.inner])
+    steering, speed = clip_commands(*FREE_CAR.action_to_command(hard_left))
+    expected = None
+    for step in range(1, 200):
+        wheels = body_points(twin, env.spec.wheel_offsets())[0]
+        if step > 1 and not any(road.contains(shapely.Point(w)) for w in wheels):
+            expected = step
+            break
+        advance(twin, steering, speed, np.array([step > 1]))  # step 1 is the prepare step: the car is held
+    for step in range(1, 200):
+        _, _, terminated, _, info = env.step(hard_left)
+        if terminated[0]:
+            assert info["episodes"][0]["status"] == "off_track"
+            assert step == expected
+            return
+    pytest.fail("the car never left the track")
+
+
+def _race_with_one_excursion(track: Track, penalty: float, max_resets=None, excursion_at: int = 60):
+    """Drive the scripted line, but steer hard right for a while to leave the road once."""
+    driver = PurePursuitDriver(track, max_speed=1.0)
+    env = VectorRaceEnv(track, 1, FREE_CAR, mode="race",
+                        rules=RaceRules(total_laps=1, off_track_penalty_s=penalty, max_resets=max_resets))
+    env.reset(seed=0)
+    step = 0
+    while env.active[0]:
+        step += 1
+        action = driver.actions(env.car, FREE_CAR)
+        if excursion_at <= step < excursion_at + 40 and env.counters.off_track[0] == 0 and env.laps_done[0] == 0:
+            action = np.array([[-1.0, 0.0]], dtype=np.float32)
+        env.step(action)
+    return env.records[0].laps
+
+
+def test_race_penalties_add_exactly_the_configured_seconds(oval):
+    two, five = _race_with_one_excursion(oval, 2.0), _race_with_one_excursion(oval, 5.0)
+    assert two[0].off_track_count == five[0].off_track_count == 1
+    assert two[0].reset_count == 1 and two[0].episode_status == "Lap complete"
+    assert five[0].elapsed_time_in_milliseconds - two[0].elapsed_time_in_milliseconds == 3000
+
+
+def test_a_spent_reset_budget_ends_the_run(oval):
+    laps = _race_with_one_excursion(oval, 2.0, max_resets=0)
+    assert len(laps) == 1 and laps[0].episode_status == "Off track" and laps[0].completion_percentage < 100
+
+
+def test_a_car_that_cannot_move_is_immobilized_after_15_steps(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training", spec=CarSpec(min_speed=0.0, max_speed=0.001))
+    env.reset(seed=0)
+    for step in range(1, 40):
+        _, _, terminated, _, info = env.step(STRAIGHT_AHEAD)
+        if terminated[0]:
+            break
+    assert info["episodes"][0]["status"] == "immobilized" and step == 1 + 15  # prepare, then 15 still steps
+
+
+def test_driving_against_the_track_direction_is_reversed_after_15_steps(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training")
+    env.reset(seed=0)
+    env.car.yaw[:] += np.pi  # turn the car around on the start line
+    env.start_ndist[:] = 0.5
+    statuses = []
+    for _ in range(40):
+        _, _, terminated, _, info = env.step(STRAIGHT_AHEAD)
+        if terminated[0]:
+            statuses.append(info["episodes"][0]["status"])
+            break
+    assert statuses == ["reversed"]
+
+
+def test_the_prepare_step_holds_the_car_and_the_reward_function_first_sees_step_two(oval):
+    seen = []
+    reward = RewardFunction.from_source("def reward_function(params):\n    return params['steps']\n")
+    original = reward.__call__
+    env = VectorRaceEnv(oval, 1, LAB_CAR, reward_function=reward, mode="training")
+    env.reward_function = lambda params: seen.append(params["steps"]) or original(params)
+    env.reset(seed=0)
+    start = (env.car.x[0], env.car.y[0])
+    _, first_reward, *_ = env.step(np.array([7]))
+    assert first_reward[0] == 0.0 and seen == [] and (env.car.x[0], env.car.y[0]) == start
+    _, second_reward, *_ = env.step(np.array([7]))
+    assert seen == [2.0] and second_reward[0] == 2.0
+
+
+def test_params_have_every_spec_key_and_the_labs_examples_run(oval):
+    keys = set()
+    reward = RewardFunction.from_source(EXAMPLES["example_1_follow_center_line"])
+    env = VectorRaceEnv(oval, 4, LAB_CAR, reward_function=reward, mode="training")
+    env.reward_function = lambda params: keys.update(params) or reward(params)
+    env.reset(seed=0)
+    rewards = [env.step(np.array([7, 7, 7, 7]))[1] for _ in range(5)][-1]
+    assert {"x", "y", "heading", "speed", "steering_angle", "steering", "steps", "progress",
+            "distance_from_center", "is_left_of_center", "track_width", "track_length", "waypoints",
+            "closest_waypoints", "all_wheels_on_track", "is_offtrack", "is_crashed", "is_reversed",
+            "closest_objects", "objects_location", "objects_distance", "objects_heading", "objects_left_of_center",
+            "objects_speed", "object_in_camera", "objects_distance_from_center", "projection_distance"} <= keys
+    assert (rewards > 0).all()
+
+
+def test_progress_wraps_over_the_start_line_and_caps_at_100():
+    start = np.array([0.9, 0.9, 0.9])
+    # Plain progress, a forward crossing of the start line (lap complete), the first step of a new lap.
+    assert progress(np.array([0.95, 0.901, 0.901]), start, np.array([4.0, 99.9, 0.05])).tolist() == pytest.approx(
+        [5.0, 100.0, 0.1])
+    # Backwards over the line from just after the start: negative progress.
+    assert progress(np.array([0.899]), np.array([0.9]), np.array([0.2]))[0] == pytest.approx(-0.1)
+
+
+def test_training_starts_advance_round_robin_by_five_percent(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training")
+    env.reset(seed=0)
+    starts = []
+    for _ in range(400):
+        _, _, terminated, _, info = env.step(np.array([[1.0, 1.0]], dtype=np.float32))  # hard left, fast: crash out
+        if terminated[0]:
+            starts.append(info["episodes"][0]["start_ndist"])
+        if len(starts) == 3:
+            break
+    assert np.diff(starts) == pytest.approx([0.05, 0.05])
+
+
+def test_the_same_seed_gives_identical_traces(oval):
+    def trace() -> list:
+        driver = PurePursuitDriver(oval, max_speed=2.0)
+        env = VectorRaceEnv(oval, 3, FREE_CAR, mode="training", seed=7, record_simtrace=True)
+        env.reset(seed=7)
+        for _ in range(50):
+            env.step(driver.actions(env.car, FREE_CAR))
+        return [row for record in env.records for row in record.simtrace]
+
+    assert trace() == trace()
+
+
+def test_a_fast_sharp_turn_slides_wider_than_a_slow_one():
+    def turning_radius(speed: float) -> float:
+        car = CarState.zeros(1)
+        steering, command = clip_commands(np.array([30.0]), np.array([speed]))
+        points = []
+        for _ in range(120):
+            advance(car, steering, command, np.array([True]))
+            points.append((car.x[0], car.y[0]))
+        x, y = np.array(points[20:]).T  # past the response lag: a steady circle
+        # Algebraic circle fit: x² + y² + D x + E y + F = 0.
+        (d, e, f), *_ = np.linalg.lstsq(np.column_stack([x, y, np.ones_like(x)]), -(x**2 + y**2), rcond=None)
+        return float(np.sqrt(d * d / 4 + e * e / 4 - f))
+
+    slow, fast = turning_radius(0.5), turning_radius(4.0)
+    beta = np.arctan(0.5 * np.tan(np.radians(30)))  # slip angle of the mid-axle point
+    assert slow == pytest.approx(0.082 / np.sin(beta), rel=0.05)  # kinematic radius: grip is not the limit
+    assert fast > 2 * slow  # 5 m/s² of grip at 4 m/s allows a radius of 3.2 m, not 0.3 m
+
+
+def test_the_single_car_env_passes_gymnasiums_checker(oval):
+    check_env(RaceEnv(oval, LAB_CAR), skip_render_check=True)
+
+
+def test_camera_frames_show_the_road_ahead(oval):
+    env = VectorRaceEnv(oval, 1, LAB_CAR, mode="training")
+    frame = env.reset(seed=0)[0][0, ..., 0]
+    assert frame.shape == (120, 160) and frame.dtype == np.uint8
+    bottom = frame[-20:]
+    road = np.bincount(bottom.ravel()).argmax()
+    assert road == bottom[:, 80].min() or road < 80  # dark road under the car, lines brighter
+    left, right = frame[-1, :40].mean(), frame[-1, -40:].mean()
+    env.car.yaw[:] += 0.4  # turn left: the road moves to the right of the picture
+    turned = env._observe()[0, ..., 0]
+    assert abs(turned[-1, -40:].mean() - right) + abs(turned[-1, :40].mean() - left) > 5
