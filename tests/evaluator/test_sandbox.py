@@ -13,7 +13,10 @@ from evaluator.sandbox import SandboxLimits, run_sandboxed
 pytestmark = pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
 
 
-def probe(tmp_path, code: str, limits: SandboxLimits = SandboxLimits(wall_seconds=60)):
+DEFAULT_LIMITS = SandboxLimits(wall_seconds=60)
+
+
+def probe(tmp_path, code: str, limits: SandboxLimits = DEFAULT_LIMITS):
     model = tmp_path / "model"
     model.mkdir(exist_ok=True)
     (model / "model_metadata.json").write_text("{}")

@@ -14,7 +14,8 @@ from races.services import submission_create, submission_mark_running, submissio
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LAP = {"trial": 1, "elapsed_time_in_milliseconds": 9500, "completion_percentage": 100.0, "off_track_count": 1,
-       "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 1, "episode_status": "Lap complete"}
+       "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 1,
+       "episode_status": "Lap complete"}
 
 
 @pytest.fixture
@@ -104,8 +105,8 @@ def test_the_api_uploads_a_model_and_submits_it(make_racer, make_race, archive_b
     race = make_race(max_submissions_per_racer=1)
     api = APIClient()
     api.force_authenticate(make_racer())
-    upload = api.post("/api/models/", {"name": "api-model", "archive": SimpleUploadedFile("model.tar.gz", archive_bytes)},
-                      format="multipart")
+    archive = SimpleUploadedFile("model.tar.gz", archive_bytes)
+    upload = api.post("/api/models/", {"name": "api-model", "archive": archive}, format="multipart")
     assert upload.status_code == 201, upload.content
     model_id = upload.json()["id"]
     created = api.post("/api/submissions/", {"race": race.slug, "model": model_id}, format="json")
@@ -117,7 +118,8 @@ def test_the_api_uploads_a_model_and_submits_it(make_racer, make_race, archive_b
 @pytest.mark.parametrize(
     ("method", "url", "payload", "expected_status", "expected_text"),
     [
-        ("post", "/api/models/", {"name": "x", "archive": io.BytesIO(b"not an archive")}, 400, "This archive was refused"),
+        ("post", "/api/models/", {"name": "x", "archive": io.BytesIO(b"not an archive")}, 400,
+         "This archive was refused"),
         ("post", "/api/models/", {"name": "x"}, 400, "archive"),
         ("post", "/api/submissions/", {"race": "no-such-race", "model": 1}, 404, ""),
         ("post", "/api/submissions/", {"race": "x", "model": "one"}, 400, "model"),

@@ -110,11 +110,12 @@ def test_a_spent_reset_budget_ends_the_run(oval):
 def test_a_car_that_cannot_move_is_immobilized_after_15_steps(oval):
     env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training", spec=CarSpec(min_speed=0.0, max_speed=0.001))
     env.reset(seed=0)
-    for step in range(1, 40):
+    for _ in range(40):
         _, _, terminated, _, info = env.step(STRAIGHT_AHEAD)
         if terminated[0]:
             break
-    assert info["episodes"][0]["status"] == "immobilized" and step == 1 + 15  # prepare, then 15 still steps
+    episode = info["episodes"][0]
+    assert episode["status"] == "immobilized" and episode["steps"] == 1 + 15  # prepare, then 15 still steps
 
 
 def test_driving_against_the_track_direction_is_reversed_after_15_steps(oval):
