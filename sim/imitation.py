@@ -1,0 +1,78 @@
+"""Warm start from a driver: behavioural cloning of the scripted pure-pursuit driver.
+
+The driver's commands become labels for the camera frames it sees. To learn recoveries, the cars drive
+with the driver's action most of the time and a random action otherwise (labels are always the driver's),
+a DAgger-style mix. A few epochs of cross-entropy on the policy tower give a model that completes laps in
+seconds of CPU — a starting point for PPO, a baseline entry for a demo race, and test models made by code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from sim.drivers import PurePursuitDriver
+from sim.env import VectorRaceEnv
+from sim.networks import ActorCritic, build_actor_critic
+from sim.track import Track
+from sim.vehicle import Vehicle
+
+
+@dataclass(frozen=True)
+class ImitationResult:
+    network: ActorCritic
+    frames: int
+    accuracy: float
+
+
+def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, cars: int = 16,
+                           explore: float = 0.3, max_speed: float | None = None, seed: int = 0):
+    """Camera frames and the driver's action for each, from ``cars`` cars spread around the lap."""
+    rng = np.random.default_rng(seed)
+    speed = max_speed or max(a.speed for a in vehicle.action_space.actions)
+    driver = PurePursuitDriver(track, max_speed=speed)
+    env = VectorRaceEnv(track, cars, vehicle, mode="training", seed=seed, start_ndist=np.arange(cars) / cars,
+                        max_episode_steps=400)
+    observation, _ = env.reset(seed=seed)
+    observations, labels = [], []
+    while sum(len(batch) for batch in labels) < frames:
+        expert = driver.actions(env.car, vehicle)
+        observations.append(observation)
+        labels.append(expert)
+        random_actions = rng.integers(0, len(vehicle.action_space.actions), size=cars)
+        act = np.where(rng.random(cars) < explore, random_actions, expert)
+        observation, *_ = env.step(act)
+    return np.concatenate(observations)[:frames], np.concatenate(labels)[:frames]
+
+
+def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, epochs: int = 4,
+                          batch_size: int = 128, learning_rate: float = 1e-3, seed: int = 0) -> ImitationResult:
+    """A network whose policy imitates the scripted driver (discrete action spaces)."""
+    if not vehicle.is_discrete:
+        raise ValueError("warm start from the driver needs a discrete action space")
+    torch.manual_seed(seed)
+    observations, labels = collect_demonstrations(track, vehicle, frames=frames, seed=seed)
+    network = build_actor_critic(vehicle, seed=seed)
+    optimizer = torch.optim.Adam(network.policy_net.parameters(), lr=learning_rate)
+    targets = torch.as_tensor(labels, dtype=torch.long)
+    rng = np.random.default_rng(seed)
+    network.train()
+    for _ in range(epochs):
+        order = rng.permutation(len(labels))
+        for start in range(0, len(labels), batch_size):
+            index = order[start : start + batch_size]
+            # bf16 autocast: about 3x faster convolutions on CPUs with AVX512-BF16; the loss stays fp32.
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = network.policy(observations[index]).logits
+            loss = F.cross_entropy(logits.float(), targets[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    network.eval()
+    with torch.inference_mode():
+        predicted = np.concatenate([network.predict(observations[i : i + 256]).numpy()
+                                    for i in range(0, len(labels), 256)])
+    return ImitationResult(network, len(labels), float((predicted == labels).mean()))
