@@ -241,6 +241,8 @@ PITLANE_EVAL_MAX_CONCURRENT_PER_RACER = _env_int("PITLANE_EVAL_MAX_CONCURRENT_PE
 PITLANE_EVAL_STALE_PENDING_S = _env_int("PITLANE_EVAL_STALE_PENDING_S", 120)
 # Without bubblewrap the evaluator refuses to run untrusted models unless this accepts the weaker sandbox.
 PITLANE_SANDBOX_ALLOW_FALLBACK = _env_bool("PITLANE_SANDBOX_ALLOW_FALLBACK", False)
+# setup_league enters a driver-cloned baseline model in the demo race (trains for ~20 s once).
+PITLANE_DEMO_BASELINE = _env_bool("PITLANE_DEMO_BASELINE", True)
 
 # --- Misc ----------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

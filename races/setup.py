@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TextIO
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from races.models import Race
-from races.services import race_create, track_install_builtins
+from league.services import racer_set_alias
+from races.models import Race, Submission
+from races.services import model_upload, race_create, submission_create, track_install_builtins, track_sim
 
 DEMO_RACE_NAME = "Pitlane Warm-up Cup"
+BASELINE_USERNAME = "pitlane-bot"
+BASELINE_ALIAS = "PitlaneBot"
 
 
 def install_builtin_data(stdout: TextIO) -> None:
@@ -36,3 +41,33 @@ def install_builtin_data(stdout: TextIO) -> None:
             submission_cooldown_s=0,
         )
         stdout.write(f"Demo race '{DEMO_RACE_NAME}' is open for 30 days.\n")
+    if getattr(settings, "PITLANE_DEMO_BASELINE", True):
+        install_baseline_entry(Race.objects.get(name=DEMO_RACE_NAME), stdout)
+
+
+def install_baseline_entry(race: Race, stdout: TextIO) -> None:
+    """Enter a model cloned from the scripted driver (made here, by our own code) so that a new league
+    shows a working leaderboard at once. The evaluator scores it like any other submission."""
+    if Submission.objects.filter(race=race, user__username=BASELINE_USERNAME).exists():
+        return
+    import tempfile
+    from pathlib import Path
+
+    from sim.archive import write_model_archive
+    from sim.imitation import train_imitation_model
+    from sim.vehicle import get_vehicle
+
+    stdout.write("Training the baseline entry (a clone of the scripted driver, about 20 s)...\n")
+    vehicle = get_vehicle("original_deepracer")
+    result = train_imitation_model(track_sim(race.track, race.direction), vehicle)
+    user, created = get_user_model().objects.get_or_create(username=BASELINE_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save()
+        racer_set_alias(user, BASELINE_ALIAS)
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = write_model_archive(Path(scratch) / "model.tar.gz", vehicle, result.network.state_dict())
+        with archive.open("rb") as stream:
+            model = model_upload(user, "driver-clone", stream)
+    submission_create(user, race, model)
+    stdout.write(f"Baseline entry submitted to '{race.name}' as {BASELINE_ALIAS}; the worker evaluates it.\n")

@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
         if hasattr(connections._connections, "default"):
             del connections["default"]
+    # The driver-cloned demo entry trains for ~20 s: only the test about it asks for it.
+    settings.PITLANE_DEMO_BASELINE = False
     # Hashed static names need `collectstatic` first; tests render templates without it.
     settings.STORAGES = {
         **settings.STORAGES,
