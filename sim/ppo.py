@@ -26,11 +26,10 @@ MAX_GRAD_NORM = 0.5
 
 
 class ActorCriticModule(Protocol):
-    """What PPO needs from a network (``sim.networks.ActorCritic`` implements it)."""
+    """What PPO needs from a network: the action distribution and the values of a batch, in one call
+    (``sim.agent.Agent`` wraps ``sim.networks.ActorCritic`` this way)."""
 
-    def distribution(self, observations: Any) -> torch.distributions.Distribution: ...
-
-    def value(self, observations: Any) -> torch.Tensor: ...
+    def evaluate(self, observations: Any) -> tuple[torch.distributions.Distribution, torch.Tensor]: ...
 
     def parameters(self) -> Any: ...
 
@@ -42,6 +41,8 @@ class Rollout:
     ``dones[t, i]`` says car ``i``'s episode ended with step ``t`` (the next observation belongs to a new
     episode), so no value is bootstrapped across it. ``last_values`` are the critic's values of the
     observations after the final step, used to bootstrap episodes still running when collection stopped.
+    ``mask[t, i]`` (optional, all True by default) says the entry is a real transition to learn from: cars
+    that finished their episode early wait with padding entries, which must follow a done.
     """
 
     observations: Observation
@@ -51,6 +52,7 @@ class Rollout:
     rewards: np.ndarray
     dones: np.ndarray
     last_values: np.ndarray
+    mask: np.ndarray | None = None
 
     @property
     def num_steps(self) -> int:
@@ -105,12 +107,14 @@ def ppo_update(
     advantages, returns = compute_gae(
         rollout.rewards, rollout.values, rollout.dones, rollout.last_values, hp.discount_factor, hp.gae_lambda
     )
-    total = rollout.num_steps * rollout.num_envs
-    observations = _flatten(rollout.observations)
-    actions = torch.as_tensor(rollout.actions.reshape(total, *rollout.actions.shape[2:]))
-    old_log_probs = torch.as_tensor(rollout.log_probs.reshape(total), dtype=torch.float32)
-    flat_advantages = torch.as_tensor(advantages.reshape(total))
-    flat_returns = torch.as_tensor(returns.reshape(total))
+    size = rollout.num_steps * rollout.num_envs
+    keep = np.arange(size) if rollout.mask is None else np.flatnonzero(rollout.mask.reshape(size))
+    total = len(keep)
+    observations = _select(_flatten(rollout.observations), keep)
+    actions = torch.as_tensor(rollout.actions.reshape(size, *rollout.actions.shape[2:])[keep])
+    old_log_probs = torch.as_tensor(rollout.log_probs.reshape(size)[keep], dtype=torch.float32)
+    flat_advantages = torch.as_tensor(advantages.reshape(size)[keep])
+    flat_returns = torch.as_tensor(returns.reshape(size)[keep])
 
     sums = np.zeros(5)
     minibatches = 0
@@ -146,7 +150,7 @@ def _minibatch_step(
     returns: torch.Tensor,
     hp: Hyperparameters,
 ) -> np.ndarray:
-    distribution = agent.distribution(observations)
+    distribution, values = agent.evaluate(observations)
     log_probs = _log_prob(distribution, actions)
     entropy = _entropy(distribution).mean()
     log_ratio = log_probs - old_log_probs
@@ -158,7 +162,6 @@ def _minibatch_step(
         -advantages * torch.clamp(ratio, 1.0 - hp.clip_epsilon, 1.0 + hp.clip_epsilon),
     )
     policy_loss = surrogate.mean()
-    values = agent.value(observations)
     if hp.loss_type == "huber":
         value_loss = F.smooth_l1_loss(values, returns)
     else:

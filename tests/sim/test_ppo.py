@@ -44,6 +44,9 @@ class _BanditAgent(nn.Module):
     def value(self, observations):
         return self.value_head(torch.as_tensor(observations)).squeeze(-1)
 
+    def evaluate(self, observations):
+        return self.distribution(observations), self.value(observations)
+
 
 def test_ppo_learns_a_contextual_bandit():
     arms, steps, envs = 3, 16, 16
