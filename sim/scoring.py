@@ -1,19 +1,29 @@
 """Scoring of a race run: laps -> qualification, best lap, best average window, total time, ranking score.
 
 The one scoring module: the trainer's evaluation command, the evaluator and the league server all call
-``score_run``. Semantics follow the DeepRacer league (SPEC §8): a run qualifies only if its longest streak of
-consecutive fully completed laps is at least ``minimum_laps``; only completed laps count for times; penalties
-are already inside each lap's elapsed time; lower scores are better.
+``score_run``. Semantics follow the DeepRacer league (SPEC §8; DeepRacer on AWS ``ModelPerformanceMetricsHelper``):
+
+- a lap counts as completed only at 100 % completion; only completed laps count for times;
+- a run qualifies only if its longest streak of consecutive completed laps is at least ``minimum_laps``;
+- ``BEST_LAP_TIME`` scores the fastest completed lap of a qualifying run;
+- ``AVG_LAP_TIME`` scores the lowest mean over any window of ``minimum_laps`` consecutive completed laps
+  (rounded to the millisecond; the earliest window wins ties);
+- ``TOTAL_TIME`` scores the sum of the completed laps. Race settings lock ``minimum_laps`` to the total laps
+  for this method, so a qualifying run has completed every lap and the sum is its race time;
+- penalties (off-track, collision) are already inside each lap's elapsed time;
+- lower scores are better; a leaderboard row is replaced only by a strictly better score.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 COMPLETED = 100.0
+_COUNT_FIELDS = ("off_track_count", "crash_count", "immobilized_count", "reversed_count", "reset_count")
 
 
 class RankingMethod(enum.StrEnum):
@@ -23,9 +33,14 @@ class RankingMethod(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"BEST_LAP_TIME": "Best lap time", "AVG_LAP_TIME": "Average lap time", "TOTAL_TIME": "Total time"}[
-            self.value
-        ]
+        return _LABELS[self]
+
+
+_LABELS = {
+    RankingMethod.BEST_LAP_TIME: "Best lap time",
+    RankingMethod.AVG_LAP_TIME: "Average lap time",
+    RankingMethod.TOTAL_TIME: "Total time",
+}
 
 
 class ScoringError(ValueError):
@@ -34,7 +49,10 @@ class ScoringError(ValueError):
 
 @dataclass(frozen=True)
 class LapMetrics:
-    """One lap (trial) of an evaluation, with the field names of DeepRacer's evaluation metrics (SPEC §7)."""
+    """One lap (trial) of an evaluation, with the field names of DeepRacer's evaluation metrics (SPEC §7).
+
+    ``elapsed_time_in_milliseconds`` includes the penalty time the car spent held after resets.
+    """
 
     trial: int
     elapsed_time_in_milliseconds: int
@@ -46,6 +64,20 @@ class LapMetrics:
     reset_count: int = 0
     episode_status: str = "Lap complete"
 
+    def __post_init__(self) -> None:
+        for name in ("trial", "elapsed_time_in_milliseconds", *_COUNT_FIELDS):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ScoringError(f"lap {self.trial!r}: {name} must be a non-negative integer, got {value!r}")
+        if self.trial < 1:
+            raise ScoringError(f"lap trial numbers start at 1, got {self.trial}")
+        completion = self.completion_percentage
+        if (isinstance(completion, bool) or not isinstance(completion, int | float) or not math.isfinite(completion)
+                or not 0.0 <= completion <= COMPLETED):
+            raise ScoringError(f"lap {self.trial}: completion_percentage must be within 0..100, got {completion!r}")
+        if not isinstance(self.episode_status, str):
+            raise ScoringError(f"lap {self.trial}: episode_status must be a string, got {self.episode_status!r}")
+
     @property
     def completed(self) -> bool:
         return self.completion_percentage >= COMPLETED
@@ -55,6 +87,7 @@ class LapMetrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LapMetrics:
+        """Build from a metrics record; keys DeepRacer adds (``metric_time``, ``start_time`` ...) are ignored."""
         names = {f.name for f in fields(cls)}
         missing = {"trial", "elapsed_time_in_milliseconds", "completion_percentage"} - set(data)
         if missing:
@@ -67,8 +100,11 @@ class RunScore:
     """Everything a leaderboard and a lap table need about one run.
 
     ``ranking_score_ms`` is the number leaderboards sort by (lower is better); it is None when the run did
-    not qualify. ``window_start`` is the first trial of the scored window (the best lap, the best average
-    window or the first lap counted for total time).
+    not qualify. ``window_start`` is the first trial of the scored laps (the best lap, the first lap of the
+    best average window, or the first completed lap for total time) and ``scored_off_track_count`` the
+    off-tracks within those laps (DeepRacer on AWS shows it beside the time); both None when not qualified.
+    ``best_lap_ms``, ``average_lap_ms`` and ``total_time_ms`` are filled whenever the laps allow, qualified
+    or not, so a lap table can show them.
     """
 
     ranking_method: RankingMethod
@@ -85,6 +121,7 @@ class RunScore:
     off_track_count: int
     crash_count: int
     reset_count: int
+    scored_off_track_count: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,8 +130,13 @@ class RunScore:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunScore:
-        values = {f.name: data[f.name] for f in fields(cls)}
-        values["ranking_method"] = RankingMethod(values["ranking_method"])
+        """Inverse of ``to_dict``; fields added later (with defaults) may be absent from stored scores."""
+        required = [f.name for f in fields(cls) if f.default is not None]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ScoringError(f"score record is missing {', '.join(missing)}")
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["ranking_method"] = _ranking_method(values["ranking_method"])
         return cls(**values)
 
 
@@ -103,34 +145,33 @@ def score_run(
     ranking_method: RankingMethod | str,
     minimum_laps: int,
 ) -> RunScore:
-    """Score a run's laps for a race's ranking method and minimum laps."""
+    """Score a run's laps (in trial order, numbered 1..n) for a race's ranking method and minimum laps."""
     method = _ranking_method(ranking_method)
     if isinstance(minimum_laps, bool) or not isinstance(minimum_laps, int) or minimum_laps < 1:
         raise ScoringError(f"minimum_laps must be a positive integer, got {minimum_laps!r}")
     records = [lap if isinstance(lap, LapMetrics) else LapMetrics.from_dict(lap) for lap in laps]
-    for lap in records:
-        if lap.elapsed_time_in_milliseconds < 0:
-            raise ScoringError(f"lap {lap.trial} has a negative elapsed time")
+    for position, lap in enumerate(records, start=1):
+        if lap.trial != position:
+            raise ScoringError(f"laps must be numbered 1..n in order (lap {position} says trial {lap.trial})")
 
     streaks = _completed_streaks(records)
     longest = max((len(streak) for streak in streaks), default=0)
     completed = [lap for lap in records if lap.completed]
     qualified = longest >= minimum_laps
 
-    best_lap = min(completed, key=lambda lap: lap.elapsed_time_in_milliseconds, default=None)
+    best_lap = min(completed, key=_lap_time, default=None)  # earliest wins ties
     best_window = _best_window(streaks, minimum_laps)
     average_ms = round(_window_time(best_window) / minimum_laps) if best_window else None
-    total_window = _first_window(streaks, minimum_laps)
-    total_ms = _window_time(total_window) if total_window else None
+    total_ms = _window_time(completed) if completed else None
 
-    if not qualified:
-        score, window_start = None, None
-    elif method is RankingMethod.BEST_LAP_TIME:
-        score, window_start = best_lap.elapsed_time_in_milliseconds, best_lap.trial
-    elif method is RankingMethod.AVG_LAP_TIME:
-        score, window_start = average_ms, best_window[0].trial
-    else:
-        score, window_start = total_ms, total_window[0].trial
+    scored: Sequence[LapMetrics] = ()
+    score: int | None = None
+    if qualified and method is RankingMethod.BEST_LAP_TIME:
+        scored, score = [best_lap], _lap_time(best_lap)
+    elif qualified and method is RankingMethod.AVG_LAP_TIME:
+        scored, score = best_window, average_ms
+    elif qualified:
+        scored, score = completed, total_ms
 
     return RunScore(
         ranking_method=method,
@@ -139,24 +180,39 @@ def score_run(
         laps=len(records),
         completed_laps=len(completed),
         consecutive_completed_laps=longest,
-        best_lap_ms=best_lap.elapsed_time_in_milliseconds if best_lap else None,
+        best_lap_ms=_lap_time(best_lap) if best_lap else None,
         average_lap_ms=average_ms,
         total_time_ms=total_ms,
         ranking_score_ms=score,
-        window_start=window_start,
+        window_start=scored[0].trial if scored else None,
         off_track_count=sum(lap.off_track_count for lap in records),
         crash_count=sum(lap.crash_count for lap in records),
         reset_count=sum(lap.reset_count for lap in records),
+        scored_off_track_count=sum(lap.off_track_count for lap in scored) if scored else None,
     )
 
 
+def ranking_key(score: RunScore) -> tuple[int, int]:
+    """Sort key for a leaderboard: qualified runs by ascending score, then every run that did not qualify.
+
+    Ties are left to the caller (the league breaks them by earlier submission):
+    ``sorted(rows, key=lambda row: (*ranking_key(row.score), row.submitted_at))``.
+    """
+    if score.ranking_score_ms is None:
+        return (1, 0)
+    return (0, score.ranking_score_ms)
+
+
 def is_better(candidate: RunScore, incumbent: RunScore | None) -> bool:
-    """True when ``candidate`` should replace ``incumbent`` on a leaderboard: strictly lower score only."""
+    """True when ``candidate`` should replace ``incumbent`` on a leaderboard: a strictly lower score only.
+
+    A run that did not qualify never replaces anything; an equal score keeps the earlier submission.
+    """
     if candidate.ranking_score_ms is None:
         return False
-    if incumbent is None or incumbent.ranking_score_ms is None:
+    if incumbent is None:
         return True
-    return candidate.ranking_score_ms < incumbent.ranking_score_ms
+    return ranking_key(candidate) < ranking_key(incumbent)
 
 
 def format_lap_time(milliseconds: int | None) -> str:
@@ -176,6 +232,10 @@ def _ranking_method(value: RankingMethod | str) -> RankingMethod:
         raise ScoringError(f"unknown ranking method {value!r} (choose one of {choices})") from None
 
 
+def _lap_time(lap: LapMetrics) -> int:
+    return lap.elapsed_time_in_milliseconds
+
+
 def _completed_streaks(laps: Sequence[LapMetrics]) -> list[list[LapMetrics]]:
     """Maximal runs of consecutive completed laps, in order."""
     streaks: list[list[LapMetrics]] = []
@@ -191,19 +251,10 @@ def _completed_streaks(laps: Sequence[LapMetrics]) -> list[list[LapMetrics]]:
     return streaks
 
 
-def _windows(streaks: Sequence[Sequence[LapMetrics]], size: int) -> Iterable[Sequence[LapMetrics]]:
-    for streak in streaks:
-        for start in range(len(streak) - size + 1):
-            yield streak[start : start + size]
-
-
-def _best_window(streaks: Sequence[Sequence[LapMetrics]], size: int) -> Sequence[LapMetrics] | None:
-    """The window of ``size`` consecutive completed laps with the lowest total (earliest wins ties)."""
-    return min(_windows(streaks, size), key=_window_time, default=None)
-
-
-def _first_window(streaks: Sequence[Sequence[LapMetrics]], size: int) -> Sequence[LapMetrics] | None:
-    return next(iter(_windows(streaks, size)), None)
+def _best_window(streaks: Sequence[Sequence[LapMetrics]], size: int) -> Sequence[LapMetrics]:
+    """The window of ``size`` consecutive completed laps with the lowest total (earliest wins ties); () if none."""
+    windows = (streak[start : start + size] for streak in streaks for start in range(len(streak) - size + 1))
+    return min(windows, key=_window_time, default=())
 
 
 def _window_time(window: Sequence[LapMetrics]) -> int:
