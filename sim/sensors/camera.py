@@ -69,6 +69,9 @@ class _Rig:
         self.offsets = lateral_offsets
         self.channels = len(lateral_offsets)
         self.rays = pixel_rays()
+        self._rays32 = np.moveaxis(self.rays, -1, 0).astype(np.float32)  # (3, HEIGHT, WIDTH) for object casts
+        with np.errstate(divide="ignore"):
+            self._inv_rz = (1.0 / self._rays32[2]).astype(np.float32)
         self.first_floor_row = horizon_row()
         rays = self.rays[self.first_floor_row :]
         t = MOUNT_HEIGHT / -rays[..., 2]
@@ -145,85 +148,91 @@ class _Rig:
         return frames
 
     def _draw_objects(self, frames: np.ndarray, x: np.ndarray, y: np.ndarray, yaw: np.ndarray, bodies: Bodies) -> None:
-        depth = {}
-        corners = bodies.corners()
+        """Ray-cast every (car, lens, body) whose projection meets the image, nearest surface wins."""
+        depth: dict[tuple[int, int], np.ndarray] = {}
         for channel, offset in enumerate(self.offsets):
             lens_x = x + np.cos(yaw) * MOUNT_FORWARD - np.sin(yaw) * offset
             lens_y = y + np.sin(yaw) * MOUNT_FORWARD + np.cos(yaw) * offset
-            for k in range(len(bodies)):
-                for car in self._cars_that_may_see(lens_x, lens_y, bodies, k):
-                    rect = _screen_rect(lens_x[car], lens_y[car], yaw[car], corners[k], bodies.heights[k])
-                    if rect is None or bodies.owners[k] == car:
-                        continue
-                    zbuf = depth.setdefault((car, channel), np.full((HEIGHT, WIDTH), np.inf))
-                    self._cast(frames[car, ..., channel], zbuf, rect, lens_x[car], lens_y[car], yaw[car], bodies, k)
+            rects = screen_rects(lens_x, lens_y, yaw, bodies)
+            for car, k in zip(*np.nonzero(rects[..., 0] < rects[..., 1]), strict=True):
+                zbuf = depth.setdefault((car, channel), np.full((HEIGHT, WIDTH), np.inf, dtype=np.float32))
+                image = frames[car, ..., channel]
+                self._cast(image, zbuf, rects[car, k], lens_x[car], lens_y[car], yaw[car], bodies, k)
 
-    @staticmethod
-    def _cars_that_may_see(lens_x: np.ndarray, lens_y: np.ndarray, bodies: Bodies, k: int) -> np.ndarray:
-        reach = FAR_M + math.hypot(bodies.lengths[k], bodies.widths[k]) / 2
-        near = np.hypot(bodies.centres[k, 0] - lens_x, bodies.centres[k, 1] - lens_y) < reach
-        return np.nonzero(near)[0]
-
-    def _cast(self, image: np.ndarray, zbuf: np.ndarray, rect: tuple[int, int, int, int], lens_x: float,
-              lens_y: float, yaw: float, bodies: Bodies, k: int) -> None:
-        """Ray-cast body k (slab method in the body's frame) over the pixels of `rect` of one image."""
-        r0, r1, c0, c1 = rect
-        rays = self.rays[r0:r1, c0:c1]
-        psi = bodies.yaws[k]
-        half = np.array([bodies.lengths[k] / 2, bodies.widths[k] / 2])
+    def _cast(self, image: np.ndarray, zbuf: np.ndarray, rect: np.ndarray, lens_x: float, lens_y: float, yaw: float,
+              bodies: Bodies, k: int) -> None:
+        """Ray-cast body k over the pixels of `rect` of one image: the slab method in the body's frame."""
+        r0, r1, c0, c1 = (int(v) for v in rect)
+        rx, ry = self._rays32[0, r0:r1, c0:c1], self._rays32[1, r0:r1, c0:c1]
+        inv_z = self._inv_rz[r0:r1, c0:c1]
+        psi = float(bodies.yaws[k])
+        a, b, h = bodies.lengths[k] / 2, bodies.widths[k] / 2, float(bodies.heights[k])
         dx, dy = lens_x - bodies.centres[k, 0], lens_y - bodies.centres[k, 1]
-        origin = np.array([dx * math.cos(psi) + dy * math.sin(psi), -dx * math.sin(psi) + dy * math.cos(psi),
-                           MOUNT_HEIGHT])
-        delta = yaw - psi
-        direction = np.stack([
-            math.cos(delta) * rays[..., 0] - math.sin(delta) * rays[..., 1],
-            math.sin(delta) * rays[..., 0] + math.cos(delta) * rays[..., 1],
-            rays[..., 2],
-        ], axis=-1)
-        direction = np.where(np.abs(direction) < 1e-12, 1e-12, direction)
-        low = np.array([-half[0], -half[1], 0.0])
-        high = np.array([half[0], half[1], bodies.heights[k]])
-        t1, t2 = (low - origin) / direction, (high - origin) / direction
-        entry = np.minimum(t1, t2)
-        near, far = entry.max(axis=-1), np.maximum(t1, t2).min(axis=-1)
-        hit = (near <= far) & (near > 0) & (near < zbuf[r0:r1, c0:c1])
+        ox, oy = dx * math.cos(psi) + dy * math.sin(psi), -dx * math.sin(psi) + dy * math.cos(psi)
+        cos_d, sin_d = np.float32(math.cos(yaw - psi)), np.float32(math.sin(yaw - psi))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_x = 1.0 / (cos_d * rx - sin_d * ry)
+            inv_y = 1.0 / (sin_d * rx + cos_d * ry)
+            tx1, tx2 = (-a - ox) * inv_x, (a - ox) * inv_x
+            ty1, ty2 = (-b - oy) * inv_y, (b - oy) * inv_y
+            tz1, tz2 = -MOUNT_HEIGHT * inv_z, (h - MOUNT_HEIGHT) * inv_z
+            entry_x, entry_y, entry_z = np.minimum(tx1, tx2), np.minimum(ty1, ty2), np.minimum(tz1, tz2)
+            near = np.maximum(np.maximum(entry_x, entry_y), entry_z)
+            far = np.minimum(np.minimum(np.maximum(tx1, tx2), np.maximum(ty1, ty2)), np.maximum(tz1, tz2))
+        window = zbuf[r0:r1, c0:c1]
+        hit = (near <= far) & (near > 0) & (near < window)
         if not hit.any():
             return
-        face = entry.argmax(axis=-1)  # 0/1: a side facing ±x/±y of the body, 2: the top
-        point = origin + near[..., None] * direction
-        normal_angle = psi + np.where(face == 0, 0.0, math.pi / 2)
+        t = near[hit]
+        face = np.where(entry_z[hit] == t, 2, np.where(entry_y[hit] == t, 1, 0))  # 0/1: ±x/±y side, 2: top
+        px = ox + t / inv_x[hit]
+        py = oy + t / inv_y[hit]
+        pz = MOUNT_HEIGHT + t / inv_z[hit]
+        normal_angle = psi + np.where(face == 1, math.pi / 2, 0.0)
         lit = np.abs(np.cos(normal_angle) * LIGHT[0] + np.sin(normal_angle) * LIGHT[1])
         shade = bodies.shades[k] * np.where(face == 2, 1.1, 0.6 + 0.4 * lit)
-        margin = np.abs(np.stack([np.abs(point[..., 0]) - half[0], np.abs(point[..., 1]) - half[1],
-                                  np.minimum(point[..., 2], bodies.heights[k] - point[..., 2])], axis=-1))
-        margin[np.arange(3) == face[..., None]] = np.inf  # distance to the edges of the face that was hit
-        shade = np.where(margin.min(axis=-1) < EDGE_M, shade * 0.45, shade)
-        image[r0:r1, c0:c1][hit] = np.clip(shade[hit], 0, 255).astype(np.uint8)
-        zbuf[r0:r1, c0:c1][hit] = near[hit]
+        # Dark outline: distance from the hit point to the nearest edge of the face it lies on.
+        to_x, to_y, to_z = a - np.abs(px), b - np.abs(py), np.minimum(pz, h - pz)
+        edge = np.where(face == 0, np.minimum(to_y, to_z), np.where(face == 1, np.minimum(to_x, to_z),
+                                                                      np.minimum(to_x, to_y)))
+        shade = np.where(edge < EDGE_M, shade * 0.45, shade)
+        image[r0:r1, c0:c1][hit] = np.clip(shade, 0, 255).astype(np.uint8)
+        window[hit] = t
 
 
-def _screen_rect(lens_x: float, lens_y: float, yaw: float, corners: np.ndarray,
-                 height: float) -> tuple[int, int, int, int] | None:
-    """Pixel rectangle (row0, row1, col0, col1) bounding a body's projection; None when it is behind."""
-    cos, sin = math.cos(yaw), math.sin(yaw)
-    rel = corners - (lens_x, lens_y)
-    ahead, left = rel[:, 0] * cos + rel[:, 1] * sin, -rel[:, 0] * sin + rel[:, 1] * cos
-    points = np.concatenate([
-        np.stack([ahead, left, np.full(4, -MOUNT_HEIGHT)], axis=1),
-        np.stack([ahead, left, np.full(4, height - MOUNT_HEIGHT)], axis=1),
-    ])
-    depth = points @ _FORWARD
-    if np.all(depth <= 0):
-        return None
-    if np.any(depth <= 1e-3):  # straddles the lens plane: its projection is unbounded
-        return 0, HEIGHT, 0, WIDTH
-    cols = (points @ _RIGHT) / depth * FOCAL + WIDTH / 2
-    rows = (points @ _DOWN) / depth * FOCAL + HEIGHT / 2
-    c0, c1 = max(0, int(cols.min()) - 1), min(WIDTH, math.ceil(cols.max()) + 1)
-    r0, r1 = max(0, int(rows.min()) - 1), min(HEIGHT, math.ceil(rows.max()) + 1)
-    if c0 >= c1 or r0 >= r1:
-        return None
-    return r0, r1, c0, c1
+def screen_rects(lens_x: np.ndarray, lens_y: np.ndarray, yaw: np.ndarray, bodies: Bodies) -> np.ndarray:
+    """(N, K, 4) int pixel rectangles [row0, row1) x [col0, col1) bounding each body's projection in each
+    car's lens; empty (row0 == row1) when the body is behind the lens, off-screen, too far or the car itself."""
+    corners = bodies.corners()  # (K, 4, 2)
+    rel_x = corners[None, :, :, 0] - lens_x[:, None, None]  # (N, K, 4)
+    rel_y = corners[None, :, :, 1] - lens_y[:, None, None]
+    cos, sin = np.cos(yaw)[:, None, None], np.sin(yaw)[:, None, None]
+    ahead = np.concatenate([rel_x * cos + rel_y * sin] * 2, axis=2)  # (N, K, 8): floor corners, then top
+    left = np.concatenate([-rel_x * sin + rel_y * cos] * 2, axis=2)
+    up = np.concatenate([np.full((len(bodies), 4), -MOUNT_HEIGHT), (bodies.heights - MOUNT_HEIGHT)[:, None]
+                         + np.zeros((1, 4))], axis=1)[None]  # (1, K, 8)
+    depth = ahead * _FORWARD[0] + up * _FORWARD[2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols = (-left) / depth * FOCAL + WIDTH / 2
+        rows = (ahead * _DOWN[0] + up * _DOWN[2]) / depth * FOCAL + HEIGHT / 2
+    straddles = np.any(depth <= 1e-3, axis=2)  # projection unbounded: cast over the whole image
+    rects = np.stack([
+        np.clip(np.floor(rows.min(axis=2)) - 1, 0, HEIGHT),
+        np.clip(np.ceil(rows.max(axis=2)) + 1, 0, HEIGHT),
+        np.clip(np.floor(cols.min(axis=2)) - 1, 0, WIDTH),
+        np.clip(np.ceil(cols.max(axis=2)) + 1, 0, WIDTH),
+    ], axis=-1)
+    rects[straddles] = (0, HEIGHT, 0, WIDTH)
+    reach = FAR_M + np.hypot(bodies.lengths, bodies.widths) / 2
+    hidden = (
+        np.all(depth <= 0, axis=2)
+        | (np.hypot(bodies.centres[None, :, 0] - lens_x[:, None], bodies.centres[None, :, 1] - lens_y[:, None]) > reach)
+        | (bodies.owners[None, :] == np.arange(len(lens_x))[:, None])
+        | (rects[..., 0] >= rects[..., 1])
+        | (rects[..., 2] >= rects[..., 3])
+    )
+    rects[hidden] = 0
+    return rects.astype(np.int64)
 
 
 class FrontFacingCamera:
