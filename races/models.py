@@ -26,6 +26,8 @@ class Track(models.Model):
     length_m = models.FloatField()
     width_m = models.FloatField()
     waypoint_count = models.PositiveIntegerField()
+    # Rendered once from the geometry and kept in storage (pages and the API serve it as is).
+    preview = models.FileField(upload_to="previews/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -116,6 +118,9 @@ class Race(models.Model):
     max_submissions_per_racer = models.PositiveIntegerField(default=50)
     submission_cooldown_s = models.PositiveIntegerField(default=0)
     invite_code = models.CharField(max_length=32, blank=True, db_index=True)
+    # Bumped by every reset: shown to the organiser so they can tell which link they shared.
+    invite_code_version = models.PositiveIntegerField(default=0)
+    invite_code_created_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -141,9 +146,11 @@ class Race(models.Model):
     def phase(self, now=None) -> str:
         """``upcoming``, ``open`` or ``closed``."""
         now = now or timezone.now()
+        if self.closed_early_at is not None and now >= self.closed_early_at:
+            return "closed"  # also a race its organiser closed before it ever opened
         if now < self.opens_at:
             return "upcoming"
-        return "open" if now < self.effective_close else "closed"
+        return "open" if now < self.closes_at else "closed"
 
 
 class RaceParticipant(models.Model):
@@ -169,6 +176,8 @@ class Submission(models.Model):
     race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="submissions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
     model = models.ForeignKey(RacerModel, on_delete=models.PROTECT, related_name="submissions")
+    # 1 for the racer's first submission to this race, 2 for the second... (what "3 of 50" counts).
+    sequence = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     failure_reason = models.TextField(blank=True)
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -178,6 +187,9 @@ class Submission(models.Model):
     class Meta:
         ordering = ["-submitted_at"]
         indexes = [models.Index(fields=["race", "user", "submitted_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["race", "user", "sequence"], name="races_submission_sequence_unique")
+        ]
 
     def __str__(self) -> str:
         return f"Submission {self.pk} of {self.model} to {self.race}"

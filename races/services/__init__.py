@@ -18,6 +18,7 @@ from races.services.races import (
     race_close_early,
     race_create,
     race_delete,
+    race_invite_path,
     race_is_member,
     race_join,
     race_reset_invite_code,
@@ -25,7 +26,9 @@ from races.services.races import (
     race_validate_settings,
     race_visible_to,
     races_by_phase,
+    races_in_phase,
 )
+from races.services.runs import run_discard, run_trajectory_png, submission_summary
 from races.services.submissions import (
     submission_allowance,
     submission_create,
@@ -36,7 +39,14 @@ from races.services.submissions import (
     submission_requeue,
     submission_rerun,
 )
-from races.services.tracks import track_import, track_install_builtins, track_preview, track_sim
+from races.services.tracks import (
+    track_import,
+    track_install_builtins,
+    track_outline,
+    track_parse_route,
+    track_preview,
+    track_sim,
+)
 
 __all__ = [
     "RuleViolation",
@@ -53,6 +63,7 @@ __all__ = [
     "race_close_early",
     "race_create",
     "race_delete",
+    "race_invite_path",
     "race_is_member",
     "race_join",
     "race_reset_invite_code",
@@ -60,6 +71,9 @@ __all__ = [
     "race_validate_settings",
     "race_visible_to",
     "races_by_phase",
+    "races_in_phase",
+    "run_discard",
+    "run_trajectory_png",
     "submission_allowance",
     "submission_create",
     "submission_disqualify",
@@ -68,8 +82,11 @@ __all__ = [
     "submission_record_result",
     "submission_requeue",
     "submission_rerun",
+    "submission_summary",
     "track_import",
     "track_install_builtins",
+    "track_outline",
+    "track_parse_route",
     "track_preview",
     "track_sim",
 ]

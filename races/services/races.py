@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
@@ -69,11 +70,14 @@ def race_validate_settings(values: dict) -> None:
 
 
 def race_create(kind: str, organiser=None, **values) -> Race:
+    """Schedule a race (admins: virtual circuit) or create a private community race with a fresh invite code."""
+    if kind not in Race.Kind.values:
+        raise RuleViolation(f"Unknown race kind '{kind}'.")
     race_validate_settings(values)
-    race = Race(kind=kind, organiser=organiser, slug=_unique_slug(values["name"]), **values)
+    race = Race(kind=kind, organiser=organiser, slug=_unique_slug(values.get("name") or ""), **values)
     if kind == Race.Kind.COMMUNITY:
-        race.invite_code = _new_invite_code()
-    race.full_clean(exclude=["slug", "invite_code"])
+        _set_invite_code(race)
+    _full_clean(race)
     race.save()
     return race
 
@@ -83,10 +87,14 @@ def race_update(race: Race, by, **values) -> Race:
     _require_organiser(race, by)
     if race.phase() != "upcoming":
         raise RuleViolation("A race can only be edited before it opens.")
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise RuleViolation(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
     merged = {field: getattr(race, field) for field in SETTINGS_FIELDS} | values
     race_validate_settings(merged)
     for field, value in values.items():
         setattr(race, field, value)
+    _full_clean(race)
     race.save()
     return race
 
@@ -112,10 +120,18 @@ def race_join(code: str, user) -> Race:
 
 
 def race_reset_invite_code(race: Race, by) -> str:
+    """A new code (and link) for the race: the old one stops working at once; members stay members."""
     _require_organiser(race, by)
-    race.invite_code = _new_invite_code()
-    race.save(update_fields=["invite_code"])
+    _set_invite_code(race)
+    race.save(update_fields=["invite_code", "invite_code_version", "invite_code_created_at"])
     return race.invite_code
+
+
+def race_invite_path(race: Race) -> str:
+    """The join link to share (relative; pages make it absolute)."""
+    from django.urls import reverse
+
+    return reverse("races:race_join_code", kwargs={"code": race.invite_code})
 
 
 def race_close_early(race: Race, by) -> None:
@@ -142,12 +158,27 @@ def participant_remove(race: Race, by, user) -> None:
         raise RuleViolation("This racer is not a participant.")
 
 
+PHASES = ("open", "upcoming", "closed")
+
+
+def races_in_phase(races: QuerySet[Race], phase: str, now=None) -> QuerySet[Race]:
+    """The races of ``races`` that are ``open``, ``upcoming`` or ``closed`` (same rule as ``Race.phase``),
+    in the order a racer wants them: closing soonest, opening soonest, most recently closed."""
+    now = now or timezone.now()
+    closed = Q(closes_at__lte=now) | Q(closed_early_at__lte=now)
+    if phase == "upcoming":
+        return races.filter(opens_at__gt=now).exclude(closed).order_by("opens_at", "pk")
+    if phase == "open":
+        return races.filter(opens_at__lte=now).exclude(closed).order_by("closes_at", "pk")
+    if phase == "closed":
+        return races.filter(closed).order_by("-closes_at", "-pk")
+    raise RuleViolation(f"The phase must be one of {', '.join(PHASES)}.")
+
+
 def races_by_phase(races: QuerySet[Race]) -> dict[str, list[Race]]:
+    """Open, upcoming and closed races, each list in ``races_in_phase`` order."""
     now = timezone.now()
-    grouped: dict[str, list[Race]] = {"open": [], "upcoming": [], "closed": []}
-    for race in races:
-        grouped[race.phase(now)].append(race)
-    return grouped
+    return {phase: list(races_in_phase(races, phase, now)) for phase in PHASES}
 
 
 def _require_organiser(race: Race, user) -> None:
@@ -157,8 +188,24 @@ def _require_organiser(race: Race, user) -> None:
         raise RuleViolation("Only the organiser can manage this race.", "forbidden")
 
 
-def _new_invite_code() -> str:
-    return secrets.token_urlsafe(12)
+def _set_invite_code(race: Race) -> None:
+    # 96 random bits: unguessable, and short enough to read out or paste.
+    race.invite_code = secrets.token_urlsafe(12)
+    race.invite_code_version += 1
+    race.invite_code_created_at = timezone.now()
+
+
+def _full_clean(race: Race) -> None:
+    """Model constraints as a RuleViolation with the field names a racer recognises (never a server error)."""
+    try:
+        race.full_clean(exclude=["slug", "invite_code", "organiser"])
+    except ValidationError as error:
+        problems = [
+            f"{Race._meta.get_field(field).verbose_name.capitalize() if field != '__all__' else 'Race'}: {msg}"
+            for field, messages in error.message_dict.items()
+            for msg in messages
+        ]
+        raise RuleViolation(" ".join(problems)) from None
 
 
 def _unique_slug(name: str) -> str:

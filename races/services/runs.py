@@ -53,12 +53,29 @@ def submission_summary(submission: Submission, position: int | None = None) -> d
     return summary
 
 
+def _trajectory_name(submission: Submission) -> str:
+    return f"trajectories/{submission.pk}.png"
+
+
+def run_discard(submission: Submission) -> None:
+    """Forget a submission's run before it is evaluated again: the row, its simtrace and the cached picture."""
+    run = Run.objects.filter(submission=submission).first()
+    if run is None:
+        return
+    if run.simtrace:
+        run.simtrace.delete(save=False)
+    if default_storage.exists(_trajectory_name(submission)):
+        default_storage.delete(_trajectory_name(submission))
+    run.delete()
+
+
 def run_trajectory_png(submission: Submission) -> bytes | None:
-    """The run's path over the track, coloured by speed; None before a run exists."""
+    """The run's path over the track, coloured by speed, rendered on first request and cached in storage;
+    None before a run exists."""
     run = Run.objects.filter(submission=submission).first()
     if run is None or not run.trace.get("x"):
         return None
-    name = f"trajectories/{submission.pk}.png"
+    name = _trajectory_name(submission)
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as stream:
             return stream.read()

@@ -13,7 +13,8 @@ from races.models import Race, RacerModel, Run, Submission, SubmissionEvent
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
 from races.services.races import race_is_member
-from sim.scoring import LapMetrics, score_run
+from races.services.runs import run_discard
+from sim.scoring import LapMetrics, ScoringError, score_run
 
 S = Submission.Status
 TRANSITIONS: dict[str, set[str]] = {
@@ -21,8 +22,9 @@ TRANSITIONS: dict[str, set[str]] = {
     S.RUNNING: {S.SCORED, S.FAILED, S.QUEUED, S.DISQUALIFIED},
     S.SCORED: {S.DISQUALIFIED, S.QUEUED},
     S.FAILED: {S.QUEUED, S.DISQUALIFIED},
-    S.DISQUALIFIED: set(),
+    S.DISQUALIFIED: {S.QUEUED},  # only through an admin's re-run, which reinstates the submission
 }
+FINAL = (S.SCORED, S.FAILED, S.DISQUALIFIED)
 
 
 def submission_create(user, race: Race, model: RacerModel) -> Submission:
@@ -50,7 +52,7 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
             raise RuleViolation(
                 f"Please wait {allowance['cooldown_remaining_s']} s before your next submission.", "cooldown"
             )
-        submission = Submission.objects.create(race=race, user=user, model=model)
+        submission = Submission.objects.create(race=race, user=user, model=model, sequence=allowance["used"] + 1)
         SubmissionEvent.objects.create(submission=submission, status=S.QUEUED, note="Submitted")
         evaluation_request(submission)
     return submission
@@ -73,7 +75,9 @@ def submission_transition(submission: Submission, status: str, note: str = "") -
         raise RuleViolation(f"A {submission.status} submission cannot become {status}.", "bad_transition")
     submission.status = status
     now = timezone.now()
-    if status == S.RUNNING:
+    if status == S.QUEUED:
+        submission.started_at = submission.finished_at = None
+    elif status == S.RUNNING:
         submission.started_at = now
     elif status in (S.SCORED, S.FAILED):
         submission.finished_at = now
@@ -82,8 +86,12 @@ def submission_transition(submission: Submission, status: str, note: str = "") -
 
 
 def submission_mark_running(submission: Submission, attempt: Any) -> Submission:
+    """The evaluator started ``attempt``. A submission disqualified while it waited stays disqualified
+    (its result will be ignored), so a worker is never stopped by an admin's decision."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
+        if submission.status == S.DISQUALIFIED:
+            return submission
         if submission.status == S.RUNNING:
             SubmissionEvent.objects.create(submission=submission, status=S.RUNNING,
                                            note=f"Attempt {attempt.number} started")
@@ -92,20 +100,30 @@ def submission_mark_running(submission: Submission, attempt: Any) -> Submission:
     return submission
 
 
-def submission_record_result(submission: Submission, attempt: Any, result: dict[str, Any]) -> Run:
-    """Record an evaluation result exactly once and update the racer's leaderboard row.
+def submission_record_result(submission: Submission, attempt: Any, result: dict[str, Any]) -> Run | None:
+    """Record an evaluation result exactly once, score it with the race's ranking method and offer it to the
+    racer's leaderboard row (replaced only by a strictly better score).
 
-    ``result`` was validated by the evaluator: ``laps`` (LapMetrics dicts), ``trace``, ``simtrace_csv``,
-    ``duration_s``. A second call for the same submission returns the first run unchanged.
+    ``result`` was validated by the evaluator: ``laps`` (LapMetrics dicts), ``trace`` (t, x, y, yaw, speed,
+    status lists), ``simtrace_csv``, ``seed``, ``duration_s``. A second call for the same submission returns
+    the first run unchanged. Returns None, storing nothing, when the submission was disqualified meanwhile or
+    the laps cannot be scored (the submission then fails with the reason).
     """
     with transaction.atomic():
         submission = Submission.objects.select_for_update().select_related("race").get(pk=submission.pk)
         existing = Run.objects.filter(submission=submission).first()
         if existing is not None:
             return existing
+        if submission.status == S.DISQUALIFIED:
+            return None
         race = submission.race
-        laps = [LapMetrics.from_dict(lap) for lap in result["laps"]]
-        score = score_run(laps, race.ranking_method, race.minimum_laps)
+        try:
+            laps = [LapMetrics.from_dict(lap) for lap in result["laps"]]
+            score = score_run(laps, race.ranking_method, race.minimum_laps)
+        except (ScoringError, KeyError, TypeError) as error:
+            submission.failure_reason = f"The evaluation result could not be scored: {error}"
+            submission_transition(submission, S.FAILED, submission.failure_reason)
+            return None
         run = Run(
             submission=submission,
             laps=[lap.to_dict() for lap in laps],
@@ -138,15 +156,17 @@ def submission_requeue(submission: Submission, note: str) -> None:
 
 
 def submission_fail(submission: Submission, reason: str, attempt: Any = None) -> None:
+    """The evaluation failed for good (``reason`` is shown to the racer); no-op on a final submission."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        if submission.status in (S.FAILED, S.SCORED, S.DISQUALIFIED):
+        if submission.status in FINAL:
             return  # a late failure report never overrides a final state
         submission.failure_reason = reason
         submission_transition(submission, S.FAILED, reason)
 
 
 def submission_disqualify(submission: Submission, reason: str = "Disqualified by the league admins") -> None:
+    """Admin decision: the submission stops counting and the racer's row is rebuilt from their other runs."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
         submission.failure_reason = reason
@@ -155,12 +175,22 @@ def submission_disqualify(submission: Submission, reason: str = "Disqualified by
 
 
 def submission_rerun(submission: Submission) -> Submission:
-    """Evaluate again (admin): the old run is dropped and the racer's row recomputed."""
+    """Evaluate again (admin): the old run is dropped, the racer's row recomputed and a new attempt queued.
+
+    Also reinstates a disqualified submission. Refused while the submission is already queued or running.
+    """
+    from evaluator.models import EvaluationAttempt
     from evaluator.services import evaluation_request
 
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        Run.objects.filter(submission=submission).delete()
+        if submission.status not in FINAL:
+            raise RuleViolation(f"Submission {submission.pk} is {submission.status} already.", "bad_transition")
+        if submission.attempts.filter(status__in=EvaluationAttempt.ACTIVE).exists():
+            raise RuleViolation(
+                f"Submission {submission.pk} still has an evaluation in progress; re-run it once that ends.", "busy"
+            )
+        run_discard(submission)
         submission.failure_reason = ""
         submission_transition(submission, S.QUEUED, "Re-run requested by an admin")
         leaderboard_recompute(submission.race, submission.user)

@@ -37,24 +37,31 @@ def track_install_builtins() -> list[Track]:
     return tracks
 
 
+def track_parse_route(data: bytes, name: str = "imported") -> SimTrack:
+    """A DeepRacer ``.npy`` route file as a simulator track, or a RuleViolation saying what is wrong with it."""
+    if len(data) > MAX_ROUTE_FILE_BYTES:
+        raise RuleViolation("Route files are at most 2 MiB.")
+    try:
+        rows = np.load(io.BytesIO(data), allow_pickle=False)
+        return SimTrack.from_array(rows, name=name)
+    except (ValueError, OSError, EOFError) as error:
+        raise RuleViolation(f"Not a valid DeepRacer route file: {error}") from None
+
+
 def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = "", description: str = "") -> Track:
     """Import a DeepRacer ``.npy`` route file; refuses anything that is not a valid closed track."""
     data = route_file if isinstance(route_file, bytes) else route_file.read(MAX_ROUTE_FILE_BYTES + 1)
-    if len(data) > MAX_ROUTE_FILE_BYTES:
-        raise RuleViolation("Route files are at most 2 MiB.")
+    title = (title or "").strip()
     slug = slugify(slug or title)[:64]
-    if not slug:
+    if not title or not slug:
         raise RuleViolation("Give the track a title.")
     if Track.objects.filter(slug=slug).exists():
         raise RuleViolation(f"A track named '{slug}' exists already.")
-    try:
-        rows = np.load(io.BytesIO(data), allow_pickle=False)
-        sim_track = SimTrack.from_array(rows, name=slug, title=title, description=description)
-    except (ValueError, OSError) as error:
-        raise RuleViolation(f"Not a valid DeepRacer route file: {error}") from None
+    sim_track = track_parse_route(data, name=slug)
     track = Track(slug=slug, title=title, description=description, source=Track.Source.IMPORTED,
                   **_geometry_fields(sim_track))
     track.route_file.save(f"{slug}.npy", ContentFile(data), save=False)
+    track.preview.save(f"{slug}.png", ContentFile(track_preview_png(sim_track)), save=False)
     track.save()
     return track
 
@@ -65,14 +72,22 @@ def track_sim(track: Track, direction: str = "counterclockwise") -> SimTrack:
 
 
 def track_preview(track: Track) -> bytes:
-    """The PNG preview, rendered once per track and kept in storage."""
-    name = f"previews/{track.slug}.png"
-    if default_storage.exists(name):
-        with default_storage.open(name, "rb") as stream:
+    """The PNG preview, rendered once per track and kept in storage (``Track.preview``)."""
+    if track.preview and track.preview.storage.exists(track.preview.name):
+        with track.preview.open("rb") as stream:
             return stream.read()
     png = track_preview_png(track_sim(track))
-    default_storage.save(name, ContentFile(png))
+    track.preview.save(f"{track.slug}.png", ContentFile(png), save=False)
+    Track.objects.filter(pk=track.pk).update(preview=track.preview.name)
     return png
+
+
+def track_outline(track: Track, direction: str = "counterclockwise") -> dict[str, list[list[float]]]:
+    """Centre line and borders in driving order (cm precision) for the replay canvas."""
+    sim_track = track_sim(track, direction)
+    return {
+        name: np.round(getattr(sim_track, name), 2).tolist() for name in ("center", "inner", "outer")
+    }
 
 
 @lru_cache(maxsize=64)

@@ -53,10 +53,13 @@ def result(*seconds, incomplete=()):
 
 
 def score(submission, *seconds, incomplete=()):
-    """What the evaluator does for a finished run: running, then the result."""
-    attempt = submission.attempts.get()
+    """What the evaluator does for a finished run: running, then the result, then it closes its attempt
+    (the evaluator's own tests cover leases and claims; here only the races side is under test)."""
+    attempt = submission.attempts.get(status=EvaluationAttempt.Status.PENDING)
     submission_mark_running(submission, attempt)
-    return submission_record_result(submission, attempt, result(*seconds, incomplete=incomplete))
+    run = submission_record_result(submission, attempt, result(*seconds, incomplete=incomplete))
+    EvaluationAttempt.objects.filter(pk=attempt.pk).update(status=EvaluationAttempt.Status.SUCCEEDED)
+    return run
 
 
 def test_a_submission_is_queued_with_one_pending_attempt(make_racer, make_race, make_model):
@@ -166,6 +169,7 @@ def test_a_result_is_recorded_exactly_once(make_racer, make_race, make_model):
     submission = submission_create(racer, race, make_model(racer))
     first = score(submission, 10.0)
     again = submission_record_result(submission, submission.attempts.get(), result(9.0))
+    assert again is not None
     assert again.pk == first.pk and LeaderboardEntry.objects.get(race=race).ranking_score_ms == 10_000
 
 
