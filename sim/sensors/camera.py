@@ -24,9 +24,10 @@ from sim.sensors.base import as_poses
 from sim.sensors.bodies import Bodies, as_bodies
 from sim.sensors.floor import (
     FAR_M,
+    FINE_M_PER_PX,
+    FINE_REACH_M,
     HAZE,
     LEVELS,
-    METRES_PER_PIXEL,
     SKY_HORIZON,
     SKY_TOP,
     FloorRaster,
@@ -90,27 +91,37 @@ class _Rig:
         d_row = np.hypot(np.gradient(self._ground_forward, axis=0), np.gradient(self._ground_left, axis=0))
         d_col = np.hypot(np.gradient(self._ground_forward, axis=1), np.gradient(self._ground_left, axis=1))
         footprint = np.sqrt(d_row * d_col)  # geometric mean: sharp across, slightly aliased along the view
-        return np.clip(np.floor(np.log2(footprint / METRES_PER_PIXEL)), 0, LEVELS - 1).astype(np.int64)
+        level = np.clip(np.floor(np.log2(footprint / FINE_M_PER_PX)), 0, LEVELS - 1).astype(np.int64)
+        reach = np.hypot(self._ground_forward, np.abs(self._ground_left) + max(map(abs, self.offsets)))
+        level[(level == 0) & (reach > FINE_REACH_M)] = 1  # the fine level only exists near the cars
+        return level
 
     def _features(self, raster: FloorRaster) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(4, P) float32 features (P = floor pixels x channels) for this raster, and per-pixel row/col bounds."""
-        rows = len(self._level)
-        features = np.zeros((rows, WIDTH, self.channels, 4))
-        scale = 1.0 / (METRES_PER_PIXEL * 2.0 ** self._level)
-        level_rows = np.array(raster.level_rows)[self._level]
+        """(5, P) float32 features (P = floor pixels x channels) for this raster, and per-pixel row/col bounds.
+
+        With a car's pose rows (cos, -sin, x, 1, 0) and (sin, cos, y, 0, 1), they give the pixel's raster
+        column and stacked row: scale * (car-frame ground point rotated + car position - level origin)."""
+        levels = raster.levels
+        scale = np.array([1.0 / level.metres_per_pixel for level in levels])[self._level]
+        x0 = np.array([level.x0 for level in levels])[self._level]
+        y0 = np.array([level.y0 for level in levels])[self._level]
+        first_row = np.array([level.row for level in levels])[self._level]
         sees_floor = self._distance < FAR_M
+        features = np.zeros((len(self._level), WIDTH, self.channels, 5))
         for channel, offset in enumerate(self.offsets):
             features[:, :, channel, 0] = self._ground_forward * scale
             features[:, :, channel, 1] = (self._ground_left + offset) * scale
             features[:, :, channel, 2] = scale
-            features[:, :, channel, 3] = level_rows
-        features[~sees_floor] = (0.0, 0.0, 0.0, raster.haze_row)
-        shapes = np.array(raster.level_shapes)[self._level]
-        row_lo = np.where(sees_floor, level_rows, raster.haze_row)
-        row_hi = np.where(sees_floor, level_rows + shapes[..., 0] - 1, raster.haze_row)
-        col_hi = np.where(sees_floor, shapes[..., 1] - 1, 0)
+            features[:, :, channel, 3] = -x0 * scale
+            features[:, :, channel, 4] = -y0 * scale + first_row
+        features[~sees_floor] = (0.0, 0.0, 0.0, 0.0, raster.haze_row)
+        rows = np.array([level.rows for level in levels])[self._level]
+        cols = np.array([level.cols for level in levels])[self._level]
+        row_lo = np.where(sees_floor, first_row, raster.haze_row)
+        row_hi = np.where(sees_floor, first_row + rows - 1, raster.haze_row)
+        col_hi = np.where(sees_floor, cols - 1, 0)
         per_pixel = [np.repeat(a.reshape(-1), self.channels).astype(np.int32) for a in (row_lo, row_hi, col_hi)]
-        return features.reshape(-1, 4).T.astype(np.float32).copy(), np.stack(per_pixel[:2]), per_pixel[2]
+        return features.reshape(-1, 5).T.astype(np.float32).copy(), np.stack(per_pixel[:2]), per_pixel[2]
 
     def render(self, track, x: np.ndarray, y: np.ndarray, yaw: np.ndarray, objects: Bodies) -> np.ndarray:
         """(N, HEIGHT, WIDTH, channels) uint8 frames."""
@@ -122,14 +133,14 @@ class _Rig:
 
         n = len(x)
         cos, sin = np.cos(yaw), np.sin(yaw)
-        poses = np.empty((2 * n, 4), dtype=np.float32)  # rows 0..N-1 -> raster column, N..2N-1 -> raster row
-        poses[:n, 0], poses[:n, 1], poses[:n, 2], poses[:n, 3] = cos, -sin, x - raster.x0, 0.0
-        poses[n:, 0], poses[n:, 1], poses[n:, 2], poses[n:, 3] = sin, cos, y - raster.y0, 1.0
+        poses = np.zeros((2 * n, 5), dtype=np.float32)  # rows 0..N-1 -> raster column, N..2N-1 -> raster row
+        poses[:n, 0], poses[:n, 1], poses[:n, 2], poses[:n, 3] = cos, -sin, x, 1.0
+        poses[n:, 0], poses[n:, 1], poses[n:, 2], poses[n:, 4] = sin, cos, y, 1.0
         coordinates = (poses @ features).astype(np.int32)
         cols, rows = coordinates[:n], coordinates[n:]
         xmin, ymin, xmax, ymax = raster.safe_box()
         outside = (x < xmin) | (x > xmax) | (y < ymin) | (y > ymax)
-        if outside.any():  # rare: far off the track; clamp so every pixel samples inside its level
+        if outside.any():  # rare: far off the track; clamp so every pixel samples inside its own level
             cols[outside] = np.clip(cols[outside], 0, col_hi)
             rows[outside] = np.clip(rows[outside], row_bounds[0], row_bounds[1])
         rows *= raster.stride

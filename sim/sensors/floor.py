@@ -29,40 +29,44 @@ CENTRE = gray(250, 200, 40)  # dashed yellow centre line
 HAZE = gray(150, 160, 156)  # far floor fades into this
 SKY_TOP, SKY_HORIZON = gray(170, 200, 235), gray(214, 224, 236)
 
-METRES_PER_PIXEL = 0.01  # level 0
-LEVELS = 4  # 1, 2, 4, 8 cm per pixel
+FINE_M_PER_PX = 0.005  # level 0: only near the cars, where a camera pixel covers a few millimetres
+FINE_REACH_M = 0.8  # cameras use level 0 only for floor points this close to the car origin
+METRES_PER_PIXEL = 0.01  # level 1; levels 2.. halve it (2, 4, 8 cm per pixel)
+COARSE_LEVELS = 4
+LEVELS = 1 + COARSE_LEVELS
 FAR_M = 8.0  # floor farther than this from the camera is haze
-SAFE_M = 2.0  # cars within this distance of the track's bounding box never sample outside the raster
-MARGIN_M = FAR_M + SAFE_M
+SAFE_M = 2.0  # cars within this distance of the track's bounding box never sample outside a level
 BORDER_WIDTH_M, CENTRE_WIDTH_M, DASH_M = 0.05, 0.03, 0.15
 TEXTURE_SEED = 2019
 CACHE_KEY = "sensors.floor_raster"
 
 
 @dataclass(frozen=True)
+class Level:
+    metres_per_pixel: float
+    x0: float  # world x of column 0's left edge
+    y0: float  # world y of row 0's lower edge
+    row: int  # first row of this level in the stacked pixels
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
 class FloorRaster:
-    pixels: np.ndarray  # (rows, stride) uint8: level 0 on top, then the smaller levels, then a haze row
-    x0: float  # world x of column 0 (level 0 pixel edges)
-    y0: float  # world y of row 0
-    stride: int  # row stride of the stacked array = width of level 0
-    level_rows: tuple[int, ...]  # first row of each level in `pixels`
-    level_shapes: tuple[tuple[int, int], ...]  # (rows, cols) of each level
+    pixels: np.ndarray  # (rows, stride) uint8: the levels stacked vertically, then one haze row
+    stride: int  # row stride of the stacked array (the widest level)
+    levels: tuple[Level, ...]  # finest first
     haze_row: int  # a row filled with HAZE: pixels that see no floor point here
+    bounds: tuple[float, float, float, float]  # the track's bounding box
 
     @property
     def flat(self) -> np.ndarray:
         return self.pixels.reshape(-1)
 
     def safe_box(self) -> tuple[float, float, float, float]:
-        """Car positions inside this box never make a camera sample outside the raster."""
-        inset = FAR_M + 0.5
-        rows, cols = self.level_shapes[0]
-        return (
-            self.x0 + inset,
-            self.y0 + inset,
-            self.x0 + cols * METRES_PER_PIXEL - inset,
-            self.y0 + rows * METRES_PER_PIXEL - inset,
-        )
+        """Car positions inside this box never make a camera sample outside a level."""
+        xmin, ymin, xmax, ymax = self.bounds
+        return xmin - SAFE_M, ymin - SAFE_M, xmax + SAFE_M, ymax + SAFE_M
 
 
 def floor_raster(track) -> FloorRaster:
@@ -76,38 +80,48 @@ def floor_raster(track) -> FloorRaster:
 
 def _build(track) -> FloorRaster:
     xmin, ymin, xmax, ymax = track.bounds
-    x0, y0 = xmin - MARGIN_M, ymin - MARGIN_M
-    block = 2 ** (LEVELS - 1)  # sizes are multiples of this so every level halves exactly
-    cols = math.ceil((xmax - xmin + 2 * MARGIN_M) / METRES_PER_PIXEL / block) * block
-    rows = math.ceil((ymax - ymin + 2 * MARGIN_M) / METRES_PER_PIXEL / block) * block
-    levels = [_draw(track, x0, y0, cols, rows)]
-    for _ in range(LEVELS - 1):
-        p = levels[-1].astype(np.uint16)
-        levels.append(((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) // 4).astype(np.uint8))
-    level_rows, row = [], 0
-    for level in levels:
-        level_rows.append(row)
-        row += level.shape[0]
-    pixels = np.full((row + 1, cols), HAZE, dtype=np.uint8)
-    for start, level in zip(level_rows, levels, strict=True):
-        pixels[start : start + level.shape[0], : level.shape[1]] = level
-    return FloorRaster(
-        pixels=pixels,
-        x0=x0,
-        y0=y0,
-        stride=cols,
-        level_rows=tuple(level_rows),
-        level_shapes=tuple(level.shape for level in levels),
-        haze_row=row,
-    )
+    # Coarse levels: one 1 cm drawing halved repeatedly (sizes are multiples of 2**(COARSE_LEVELS-1)).
+    margin = SAFE_M + FAR_M + 0.5
+    block = 2 ** (COARSE_LEVELS - 1)
+    x0, y0 = xmin - margin, ymin - margin
+    cols = math.ceil((xmax - xmin + 2 * margin) / METRES_PER_PIXEL / block) * block
+    rows = math.ceil((ymax - ymin + 2 * margin) / METRES_PER_PIXEL / block) * block
+    grain = np.random.default_rng(TEXTURE_SEED).integers(-6, 7, size=(rows, cols), dtype=np.int16)
+    coarse = [_draw(track, x0, y0, METRES_PER_PIXEL, cols, rows, grain)]
+    for _ in range(COARSE_LEVELS - 1):
+        p = coarse[-1].astype(np.uint16)
+        coarse.append(((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) // 4).astype(np.uint8))
+    # Fine level: drawn at 5 mm over a smaller box, with the 1 cm grain upsampled so textures agree.
+    fine_margin = SAFE_M + FINE_REACH_M + 0.2
+    fx0 = x0 + math.floor((margin - fine_margin) / METRES_PER_PIXEL) * METRES_PER_PIXEL
+    fy0 = y0 + math.floor((margin - fine_margin) / METRES_PER_PIXEL) * METRES_PER_PIXEL
+    c_off, r_off = round((fx0 - x0) / METRES_PER_PIXEL), round((fy0 - y0) / METRES_PER_PIXEL)
+    fcols_1cm = math.ceil((xmax - fx0 + fine_margin) / METRES_PER_PIXEL)
+    frows_1cm = math.ceil((ymax - fy0 + fine_margin) / METRES_PER_PIXEL)
+    fine_grain = np.repeat(np.repeat(grain[r_off : r_off + frows_1cm, c_off : c_off + fcols_1cm], 2, 0), 2, 1)
+    fine = _draw(track, fx0, fy0, FINE_M_PER_PX, 2 * fcols_1cm, 2 * frows_1cm, fine_grain)
+
+    images = [fine, *coarse]
+    origins = [(fx0, fy0, FINE_M_PER_PX)] + [(x0, y0, METRES_PER_PIXEL * 2**i) for i in range(COARSE_LEVELS)]
+    stride = max(image.shape[1] for image in images)
+    levels, row = [], 0
+    for image, (lx, ly, resolution) in zip(images, origins, strict=True):
+        levels.append(Level(resolution, lx, ly, row, image.shape[0], image.shape[1]))
+        row += image.shape[0]
+    pixels = np.full((row + 1, stride), HAZE, dtype=np.uint8)
+    for image, level in zip(images, levels, strict=True):
+        pixels[level.row : level.row + level.rows, : level.cols] = image
+    return FloorRaster(pixels=pixels, stride=stride, levels=tuple(levels), haze_row=row,
+                       bounds=(xmin, ymin, xmax, ymax))
 
 
-def _draw(track, x0: float, y0: float, cols: int, rows: int) -> np.ndarray:
+def _draw(track, x0: float, y0: float, resolution: float, cols: int, rows: int, grain: np.ndarray) -> np.ndarray:
+    """The floor over [x0, x0 + cols * resolution) x [y0, y0 + rows * resolution); row = y, column = x."""
     image = Image.new("L", (cols, rows), TURF)
     draw = ImageDraw.Draw(image)
 
     def px(points: np.ndarray) -> list[tuple[float, float]]:
-        return [((p[0] - x0) / METRES_PER_PIXEL, (p[1] - y0) / METRES_PER_PIXEL) for p in points]
+        return [((p[0] - x0) / resolution, (p[1] - y0) / resolution) for p in points]
 
     # The road is the band between the borders: fill the larger ring with road, then the smaller with turf.
     inner, outer = px(track.inner), px(track.outer)
@@ -115,18 +129,18 @@ def _draw(track, x0: float, y0: float, cols: int, rows: int) -> np.ndarray:
         inner, outer = outer, inner
     draw.polygon(outer, fill=ROAD)
     draw.polygon(inner, fill=TURF)
-    border_px = max(1, round(BORDER_WIDTH_M / METRES_PER_PIXEL))
+    border_px = max(1, round(BORDER_WIDTH_M / resolution))
     for line in (inner, outer):
         draw.line(line + line[:1], fill=BORDER, width=border_px, joint="curve")
-    _dashed(draw, px(track.center), DASH_M / METRES_PER_PIXEL, max(1, round(CENTRE_WIDTH_M / METRES_PER_PIXEL)))
-    pixels = np.asarray(image, dtype=np.int16)  # row = y index, column = x index
+    _dashed(draw, px(track.center), DASH_M / resolution, max(1, round(CENTRE_WIDTH_M / resolution)))
+    pixels = np.asarray(image, dtype=np.int16)
 
-    # Subtle texture: fine grain everywhere plus soft blotches (4 cm cells) on the turf, blurred together
-    # with the line edges (anti-aliasing) so nothing looks blocky up close.
-    rng = np.random.default_rng(TEXTURE_SEED)
-    grain = rng.integers(-6, 7, size=pixels.shape, dtype=np.int16)
-    blotches = rng.integers(-8, 9, size=(rows // 4 + 1, cols // 4 + 1), dtype=np.int16)
-    blotches = np.repeat(np.repeat(blotches, 4, axis=0), 4, axis=1)[:rows, :cols]
+    # Subtle texture: the fine grain everywhere plus soft 4 cm blotches on the turf (seeded from the
+    # position, so every level agrees), blurred together with the line edges (anti-aliasing).
+    cells_x = np.floor((x0 + (np.arange(cols) + 0.5) * resolution) / 0.04).astype(np.int64)
+    cells_y = np.floor((y0 + (np.arange(rows) + 0.5) * resolution) / 0.04).astype(np.int64)
+    table = np.random.default_rng(TEXTURE_SEED + 1).integers(-8, 9, size=(512, 512), dtype=np.int16)
+    blotches = table[(cells_y % 512)[:, None], (cells_x % 512)[None, :]]
     pixels += grain + np.where(pixels == TURF, blotches, 0).astype(np.int16)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).filter(ImageFilter.BoxBlur(1))
     return np.asarray(image, dtype=np.uint8)
