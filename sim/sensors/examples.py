@@ -37,13 +37,13 @@ def example_poses(track: Track) -> dict[str, tuple[float, float, float, Bodies |
 
     straight = int(np.argmin(straightness))
     x, y, yaw = pose(straight)
-    box = Bodies([[x + 1.2 * np.cos(yaw), y + 1.2 * np.sin(yaw)]], [yaw], lengths=0.5, widths=0.4, heights=0.3)
+    box = Bodies([[x + 1.8 * np.cos(yaw), y + 1.8 * np.sin(yaw)]], [yaw], lengths=0.5, widths=0.4, heights=0.3)
     half_width = float(np.median(track.widths)) / 2
     return {
         "straight": (*pose(straight), None),
         "left_curve": (*pose(int(np.argmax(turn))), None),
         "right_curve": (*pose(int(np.argmin(turn))), None),
-        "off_track": (*pose(straight, lateral=-(half_width + 0.4), dyaw=-0.5), None),
+        "off_track": (*pose(straight, lateral=-(half_width + 0.5), dyaw=0.9), None),
         "box_ahead": (x, y, yaw, box),
     }
 
