@@ -173,3 +173,13 @@ def test_on_a_real_track_the_start_line_view_is_road_ahead(camera) -> None:
     xy, yaw = track.pose_at(np.array([0.0]))
     image = frame(camera, track, xy[0, 0], xy[0, 1], yaw[0])
     assert np.mean(np.abs(image[horizon_row() + 20 :].astype(int) - ROAD) < 20) > 0.6
+
+
+def test_example_frames_are_written_for_each_situation(track, tmp_path) -> None:
+    from sim.sensors.examples import write_examples
+
+    paths = write_examples(track, tmp_path, scale=1)
+    assert sorted(p.name for p in paths) == sorted(
+        f"camera_{s}.png" for s in ("straight", "left_curve", "right_curve", "off_track", "box_ahead")
+    )
+    assert all(p.stat().st_size > 0 for p in paths)
