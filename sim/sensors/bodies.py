@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.car import CarSpec
 from sim.objects import BOX_LENGTH, BOX_WIDTH
 
 # The simapp's box obstacle height is not in the sources we studied; 0.3 m is taller than the camera
 # (0.13 m) and the lidar plane (0.18 m), which is what matters: both sensors see boxes.
 BOX_HEIGHT = 0.3
 BOX_SHADE = 196  # light cardboard-grey sides
+# A car's visible body: the simapp's collision footprint, up to the top of the lidar housing (the lidar
+# scan plane is 0.185 m high), so cars show in each other's cameras and lidars. Height is our estimate.
+CAR_HEIGHT = 0.2
 CAR_SHADE = 70  # dark car bodies
 
 
@@ -49,6 +53,18 @@ class Bodies:
         object.__setattr__(self, "shades", np.broadcast_to(np.asarray(shades, dtype=np.uint8), (k,)).copy())
         owners = -1 if self.owners is None else self.owners
         object.__setattr__(self, "owners", np.broadcast_to(np.asarray(owners, dtype=np.int64), (k,)).copy())
+
+    @classmethod
+    def cars(cls, centres: np.ndarray, yaws: np.ndarray, owners: np.ndarray | None = None,
+             spec: CarSpec | None = None) -> Bodies:
+        """Car bodies at the given origins; pass ``owners=np.arange(N)`` when they are the observing cars."""
+        spec = spec or CarSpec()
+        return cls(centres, yaws, spec.footprint_length, spec.footprint_width, CAR_HEIGHT, CAR_SHADE, owners)
+
+    def concatenated(self, other: Bodies) -> Bodies:
+        """These bodies followed by `other`'s (e.g. boxes plus the other cars)."""
+        return Bodies(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in (
+            "centres", "yaws", "lengths", "widths", "heights", "shades", "owners")))
 
     def __len__(self) -> int:
         return len(self.centres)

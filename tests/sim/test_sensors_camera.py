@@ -183,3 +183,13 @@ def test_example_frames_are_written_for_each_situation(track, tmp_path) -> None:
         f"camera_{s}.png" for s in ("straight", "left_curve", "right_curve", "off_track", "box_ahead")
     )
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_cars_see_each_other_but_not_themselves(camera, track) -> None:
+    x, y, yaw = np.array([3.0, 4.0]), np.array([0.0, 0.0]), np.array([0.0, 0.0])
+    cars = Bodies.cars(np.stack([x, y], axis=1), yaw, owners=np.arange(2))
+    frames = camera.observe(track, x, y, yaw, cars)[..., 0]
+    assert np.any(frames[0] != frame(camera, track, 3.0, 0.0, 0.0)), "the car behind sees the one ahead"
+    np.testing.assert_array_equal(frames[1], frame(camera, track, 4.0, 0.0, 0.0))
+    boxes_and_cars = Bodies([[6.0, 0.0]], [0.0], 0.5, 0.4, 0.3).concatenated(cars)
+    assert len(boxes_and_cars) == 3 and list(boxes_and_cars.owners) == [-1, 0, 1]

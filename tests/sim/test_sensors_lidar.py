@@ -116,3 +116,12 @@ def test_sensor_combinations_follow_the_simapp() -> None:
         make_sensor("LEFT_CAMERA")
     with pytest.raises(ValueError, match="noise_std"):
         make_sensor("LIDAR", noise_std=-1.0)
+
+
+def test_cars_in_a_batch_see_each_other_behind() -> None:
+    x, y, yaw = np.array([0.0, -0.6]), np.zeros(2), np.zeros(2)
+    cars = Bodies.cars(np.stack([x, y], axis=1), yaw, owners=np.arange(2))
+    ranges = make_sensor("LIDAR").ranges(x, y, yaw, cars)
+    expected = MOUNT_FORWARD + 0.6 - 0.3235 / 2  # to the rear car's front face
+    assert ranges[0, 31] == pytest.approx(expected / abs(math.cos(RAY_ANGLES[31])), abs=0.01)
+    assert np.all(ranges[1] == MAX_RANGE), "the car ahead is in the rear car's blind sector"
