@@ -125,3 +125,10 @@ def test_cars_in_a_batch_see_each_other_behind() -> None:
     expected = MOUNT_FORWARD + 0.6 - 0.3235 / 2  # to the rear car's front face
     assert ranges[0, 31] == pytest.approx(expected / abs(math.cos(RAY_ANGLES[31])), abs=0.01)
     assert np.all(ranges[1] == MAX_RANGE), "the car ahead is in the rear car's blind sector"
+
+
+def test_lidar_sizes_match_the_networks_lidar_embedders() -> None:
+    from sim.networks import LIDAR_INPUT_SIZE
+
+    for name, size in LIDAR_INPUT_SIZE.items():
+        assert make_sensor(name).observation_space.shape == (size,)
