@@ -1,14 +1,23 @@
+"""API representations. Rules beyond field types are checked by ``races.services`` (one place)."""
+
 from __future__ import annotations
 
+from django.urls import reverse
 from rest_framework import serializers
 
-from races.models import Race, RacerModel, Track
+from races.models import Race, RaceParticipant, RacerModel, Track
+from races.services import race_invite_path
 
 
 class TrackSerializer(serializers.ModelSerializer):
+    preview_url = serializers.SerializerMethodField()
+
     class Meta:
         model = Track
-        fields = ["slug", "title", "description", "source", "length_m", "width_m", "waypoint_count"]
+        fields = ["slug", "title", "description", "source", "length_m", "width_m", "waypoint_count", "preview_url"]
+
+    def get_preview_url(self, track: Track) -> str:
+        return reverse("races:track_preview", kwargs={"slug": track.slug})
 
 
 class RacerModelSerializer(serializers.ModelSerializer):
@@ -44,6 +53,36 @@ class RaceSerializer(serializers.ModelSerializer):
         racer = getattr(race.organiser, "racer", None) if race.organiser else None
         return racer.alias if racer else None
 
+    def to_representation(self, race: Race) -> dict:
+        data = super().to_representation(race)
+        request = self.context.get("request")
+        if race.is_community and request is not None and race.organiser_id == request.user.pk:
+            data |= InviteCodeSerializer(race, context=self.context).data  # only the organiser sees the code
+        return data
+
+
+class InviteCodeSerializer(serializers.Serializer):
+    invite_code = serializers.CharField()
+    invite_url = serializers.SerializerMethodField()
+    invite_code_version = serializers.IntegerField()
+
+    def get_invite_url(self, race: Race) -> str:
+        request = self.context.get("request")
+        path = race_invite_path(race)
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class ParticipantSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="user_id")
+    racer = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RaceParticipant
+        fields = ["user", "racer", "joined_at"]
+
+    def get_racer(self, participant: RaceParticipant) -> str:
+        return getattr(getattr(participant.user, "racer", None), "alias", "")
+
 
 class JoinSerializer(serializers.Serializer):
     code = serializers.CharField(max_length=64)
@@ -54,12 +93,52 @@ class SubmissionCreateSerializer(serializers.Serializer):
     model = serializers.IntegerField(min_value=1)
 
 
+class LapSerializer(serializers.Serializer):
+    trial = serializers.IntegerField()
+    elapsed_time_in_milliseconds = serializers.IntegerField()
+    time = serializers.CharField()
+    completion_percentage = serializers.FloatField()
+    off_track_count = serializers.IntegerField()
+    crash_count = serializers.IntegerField()
+    reset_count = serializers.IntegerField()
+    penalty_s = serializers.FloatField()
+    episode_status = serializers.CharField()
+
+
+class RunSerializer(serializers.Serializer):
+    qualified = serializers.BooleanField()
+    ranking_score_ms = serializers.IntegerField(allow_null=True)
+    ranking_score = serializers.CharField()
+    score = serializers.DictField()
+    laps = LapSerializer(many=True)
+    trace = serializers.DictField(required=False, help_text="t, x, y, yaw, speed, status per step")
+    duration_s = serializers.FloatField()
+
+
+class SubmissionSerializer(serializers.Serializer):
+    """Documentation of ``races.services.submission_summary`` (the one place that builds it)."""
+
+    id = serializers.IntegerField()
+    race = serializers.SlugField()
+    racer = serializers.CharField()
+    model = serializers.CharField()
+    sequence = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["queued", "running", "scored", "failed", "disqualified"])
+    queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next; null unless queued")
+    failure_reason = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    run = RunSerializer(allow_null=True)
+
+
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     racer = serializers.CharField()
     time = serializers.CharField()
     time_ms = serializers.IntegerField()
     gap_ms = serializers.IntegerField()
+    gap = serializers.CharField()
     best_lap_ms = serializers.IntegerField(allow_null=True)
     off_track_count = serializers.IntegerField()
     reset_count = serializers.IntegerField()

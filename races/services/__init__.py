@@ -13,6 +13,7 @@ from races.services.leaderboards import (
 )
 from races.services.racer_models import model_delete, model_upload, models_of
 from races.services.races import (
+    PHASES,
     participant_remove,
     race_clone,
     race_close_early,
@@ -49,6 +50,7 @@ from races.services.tracks import (
 )
 
 __all__ = [
+    "PHASES",
     "RuleViolation",
     "leaderboard_csv",
     "leaderboard_offer",

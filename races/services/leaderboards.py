@@ -68,6 +68,7 @@ def leaderboard_table(race: Race) -> list[dict]:
             "time_ms": entry.ranking_score_ms,
             "time": format_lap_time(entry.ranking_score_ms),
             "gap_ms": entry.ranking_score_ms - leader,
+            "gap": f"+{(entry.ranking_score_ms - leader) / 1000:.3f}" if rank > 1 else "",
             "best_lap_ms": entry.best_lap_ms,
             "off_track_count": entry.off_track_count,
             "reset_count": entry.reset_count,

@@ -15,7 +15,9 @@ from sim.render import Trajectory, render_track_png
 from sim.scoring import format_lap_time
 
 
-def submission_summary(submission: Submission, position: int | None = None) -> dict[str, Any]:
+def submission_summary(
+    submission: Submission, position: int | None = None, include_trace: bool = True
+) -> dict[str, Any]:
     """Status, queue position and, once scored, the lap table and score (API and live page share it)."""
     run = Run.objects.filter(submission=submission).first()
     alias = getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
@@ -24,8 +26,9 @@ def submission_summary(submission: Submission, position: int | None = None) -> d
         "race": submission.race.slug,
         "racer": alias,
         "model": submission.model.name,
+        "sequence": submission.sequence,
         "status": submission.status,
-        "queue_position": position,
+        "queue_position": position if submission.status == Submission.Status.QUEUED else None,
         "failure_reason": submission.failure_reason,
         "submitted_at": submission.submitted_at.isoformat(),
         "started_at": submission.started_at.isoformat() if submission.started_at else None,
@@ -47,9 +50,10 @@ def submission_summary(submission: Submission, position: int | None = None) -> d
                 }
                 for lap in run.laps
             ],
-            "trace": run.trace,
             "duration_s": run.duration_s,
         }
+        if include_trace:
+            summary["run"]["trace"] = run.trace
     return summary
 
 
