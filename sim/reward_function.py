@@ -230,7 +230,8 @@ def summarise_params(params: Mapping[str, Any]) -> str:
 def isolated_copy(params: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``params`` the reward function may mutate freely (same isolation as ``copy.deepcopy``).
 
-    About 8 µs for a full SPEC §2 dict with 150 waypoints, against about 300 µs for ``copy.deepcopy``.
+    About 10 µs for a full SPEC §2 dict with 150 waypoints, against about 330 µs for ``copy.deepcopy``
+    (benchmarks/reward_function_call.py).
     """
     return {key: _fresh(value) for key, value in params.items()}
 
