@@ -265,3 +265,14 @@ def test_validation_arguments_are_checked():
         validate_reward_function(EXAMPLES["example_1_follow_center_line"], [params()], time_limit_s=0)
     with pytest.raises(ValueError, match="1 names for 2 synthetic cars"):
         validate_reward_function(EXAMPLES["example_1_follow_center_line"], [params(), params()], names=["start"])
+
+
+def test_the_labs_examples_validate_on_the_synthetic_cars_of_a_built_in_track():
+    from sim.params import synthetic_params
+    from sim.track import get_track
+
+    names, cars = synthetic_params(get_track("pitlane_oval"))
+    for name, source in EXAMPLES.items():
+        reward_function = validate_reward_function(source, cars, names=names, filename=f"{name}.py")
+        rewards = dict(zip(names, map(reward_function, cars), strict=True))
+        assert rewards["start"] == 1.0 and rewards["off track"] < 0.01, name
