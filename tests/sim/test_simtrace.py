@@ -178,3 +178,31 @@ def test_simapp_csvs_without_the_crash_counter_are_read_and_garbage_is_refused()
     broken = legacy[0] + "\n" + legacy[1].replace("False", "maybe", 1)
     with pytest.raises(SimTraceError, match="simtrace CSV line 2: expected True or False, got 'maybe'"):
         list(parse_simtrace_csv(broken))
+
+
+@pytest.mark.parametrize("vehicle_name", ["original_deepracer", "continuous_camera"])
+def test_deepracer_utils_reads_the_simtrace_of_a_real_race(tmp_path, vehicle_name):
+    from sim.builtin_tracks import build_builtin_track
+    from sim.drivers import PurePursuitDriver
+    from sim.evaluation import run_driver_race
+    from sim.rules import RaceRules
+    from sim.vehicle import get_vehicle
+
+    track, vehicle = build_builtin_track("pitlane_oval"), get_vehicle(vehicle_name)
+    run = run_driver_race(PurePursuitDriver(track, max_speed=1.0), vehicle, RaceRules(total_laps=1),
+                          record_simtrace=True)
+    model_metadata_path(tmp_path).parent.mkdir(parents=True)
+    model_metadata_path(tmp_path).write_text(json.dumps(vehicle.to_model_metadata()))
+    write_simtrace_csv(evaluation_simtrace_path(tmp_path, datetime(2026, 11, 24, 9, 30, 0)), run.simtrace)
+
+    log = DeepRacerLog(model_folder=str(tmp_path))
+    log.load_evaluation_trace()
+    df = log.dataframe()
+    assert len(df) == len(run.simtrace) and list(df["steps"]) == [float(s) for s in range(1, len(df) + 1)]
+    assert df["episode_status"].iloc[0] == "prepare" and df["episode_status"].iloc[-1] == "lap_complete"
+    assert df["progress"].iloc[-1] == 100.0 and df["done"].iloc[-1]
+    assert df["x"].to_numpy() == pytest.approx([row.X for row in run.simtrace])
+    assert df["y"].to_numpy() == pytest.approx([row.Y for row in run.simtrace])
+    assert df["track_len"].iloc[0] == pytest.approx(track.length)
+    expected_actions = [row.action for row in run.simtrace] if vehicle.is_discrete else [-1] * len(df)
+    assert list(df["action"]) == expected_actions
