@@ -22,6 +22,7 @@ urlpatterns = [
     path("races/<slug:slug>/manage/<slug:action>/", community.race_action, name="race_action"),
     path("submissions/<int:pk>/", submissions.submission_detail, name="submission_detail"),
     path("submissions/<int:pk>/status.json", submissions.submission_status_json, name="submission_status_json"),
+    path("submissions/<int:pk>/simtrace.csv", submissions.submission_simtrace_csv, name="submission_simtrace"),
     path("submissions/<int:pk>/trajectory.png", submissions.submission_trajectory_png, name="submission_trajectory"),
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),

@@ -4,9 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from evaluator.services import queue_position
+from league.services import racer_alias
 from races.forms import SubmitForm
 from races.models import Race
 from races.services import (
@@ -17,31 +21,55 @@ from races.services import (
     race_is_member,
     race_visible_to,
     races_by_phase,
+    races_in_phase,
     submission_allowance,
     submission_create,
     track_preview,
 )
 from races.views.common import visible_race
+from sim.scoring import format_lap_time
 
 
 def race_list(request):
-    races = race_visible_to(request.user).filter(kind=Race.Kind.VIRTUAL_CIRCUIT)
-    return render(request, "races/race_list.html", {"phases": races_by_phase(races), "kind": "virtual"})
+    """Virtual-circuit races by phase, and the open community races the racer belongs to."""
+    visible = race_visible_to(request.user)
+    context = {"phases": races_by_phase(visible.filter(kind=Race.Kind.VIRTUAL_CIRCUIT)), "kind": "virtual"}
+    if request.user.is_authenticated:
+        context["my_community"] = list(races_in_phase(visible.filter(kind=Race.Kind.COMMUNITY), "open"))
+    return render(request, "races/race_list.html", context)
 
 
 def race_detail(request, slug: str):
     race = visible_race(request, slug)
-    context = {"race": race, "phase": race.phase(), "rows": leaderboard_table(race)}
+    me = racer_alias(request.user) if request.user.is_authenticated else None
+    context = {"race": race, "phase": race.phase(), "rows": leaderboard_table(race), "me": me}
     if request.user.is_authenticated:
-        mine = race.submissions.filter(user=request.user).select_related("model")[:50]
         context |= {
-            "my_submissions": [(s, queue_position(s) if s.status == "queued" else None) for s in mine],
+            "my_submissions": my_submissions(race, request.user),
             "allowance": submission_allowance(race, request.user),
             "is_member": race_is_member(race, request.user),
             "submit_form": SubmitForm(models=models_of(request.user)),
             "is_organiser": race.organiser_id == request.user.pk,
         }
     return render(request, "races/race_detail.html", context)
+
+
+def my_submissions(race: Race, user) -> list[dict]:
+    """The racer's submissions to ``race`` with status, queue position and score (page and live JSON)."""
+    rows = []
+    for submission in race.submissions.filter(user=user).select_related("model", "run").order_by("-submitted_at")[:50]:
+        run = getattr(submission, "run", None)
+        rows.append({
+            "id": submission.pk,
+            "sequence": submission.sequence,
+            "model": submission.model.name,
+            "status": submission.status,
+            "queue_position": queue_position(submission) if submission.status == "queued" else None,
+            "score": format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else None,
+            "qualified": run.qualified if run is not None else None,
+            "submitted_at": submission.submitted_at,
+        })
+    return rows
 
 
 @login_required
@@ -62,8 +90,19 @@ def race_submit(request, slug: str):
 
 
 def race_leaderboard_json(request, slug: str):
+    """What the race page's poll reads: ranked rows, the phase and (signed in) the racer's own submissions."""
     race = visible_race(request, slug)
-    return JsonResponse({"race": race.slug, "phase": race.phase(), "rows": leaderboard_table(race)})
+    rows = [row | {"url": reverse("races:submission_detail", args=[row["submission_id"]])}
+            for row in leaderboard_table(race)]
+    data = {"race": race.slug, "phase": race.phase(), "rows": rows}
+    if request.user.is_authenticated:
+        data["me"] = racer_alias(request.user)
+        data["mine"] = [
+            row | {"submitted_at": date_format(localtime(row["submitted_at"]), "M j, H:i"),
+                   "url": reverse("races:submission_detail", args=[row["id"]])}
+            for row in my_submissions(race, request.user)
+        ]
+    return JsonResponse(data)
 
 
 def race_leaderboard_csv(request, slug: str):

@@ -1,20 +1,26 @@
 from __future__ import annotations
 
-from django.http import HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from evaluator.services import queue_position
-from races.services.runs import run_trajectory_png, submission_summary
+from races.models import Run
+from races.services import run_trajectory_png, submission_summary
 from races.views.common import visible_submission
 
 
 def submission_detail(request, pk: int):
     submission = visible_submission(request, pk)
+    is_mine = submission.user_id == request.user.pk
+    run = Run.objects.filter(submission=submission).only("simtrace").first()
+    can_download = run is not None and bool(run.simtrace) and (is_mine or request.user.is_staff)
     return render(request, "races/submission_detail.html", {
         "submission": submission,
-        "summary": submission_summary(submission, queue_position(submission)),
+        "summary": submission_summary(submission, queue_position(submission), include_trace=False),
         "events": submission.events.all(),
-        "is_mine": submission.user_id == request.user.pk,
+        "is_mine": is_mine,
+        "simtrace_url": reverse("races:submission_simtrace", args=[pk]) if can_download else None,
     })
 
 
@@ -27,5 +33,15 @@ def submission_trajectory_png(request, pk: int):
     submission = visible_submission(request, pk)
     png = run_trajectory_png(submission)
     if png is None:
-        return HttpResponse(status=404)
+        raise Http404("No run recorded yet.")
     return HttpResponse(png, content_type="image/png")
+
+
+def submission_simtrace_csv(request, pk: int):
+    """The run's simtrace (SPEC §7) for its racer and the admins: other racers see the replay, not the log."""
+    submission = visible_submission(request, pk)
+    run = Run.objects.filter(submission=submission).first()
+    if run is None or not run.simtrace or (submission.user_id != request.user.pk and not request.user.is_staff):
+        raise Http404("No simtrace for you here.")
+    name = f"{submission.race.slug}-{submission.sequence}-simtrace.csv"
+    return FileResponse(run.simtrace.open("rb"), as_attachment=True, filename=name, content_type="text/csv")

@@ -1,28 +1,77 @@
-// Live leaderboard: re-renders the table body from the JSON endpoint every few seconds.
+// Race page: keeps the leaderboard and "your submissions" current by polling the race's JSON endpoint.
 (function () {
   const table = document.querySelector("[data-leaderboard]");
   if (!table) return;
   const body = table.querySelector("tbody");
-  const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; };
+  const mine = document.querySelector("[data-mine]");
+  const columns = table.querySelectorAll("thead th").length;
+  const el = (tag, text, cls) => {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  };
+  const link = (href, text) => { const a = el("a", text); a.href = href; return a; };
+  let known = new Map([...body.querySelectorAll("tr[data-submission]")].map((tr) => [tr.dataset.submission, true]));
+
+  function renderBoard(data) {
+    body.replaceChildren();
+    if (!data.rows.length) {
+      const tr = el("tr", null, "empty"); const td = el("td", "No qualifying runs yet.", "muted");
+      td.colSpan = columns; tr.append(td); body.append(tr); return;
+    }
+    const seen = new Map();
+    for (const r of data.rows) {
+      const classes = [`p${r.rank}`];
+      if (data.me && r.racer === data.me) classes.push("mine");
+      if (!known.has(String(r.submission_id))) classes.push("fresh");
+      const tr = el("tr", null, classes.join(" "));
+      tr.dataset.submission = r.submission_id;
+      const run = el("td"); run.append(link(r.url, "watch"));
+      tr.append(el("td", r.rank, "rank"), el("td", r.racer, "alias"), el("td", r.time, "num time"),
+                el("td", r.gap || "—", "num gap"), el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
+                el("td", r.crash_count, "num"), el("td", r.laps, "num"), el("td", r.submission_count, "num"), run);
+      body.append(tr);
+      seen.set(String(r.submission_id), true);
+    }
+    known = seen;
+  }
+
+  function renderMine(rows) {
+    if (!mine || !rows || !rows.length) return;
+    const tbody = mine.querySelector("tbody");
+    if (!tbody) return; // first submission: the page shows the table after a reload
+    tbody.replaceChildren();
+    for (const s of rows) {
+      const tr = el("tr");
+      const num = el("td"); num.append(link(s.url, s.sequence));
+      const status = el("td"); status.append(el("span", s.status, `badge ${s.status}`));
+      if (s.queue_position) status.append(" ", el("span", `#${s.queue_position} in queue`, "muted"));
+      const score = s.score ? el("td", s.score, "num") : el("td", s.qualified === false ? "not qualified" : "—", "num muted");
+      tr.append(num, el("td", s.model), status, score, el("td", s.submitted_at));
+      tbody.append(tr);
+    }
+  }
+
   async function refresh() {
+    if (document.hidden) return;
     try {
       const response = await fetch(table.dataset.leaderboard, { headers: { Accept: "application/json" } });
       if (!response.ok) return;
       const data = await response.json();
-      body.replaceChildren();
-      if (!data.rows.length) {
-        const row = document.createElement("tr"); const td = cell("No qualifying runs yet.", "muted"); td.colSpan = 10;
-        row.className = "empty"; row.append(td); body.append(row); return;
-      }
-      for (const r of data.rows) {
-        const row = document.createElement("tr");
-        const link = document.createElement("a"); link.href = `/submissions/${r.submission_id}/`; link.textContent = "view";
-        const runCell = document.createElement("td"); runCell.append(link);
-        row.append(cell(r.rank), cell(r.racer, "alias"), cell(r.time), cell(`+${r.gap_ms} ms`), cell(r.off_track_count),
-                   cell(r.reset_count), cell(r.crash_count), cell(r.laps), cell(r.submission_count), runCell);
-        body.append(row);
-      }
-    } catch (error) { /* offline for a moment: try again next tick */ }
+      renderBoard(data);
+      renderMine(data.mine);
+    } catch (error) { /* offline for a moment: try again on the next tick */ }
   }
-  setInterval(refresh, 4000);
+
+  const cooldown = document.querySelector("[data-cooldown]");
+  if (cooldown) {
+    let left = Number(cooldown.dataset.cooldown);
+    const tick = setInterval(() => {
+      left -= 1;
+      cooldown.textContent = left > 0 ? `${left} s` : "ready";
+      if (left <= 0) clearInterval(tick);
+    }, 1000);
+  }
+  if (table.dataset.phase !== "closed") setInterval(refresh, 5000);
 })();
