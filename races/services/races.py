@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
@@ -83,20 +84,23 @@ def race_create(kind: str, organiser=None, **values) -> Race:
 
 
 def race_update(race: Race, by, **values) -> Race:
-    """Organisers edit a community race only before it opens."""
-    _require_organiser(race, by)
-    if race.phase() != "upcoming":
-        raise RuleViolation("A race can only be edited before it opens.")
+    """Organisers edit a community race only before it opens (checked on the stored row, under its lock,
+    so a form that already changed ``race`` in memory cannot open the door)."""
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise RuleViolation(f"These settings cannot be changed: {', '.join(sorted(unknown))}.")
-    merged = {field: getattr(race, field) for field in SETTINGS_FIELDS} | values
-    race_validate_settings(merged)
-    for field, value in values.items():
-        setattr(race, field, value)
-    _full_clean(race)
-    race.save()
-    return race
+    with transaction.atomic():
+        stored = Race.objects.select_for_update().get(pk=race.pk)
+        _require_organiser(stored, by)
+        if stored.phase() != "upcoming":
+            raise RuleViolation("A race can only be edited before it opens.")
+        merged = {field: getattr(stored, field) for field in SETTINGS_FIELDS} | values
+        race_validate_settings(merged)
+        for field, value in values.items():
+            setattr(stored, field, value)
+        _full_clean(stored)
+        stored.save()
+    return stored
 
 
 def race_clone(race: Race, name: str, opens_at, closes_at) -> Race:

@@ -14,6 +14,7 @@ from races.services import (
     race_close_early,
     race_create,
     race_delete,
+    race_invite_path,
     race_join,
     race_reset_invite_code,
     race_update,
@@ -62,24 +63,26 @@ def race_join_page(request, code: str = ""):
 
 @login_required
 def race_manage(request, slug: str):
+    """The organiser's page: invite link, participants, settings (before opening), close and delete."""
     race = visible_race(request, slug)
     if race.organiser_id != request.user.pk and not request.user.is_staff:
         return redirect("races:race_detail", slug=slug)
-    form = CommunityRaceForm(request.POST or None, instance=race)
+    # The form edits its own copy: `race` keeps the stored settings for the rest of the page.
+    form = CommunityRaceForm(request.POST or None, instance=Race.objects.get(pk=race.pk))
     if request.method == "POST" and form.is_valid():
+        values = {f: form.cleaned_data[f] for f in SETTINGS_FIELDS if f in form.cleaned_data}
         try:
-            race_update(race, request.user, **{f: form.cleaned_data[f] for f in SETTINGS_FIELDS
-                                              if f in form.cleaned_data and f != "track"} | {
-                "track": form.cleaned_data["track"]})
+            race_update(race, request.user, **values)
         except RuleViolation as error:
             form.add_error(None, error.message)
         else:
             messages.success(request, "Race settings saved.")
             return redirect("races:race_manage", slug=slug)
-    invite_url = request.build_absolute_uri(f"/races/join/{race.invite_code}/")
-    participants = race.participants.select_related("user__racer").filter(removed_at__isnull=True)
-    return render(request, "races/race_manage.html",
-                  {"race": race, "form": form, "invite_url": invite_url, "participants": participants})
+    participants = race.participants.select_related("user__racer").filter(removed_at__isnull=True).order_by("joined_at")
+    return render(request, "races/race_manage.html", {
+        "race": race, "phase": race.phase(), "form": form, "participants": participants,
+        "invite_url": request.build_absolute_uri(race_invite_path(race)),
+    })
 
 
 @login_required

@@ -7,6 +7,8 @@ from django.views.decorators.http import require_POST
 
 from races.forms import ModelUploadForm
 from races.services import RuleViolation, model_delete, model_upload, models_of
+from races.services.racer_models import upload_limit_bytes
+from sim.scoring import format_lap_time
 
 
 @login_required
@@ -19,18 +21,23 @@ def model_list(request):
             try:
                 model = model_upload(request.user, form.cleaned_data["name"], upload, size=upload.size)
             except RuleViolation as error:
-                form.add_error("archive" if "archive" in error.message.lower() else None, error.message)
+                form.add_error("name" if "model named" in error.message else "archive", error.message)
             else:
                 messages.success(request, f"Model '{model.name}' uploaded and validated.")
                 return redirect("races:model_detail", pk=model.pk)
-    return render(request, "races/model_list.html", {"models": models_of(request.user), "form": form})
+    return render(request, "races/model_list.html", {
+        "models": models_of(request.user), "form": form, "upload_limit_mb": upload_limit_bytes() // 2**20,
+    })
 
 
 @login_required
 def model_detail(request, pk: int):
     model = get_object_or_404(models_of(request.user), pk=pk)
-    return render(request, "races/model_detail.html", {"model": model,
-                                                        "submissions": model.submissions.select_related("race")[:50]})
+    submissions = list(model.submissions.select_related("race", "run").order_by("-submitted_at")[:50])
+    for submission in submissions:
+        run = getattr(submission, "run", None)
+        submission.score_text = format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else ""
+    return render(request, "races/model_detail.html", {"model": model, "submissions": submissions})
 
 
 @login_required
