@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from evaluator.models import EvaluationAttempt
@@ -25,6 +25,9 @@ from races.services import submission_fail, submission_mark_running, submission_
 
 log = logging.getLogger(__name__)
 A = EvaluationAttempt.Status
+# Attempts enqueued before this process started may have been nudged into a queue that no longer exists
+# (the embedded in-memory broker of a previous run, a set-up command): the first reap re-nudges them.
+PROCESS_STARTED = timezone.now()
 
 
 def _setting(name: str, default: float) -> float:
@@ -204,7 +207,8 @@ def attempts_reap(now=None) -> dict[str, int]:
             _retry_or_give_up(attempt, error)
             expired += 1
     stale = EvaluationAttempt.objects.filter(
-        status=A.PENDING, enqueued_at__lt=now - timedelta(seconds=stale_pending_seconds())
+        Q(enqueued_at__lt=now - timedelta(seconds=stale_pending_seconds())) | Q(enqueued_at__lt=PROCESS_STARTED),
+        status=A.PENDING,
     ).update(enqueued_at=now)
     for _ in range(stale):  # one nudge per waiting attempt (retries were nudged by evaluation_request)
         nudge_workers()

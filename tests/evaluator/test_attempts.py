@@ -129,3 +129,14 @@ def test_pending_attempts_nobody_took_are_nudged_again(submit, settings, broker)
     assert attempts_reap()["renudged"] == 1
     assert broker.queues and sum(len(q.queue) if hasattr(q, "queue") else q.qsize() for q in
                                  broker.queues.values()) >= 1
+
+
+def test_attempts_queued_before_this_process_started_are_nudged_at_once(submit, monkeypatch, broker):
+    """A set-up command or a restarted embedded server lost its in-memory queue: the first reap recovers it."""
+    from evaluator import services
+
+    submit()
+    broker.flush_all()
+    monkeypatch.setattr(services, "PROCESS_STARTED", timezone.now())
+    assert attempts_reap()["renudged"] == 1
+    assert attempts_reap()["renudged"] == 0  # nudged once, not on every reap
