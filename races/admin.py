@@ -1,135 +1,324 @@
-"""Admin: schedule virtual-circuit races (create, clone), import tracks, re-run or disqualify, see the queue."""
+"""Admin: schedule virtual-circuit races (create, clone, open/close), import tracks, re-run or disqualify
+submissions, and watch the evaluation queue. Every rule goes through ``races.services``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from evaluator.models import EvaluationAttempt
-from races.models import LeaderboardEntry, Race, RacerModel, Submission, Track
-from races.services import RuleViolation, race_clone, race_validate_settings, submission_disqualify, submission_rerun
+from evaluator.services import pending_in_fair_order
+from races.models import EvaluationQueue, LeaderboardEntry, Race, RaceParticipant, RacerModel, Submission, Track
+from races.services import (
+    RuleViolation,
+    race_clone,
+    race_validate_settings,
+    submission_disqualify,
+    submission_rerun,
+    track_import,
+    track_parse_route,
+)
 from races.services.races import SETTINGS_FIELDS
-from races.services.tracks import track_import
+from races.services.tracks import MAX_ROUTE_FILE_BYTES
+from sim.scoring import format_lap_time
 
 
+# --- tracks ---------------------------------------------------------------------------------------------------
 class TrackImportForm(forms.ModelForm):
-    route_upload = forms.FileField(required=False, help_text="A DeepRacer .npy route file (imports a new track).")
+    route_upload = forms.FileField(
+        required=False, label="Route file (.npy)",
+        help_text="A DeepRacer route file: rows of centre x/y, inner x/y, outer x/y; closed (last row = first).",
+    )
 
     class Meta:
         model = Track
         fields = ["title", "slug", "description"]
 
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            return cleaned
+        upload = cleaned.get("route_upload")
+        if upload is None:
+            raise forms.ValidationError("Upload a .npy route file to import a track.")
+        data = upload.read(MAX_ROUTE_FILE_BYTES + 1)
+        try:
+            track_parse_route(data)
+        except RuleViolation as error:
+            raise forms.ValidationError(error.message) from None
+        cleaned["route_bytes"] = data
+        return cleaned
+
 
 @admin.register(Track)
 class TrackAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "source", "length_m", "width_m", "waypoint_count"]
     form = TrackImportForm
+    list_display = ["title", "slug", "source", "length_m", "width_m", "waypoint_count", "race_count"]
+    readonly_fields = ["preview_image"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_races=Count("races"))
+
+    @admin.display(description="Races", ordering="n_races")
+    def race_count(self, track: Track) -> int:
+        return track.n_races
+
+    @admin.display(description="Preview")
+    def preview_image(self, track: Track) -> str:
+        if not track.pk:
+            return "Rendered after the import."
+        return format_html('<img src="{}" width="480" height="320" alt="">',
+                           reverse("races:track_preview", args=[track.slug]))
 
     def get_readonly_fields(self, request, obj=None):
-        return ["slug", "source", "length_m", "width_m", "waypoint_count"] if obj else []
+        if obj is None:
+            return []
+        return ["slug", "source", "length_m", "width_m", "waypoint_count", "preview_image"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["title", "slug", "description", "route_upload"]
+        return ["title", "description", "slug", "source", "length_m", "width_m", "waypoint_count", "preview_image"]
 
     def save_model(self, request, obj, form, change):
         if change:
             obj.save()
             return
-        upload = form.cleaned_data.get("route_upload")
-        if upload is None:
-            raise forms.ValidationError("Upload a .npy route file.")
-        try:
-            imported = track_import(obj.title, upload, slug=obj.slug, description=obj.description)
-        except RuleViolation as error:
-            messages.error(request, error.message)
-            return
-        obj.pk = imported.pk
+        imported = track_import(obj.title, form.cleaned_data["route_bytes"], slug=obj.slug,
+                                description=obj.description)
+        obj.pk, obj.slug = imported.pk, imported.slug
 
 
+# --- races ----------------------------------------------------------------------------------------------------
 class RaceAdminForm(forms.ModelForm):
     class Meta:
         model = Race
-        exclude: list[str] = []
+        fields = ["name", "slug", "description", "kind", "organiser", *[f for f in SETTINGS_FIELDS if f not in (
+            "name", "description")], "closed_early_at"]
 
     def clean(self):
         cleaned = super().clean()
         try:
-            race_validate_settings({field: cleaned.get(field) for field in SETTINGS_FIELDS})
+            race_validate_settings({field: cleaned.get(field) for field in SETTINGS_FIELDS if field in cleaned})
         except RuleViolation as error:
             raise forms.ValidationError(error.message) from None
         return cleaned
 
 
+class ParticipantInline(admin.TabularInline):
+    model = RaceParticipant
+    extra = 0
+    readonly_fields = ["user", "joined_at"]
+    fields = ["user", "joined_at", "removed_at"]
+
+
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
     form = RaceAdminForm
-    list_display = ["name", "kind", "track", "ranking_method", "opens_at", "closes_at", "phase_label"]
-    list_filter = ["kind", "ranking_method", "race_type"]
+    list_display = ["name", "kind", "track", "direction", "ranking_method", "opens_at", "closes_at", "phase_label",
+                    "submission_count", "leaderboard_link"]
+    list_filter = ["kind", "ranking_method", "race_type", "track"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["clone_for_next_week"]
+    date_hierarchy = "opens_at"
+    inlines = [ParticipantInline]
+    actions = ["clone_as_next_round", "open_now", "close_now"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "kind", "organiser"]}),
+        ("Track", {"fields": ["track", "direction"]}),
+        ("Race and scoring", {"fields": ["race_type", "ranking_method", "total_laps", "minimum_laps",
+                                         "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s"]}),
+        ("Schedule and limits", {"fields": ["opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
+                                            "submission_cooldown_s"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("track").annotate(n_submissions=Count("submissions"))
+
+    def get_changeform_initial_data(self, request):
+        now = timezone.now().replace(second=0, microsecond=0)
+        return {"kind": Race.Kind.VIRTUAL_CIRCUIT, "opens_at": now, "closes_at": now + timedelta(days=30)}
 
     @admin.display(description="Phase")
     def phase_label(self, race: Race) -> str:
         return race.phase()
 
-    @admin.action(description="Clone selected races (opening now, for 7 days)")
-    def clone_for_next_week(self, request, queryset):
+    @admin.display(description="Submissions", ordering="n_submissions")
+    def submission_count(self, race: Race) -> int:
+        return race.n_submissions
+
+    @admin.display(description="Page")
+    def leaderboard_link(self, race: Race) -> str:
+        return format_html('<a href="{}">view</a>', reverse("races:race_detail", args=[race.slug]))
+
+    @admin.action(description="Clone as the next round (opens when the original closes, same length)")
+    def clone_as_next_round(self, request, queryset):
         now = timezone.now()
         for race in queryset:
-            race_clone(race, f"{race.name} (copy)", now, now + timedelta(days=7))
-        messages.success(request, f"Cloned {queryset.count()} race(s).")
+            opens = max(now, race.effective_close)
+            clone = race_clone(race, f"{race.name} (next round)", opens, opens + (race.closes_at - race.opens_at))
+            messages.success(request, f"Scheduled '{clone.name}' from {clone.opens_at:%b %d %H:%M}.")
+
+    @admin.action(description="Open now")
+    def open_now(self, request, queryset):
+        now = timezone.now()
+        changed = queryset.filter(opens_at__gt=now, closes_at__gt=now, closed_early_at__isnull=True).update(
+            opens_at=now)
+        messages.success(request, f"Opened {changed} race(s).")
+
+    @admin.action(description="Close now")
+    def close_now(self, request, queryset):
+        now = timezone.now()
+        changed = queryset.filter(closes_at__gt=now, closed_early_at__isnull=True).update(closed_early_at=now)
+        messages.success(request, f"Closed {changed} race(s).")
+
+
+# --- submissions and the queue -----------------------------------------------------------------------------------
+class AttemptInline(admin.TabularInline):
+    model = EvaluationAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "status", "worker_id", "started_at", "heartbeat_at", "lease_expires_at", "finished_at",
+              "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _run_actions(request, queryset, action, done: str) -> None:
+    count = 0
+    for submission in queryset:
+        try:
+            action(submission)
+            count += 1
+        except RuleViolation as error:
+            messages.error(request, f"#{submission.pk}: {error.message}")
+    if count:
+        messages.success(request, f"{done} {count} submission(s).")
+
+
+class SubmissionActions:
+    actions = ["rerun", "disqualify"]
+
+    @admin.action(description="Re-run the evaluation (also reinstates disqualified ones)")
+    def rerun(self, request, queryset):
+        _run_actions(request, queryset, submission_rerun, "Re-queued")
+
+    @admin.action(description="Disqualify (removes it from the leaderboard)")
+    def disqualify(self, request, queryset):
+        _run_actions(request, queryset, submission_disqualify, "Disqualified")
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
-    list_display = ["pk", "race", "user", "model", "status", "submitted_at", "attempt_summary"]
+class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
+    list_display = ["pk", "race", "racer", "model", "sequence", "status", "score", "submitted_at", "finished_at"]
     list_filter = ["status", "race"]
-    actions = ["rerun", "disqualify"]
-    readonly_fields = ["race", "user", "model", "status", "failure_reason", "submitted_at", "started_at",
-                       "finished_at"]
+    list_select_related = ["race", "user__racer", "model", "run"]
+    search_fields = ["user__username", "user__racer__alias", "race__name", "model__name"]
+    inlines = [AttemptInline]
+    readonly_fields = ["race", "user", "model", "sequence", "status", "failure_reason", "submitted_at", "started_at",
+                       "finished_at", "run_link"]
+    fields = readonly_fields
 
-    @admin.display(description="Attempts")
-    def attempt_summary(self, submission: Submission) -> str:
-        return ", ".join(f"#{a.number} {a.status}" for a in submission.attempts.all())
+    def has_add_permission(self, request) -> bool:
+        return False  # racers submit through the site; admins re-run
 
-    @admin.action(description="Re-run the evaluation")
-    def rerun(self, request, queryset):
-        for submission in queryset:
-            try:
-                submission_rerun(submission)
-            except RuleViolation as error:
-                messages.error(request, f"#{submission.pk}: {error.message}")
+    @admin.display(description="Racer", ordering="user__racer__alias")
+    def racer(self, submission: Submission) -> str:
+        return getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
 
-    @admin.action(description="Disqualify")
-    def disqualify(self, request, queryset):
-        for submission in queryset:
-            try:
-                submission_disqualify(submission)
-            except RuleViolation as error:
-                messages.error(request, f"#{submission.pk}: {error.message}")
+    @admin.display(description="Score")
+    def score(self, submission: Submission) -> str:
+        run = getattr(submission, "run", None)
+        if run is None:
+            return "—"
+        return format_lap_time(run.ranking_score_ms) if run.qualified else "not qualified"
+
+    @admin.display(description="Run")
+    def run_link(self, submission: Submission) -> str:
+        return format_html('<a href="{}">submission page</a>', reverse("races:submission_detail", args=[submission.pk]))
 
 
-@admin.register(EvaluationAttempt)
-class EvaluationAttemptAdmin(admin.ModelAdmin):
-    """The queue: pending and running attempts first."""
+@admin.register(EvaluationQueue)
+class EvaluationQueueAdmin(SubmissionActions, admin.ModelAdmin):
+    """Submissions waiting or running, in the order the workers will take them."""
 
-    list_display = ["pk", "submission", "number", "status", "worker_id", "lease_expires_at", "created_at", "error"]
-    list_filter = ["status"]
-    ordering = ["status", "created_at"]
+    list_display = ["pk", "position", "status", "race", "racer", "model", "submitted_at", "attempt", "worker",
+                    "lease"]
+    list_select_related = ["race", "user__racer", "model"]
+    actions = ["disqualify"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(
+            Q(status=Submission.Status.QUEUED) | Q(status=Submission.Status.RUNNING)
+        ).prefetch_related("attempts").order_by("status", "submitted_at")
 
     def changelist_view(self, request, extra_context=None):
-        from django.conf import settings
-
         from evaluator.sandbox import bubblewrap_works
 
+        self._positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
         if not bubblewrap_works():
-            allowed = getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)
+            fallback = getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)
             messages.warning(request, "bubblewrap is unavailable on this machine: " + (
-                "evaluations run in the weaker rlimits-only fallback sandbox." if allowed
+                "evaluations run in the weaker rlimits-only fallback sandbox." if fallback
                 else "evaluations are refused until it is installed (or the fallback is allowed)."))
         return super().changelist_view(request, extra_context)
 
+    def has_add_permission(self, request) -> bool:
+        return False
 
-admin.site.register(RacerModel)
-admin.site.register(LeaderboardEntry)
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None  # the list with its actions, no edit form
+
+    @admin.display(description="Position")
+    def position(self, submission: Submission):
+        return getattr(self, "_positions", {}).get(submission.pk, "—")
+
+    @admin.display(description="Racer")
+    def racer(self, submission: Submission) -> str:
+        return getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
+
+    def _attempt(self, submission: Submission) -> EvaluationAttempt | None:
+        attempts = list(submission.attempts.all())
+        return attempts[-1] if attempts else None
+
+    @admin.display(description="Attempt")
+    def attempt(self, submission: Submission) -> str:
+        attempt = self._attempt(submission)
+        return f"#{attempt.number} {attempt.status}" if attempt else "—"
+
+    @admin.display(description="Worker")
+    def worker(self, submission: Submission) -> str:
+        attempt = self._attempt(submission)
+        return attempt.worker_id if attempt and attempt.worker_id else "—"
+
+    @admin.display(description="Lease expires")
+    def lease(self, submission: Submission):
+        attempt = self._attempt(submission)
+        return attempt.lease_expires_at if attempt and attempt.lease_expires_at else "—"
+
+
+@admin.register(RacerModel)
+class RacerModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "status", "size_bytes", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "owner__username", "sha256"]
+    readonly_fields = ["owner", "name", "archive", "sha256", "size_bytes", "metadata", "created_at"]
+
+
+@admin.register(LeaderboardEntry)
+class LeaderboardEntryAdmin(admin.ModelAdmin):
+    list_display = ["race", "user", "ranking_score_ms", "best_lap_ms", "laps_completed", "submitted_at"]
+    list_filter = ["race"]
+    readonly_fields = [f.name for f in LeaderboardEntry._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # rows come from scored runs only

@@ -244,3 +244,12 @@ class LeaderboardEntry(models.Model):
         ordering = ["ranking_score_ms", "submitted_at"]
         constraints = [models.UniqueConstraint(fields=["race", "user"], name="races_leaderboard_one_row_per_racer")]
         indexes = [models.Index(fields=["race", "ranking_score_ms", "submitted_at"])]
+
+
+class EvaluationQueue(Submission):
+    """The admin's view of submissions waiting for or under evaluation (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "queued submission"
+        verbose_name_plural = "evaluation queue"
