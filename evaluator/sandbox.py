@@ -148,7 +148,8 @@ def run_sandboxed(
 def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
     python_home = Path(sys.base_prefix)
     venv = Path(sys.prefix)
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    # The tmpfs goes first: mounted after the binds it would hide a venv or checkout that lives under /tmp.
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--tmpfs", "/tmp"]
     for system_dir in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/alternatives"):
         if os.path.exists(system_dir):
             args += ["--ro-bind", system_dir, system_dir]
@@ -164,7 +165,6 @@ def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
         "--bind", str(scratch_dir), SCRATCH_MOUNT,
         "--proc", "/proc",
         "--dev", "/dev",
-        "--tmpfs", "/tmp",
         "--chdir", SCRATCH_MOUNT,
     ]
     for name, value in _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT).items():
