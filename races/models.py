@@ -126,9 +126,13 @@ class Race(models.Model):
     class Meta:
         ordering = ["-opens_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(closes_at__gt=models.F("opens_at")), name="races_race_window"),
             models.CheckConstraint(
-                condition=models.Q(minimum_laps__lte=models.F("total_laps")), name="races_race_minimum_laps"
+                condition=models.Q(closes_at__gt=models.F("opens_at")), name="races_race_window",
+                violation_error_message="The race must close after it opens.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minimum_laps__lte=models.F("total_laps")), name="races_race_minimum_laps",
+                violation_error_message="Minimum laps must be between 1 and the total laps.",
             ),
         ]
 

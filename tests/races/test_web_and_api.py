@@ -47,6 +47,9 @@ def private_routes(world) -> list[tuple[str, str]]:
         ("post", f"/races/{slug}/submit/"),
         ("post", f"/races/{slug}/manage/reset-code/"),
         ("post", f"/races/{slug}/manage/close/"),
+        ("post", f"/races/{slug}/manage/delete/"),
+        ("post", f"/races/{slug}/manage/remove/"),
+        ("get", f"/submissions/{pk}/simtrace.csv"),
         ("get", f"/submissions/{pk}/"),
         ("get", f"/submissions/{pk}/status.json"),
         ("get", f"/submissions/{pk}/trajectory.png"),
@@ -57,6 +60,7 @@ def private_routes(world) -> list[tuple[str, str]]:
         ("post", f"/api/races/{slug}/reset-code/"),
         ("post", f"/api/races/{slug}/close/"),
         ("get", f"/api/races/{slug}/participants/"),
+        ("delete", f"/api/races/{slug}/participants/1/"),
         ("get", f"/api/submissions/{pk}/"),
     ]
 
@@ -67,6 +71,7 @@ def test_a_private_race_is_a_404_on_every_route_for_strangers(private_world, cli
         response = getattr(client, method)(url)
         assert response.status_code == 404, (method, url)
         assert b"Secret Cup" not in response.content, url
+    assert Race.objects.filter(pk=private_world["race"].pk, closed_early_at__isnull=True).exists()
     assert b"Secret Cup" not in client.get("/races/community/").content
     assert "secret-cup" not in client.get("/api/races/").content.decode()
 
