@@ -15,6 +15,7 @@ from races.services.racer_models import model_delete, model_upload, models_of
 from races.services.races import (
     PHASES,
     participant_remove,
+    race_by_invite_code,
     race_clone,
     race_close_early,
     race_create,
@@ -61,6 +62,7 @@ __all__ = [
     "model_upload",
     "models_of",
     "participant_remove",
+    "race_by_invite_code",
     "race_clone",
     "race_close_early",
     "race_create",

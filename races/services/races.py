@@ -110,6 +110,15 @@ def race_clone(race: Race, name: str, opens_at, closes_at) -> Race:
     return race_create(race.kind, organiser=race.organiser, **values)
 
 
+def race_by_invite_code(code: str) -> Race | None:
+    """The community race a still-valid invite code opens (None for unknown, reset or expired codes)."""
+    code = (code or "").strip()
+    race = Race.objects.select_related("track", "organiser__racer").filter(
+        kind=Race.Kind.COMMUNITY, invite_code=code
+    ).first() if code else None
+    return race if race is not None and race.phase() != "closed" else None
+
+
 def race_join(code: str, user) -> Race:
     """Join a community race with its invite code; refused once the code was reset or the race closed."""
     race = Race.objects.filter(kind=Race.Kind.COMMUNITY, invite_code=code.strip()).first() if code.strip() else None

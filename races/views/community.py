@@ -11,6 +11,7 @@ from races.models import Race
 from races.services import (
     RuleViolation,
     participant_remove,
+    race_by_invite_code,
     race_close_early,
     race_create,
     race_delete,
@@ -58,7 +59,7 @@ def race_join_page(request, code: str = ""):
         else:
             messages.success(request, f"You joined {race.name}.")
             return redirect("races:race_detail", slug=race.slug)
-    return render(request, "races/join.html", {"form": form})
+    return render(request, "races/join.html", {"form": form, "race": race_by_invite_code(code) if code else None})
 
 
 @login_required

@@ -114,8 +114,9 @@ def test_organising_a_community_race_from_the_website(make_racer, technical_trac
     assert client.get(f"/races/{race.slug}/").status_code == 404
     stale = client.post("/races/join/", {"code": old_code})
     assert "This invite code is not valid" in stale.content.decode()
-    link = client.get(f"/races/join/{race.invite_code}/")
-    assert link.status_code == 200 and race.invite_code in link.content.decode()
+    assert "Club Night" not in client.get(f"/races/join/{old_code}/").content.decode()  # a reset code shows nothing
+    link = client.get(f"/races/join/{race.invite_code}/").content.decode()
+    assert race.invite_code in link and "Club Night" in link and "Bring your best model" in link
     joined = client.post("/races/join/", {"code": race.invite_code})
     assert joined["Location"] == f"/races/{race.slug}/"
     assert client.get(f"/races/{race.slug}/manage/")["Location"] == f"/races/{race.slug}/"  # not the organiser
@@ -157,3 +158,11 @@ def test_lists_show_open_races_and_your_community_races(make_racer, make_race, c
     outline = client.get("/tracks/pitlane_technical/outline.json?direction=clockwise").json()
     assert set(outline) == {"center", "inner", "outer"} and len(outline["center"]) > 10
     assert client.get("/tracks/pitlane_technical/outline.json?direction=up").status_code == 400
+
+
+def test_visitors_see_public_races_and_are_invited_to_sign_up(make_race, client):
+    race = make_race(name="Open Sprint")
+    page = client.get(f"/races/{race.slug}/").content.decode()
+    assert "Open Sprint" in page and "Create an account" in page and "Submit to this race" not in page
+    assert client.get(f"/races/{race.slug}/submit/").status_code in (302, 405)
+    assert client.get("/models/")["Location"].startswith("/accounts/login/")
