@@ -158,7 +158,8 @@ class VectorRaceEnv:
         if self.reward_function is not None and running.any():
             cars = np.flatnonzero(running)
             for car, params in zip(cars, params_dicts(self.track, self.car, geometry, steering_deg, speed,
-                                                      self.steps, progress, cars, self._waypoints), strict=True):
+                                                      self.steps, progress, cars, self._waypoints, self.objects),
+                                   strict=True):
                 rewards[car] = self.reward_function(params)
         self.episode_reward += rewards
         self.progress = np.where(live, progress, self.progress)
@@ -180,6 +181,8 @@ class VectorRaceEnv:
         steering_cmd, speed_cmd = clip_commands(steering_deg, speed, self.spec)
         drives = (status == R.IN_PROGRESS) | (status == R.LAP_COMPLETE)  # a continuous race drives on over the line
         advance(self.car, steering_cmd, speed_cmd, running & ~ended & drives, self.spec)
+        if self.objects is not None:
+            self.objects.step(dt)  # bot cars drive on; boxes stay
 
         if self.record_simtrace or self.record_trace:
             self._record(live, geometry, status, steering_deg, speed, actions, rewards, ended | truncated)

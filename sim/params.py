@@ -68,10 +68,12 @@ def params_dicts(
     progress: np.ndarray,
     cars: np.ndarray,
     waypoints: list[tuple[float, float]],
+    objects: Any = None,
 ) -> list[dict[str, Any]]:
     """One params dict per car index in ``cars`` (SPEC §2 keys, Python scalars like the simapp)."""
     if len(cars) == 0:
         return []
+    objects_seen = ObjectView.of(track, objects) if objects is not None and len(objects) else None
     point = geometry.point[cars]
     center = geometry.center_point[cars]
     width = track.track_width(center)
@@ -103,9 +105,54 @@ def params_dicts(
             "is_reversed": bool(track.is_reversed),
             "is_offtrack": bool(off[k]),
             "is_crashed": bool(crashed[k]),
-            **{key: (list(value) if isinstance(value, list) else value) for key, value in EMPTY_OBJECT_KEYS.items()},
+            **(objects_seen.keys_for(float(geometry.s[i]), point[k], float(state.yaw[i])) if objects_seen else
+               {key: (list(value) if isinstance(value, list) else value) for key, value in EMPTY_OBJECT_KEYS.items()}),
         })
     return rows
+
+
+@dataclass
+class ObjectView:
+    """The objects as the params describe them (simapp ``get_object_reward_params``), for one step."""
+
+    location: np.ndarray  # (K, 2)
+    s: np.ndarray  # (K,) arc length of each object's projection from waypoint 0
+    distance_from_center: np.ndarray
+    left_of_center: np.ndarray
+    speeds: np.ndarray
+    headings: np.ndarray  # radians, as the simapp reports them (its docs say degrees)
+    length: float
+
+    @classmethod
+    def of(cls, track: Track, objects: Any) -> ObjectView:
+        location = np.asarray(objects.centres, dtype=np.float64)
+        projection = track.project(location)
+        headings = np.asarray(objects.yaws) if getattr(objects, "is_bot_car", False) else np.zeros(len(location))
+        return cls(location, projection.s, projection.distance,
+                   track.is_left_of_center(location, projection.point), np.asarray(objects.speeds, dtype=np.float64),
+                   headings, float(track.length))
+
+    def keys_for(self, car_s: float, car_point: np.ndarray, car_yaw: float) -> dict[str, Any]:
+        ahead = (self.s - car_s) % self.length
+        behind = (car_s - self.s) % self.length
+        next_index, prev_index = int(np.argmin(ahead)), int(np.argmin(behind))
+        offset = self.location[next_index] - car_point
+        bearing = (np.arctan2(offset[1], offset[0]) - car_yaw + np.pi) % (2 * np.pi) - np.pi
+        in_camera = bool(abs(bearing) <= CAMERA_HALF_FOV and np.hypot(*offset) <= CAMERA_RANGE_M)
+        return {
+            "closest_objects": [prev_index, next_index],
+            "objects_location": [[float(x), float(y)] for x, y in self.location],
+            "objects_left_of_center": [bool(v) for v in self.left_of_center],
+            "object_in_camera": in_camera,
+            "objects_speed": [float(v) for v in self.speeds],
+            "objects_heading": [float(v) for v in self.headings],
+            "objects_distance_from_center": [float(v) for v in self.distance_from_center],
+            "objects_distance": [float(v) for v in self.s],
+        }
+
+
+CAMERA_HALF_FOV = 1.13 / 2
+CAMERA_RANGE_M = 12.0
 
 
 def synthetic_params(track: Track) -> tuple[list[str], list[dict[str, Any]]]:

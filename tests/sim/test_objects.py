@@ -1,0 +1,78 @@
+"""Objects on the track: boxes end episodes by collision, bot cars drive their lane, params describe both."""
+
+import numpy as np
+import pytest
+
+from sim.builtin_tracks import build_builtin_track
+from sim.env import VectorRaceEnv
+from sim.objects import BotCars, StaticBoxes
+from sim.reward_function import RewardFunction
+from sim.rules import RaceRules
+from sim.vehicle import ContinuousActionSpace, Vehicle
+
+CAR = Vehicle(("FRONT_FACING_CAMERA",), "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", ContinuousActionSpace(-30, 30, 0.5, 1.0))
+STRAIGHT = np.array([[0.0, 1.0]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def oval():
+    return build_builtin_track("pitlane_oval")
+
+
+def params_seen(env):
+    seen = []
+    reward = RewardFunction.from_source("def reward_function(params):\n    return 1.0\n")
+    env.reward_function = lambda params: seen.append(params) or reward(params)
+    return seen
+
+
+def test_a_box_on_the_racing_line_crashes_the_car_and_fills_the_object_keys(oval):
+    box_at = 1.2 / oval.length  # a box 1.2 m ahead on the centre line
+    xy, yaw = oval.pose_at(np.array([box_at]))
+    boxes = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))
+    env = VectorRaceEnv(oval, 1, CAR, mode="training", start_ndist=0.0, objects=boxes)
+    seen = params_seen(env)
+    env.reset(seed=0)
+    for _ in range(80):
+        _, _, terminated, _, info = env.step(STRAIGHT)
+        if terminated[0]:
+            break
+    assert info["episodes"][0]["status"] == "crashed"
+    first = seen[0]
+    assert first["closest_objects"] == [0, 0] and first["object_in_camera"] is True
+    assert first["objects_location"] == [[pytest.approx(xy[0, 0]), pytest.approx(xy[0, 1])]]
+    assert first["objects_distance"][0] == pytest.approx(1.2, abs=0.01)
+    assert first["objects_distance_from_center"][0] == pytest.approx(0.0, abs=1e-6)
+    assert first["objects_speed"] == [0.0] and seen[-1]["is_crashed"] is True
+
+
+def test_a_crash_in_a_race_costs_the_collision_penalty(oval):
+    xy, yaw = oval.pose_at(np.array([1.2 / oval.length]))
+    box = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))
+    env = VectorRaceEnv(oval, 1, CAR, mode="race", objects=box,
+                        rules=RaceRules(total_laps=1, collision_penalty_s=5.0, time_cap_s=40))
+    env.reset(seed=0)
+    paused = 0
+    while env.active[0] and env.counters.crash[0] == 0 and env.steps[0] < 400:
+        env.step(STRAIGHT)
+    while env.active[0] and env.phase[0] == 1:
+        env.step(STRAIGHT)
+        paused += 1
+    assert env.counters.crash[0] == 1 and paused == pytest.approx(5.0 * 15, abs=1)
+
+
+def test_bot_cars_drive_their_lane_and_change_lanes(oval):
+    bots = BotCars(oval, [0.5, 0.7], ["inner", "outer"], speed=1.0, lane_change_every_s=2.0)
+    start = bots.ndist.copy()
+    env = VectorRaceEnv(oval, 1, CAR, mode="training", objects=bots)
+    seen = params_seen(env)
+    env.reset(seed=0)
+    for _ in range(16):
+        env.step(STRAIGHT)
+    travelled = (bots.ndist - start) % 1.0 * oval.length
+    assert travelled == pytest.approx([16 / 15, 16 / 15], rel=1e-6)
+    assert seen[-1]["objects_speed"] == [1.0, 1.0]
+    assert seen[-1]["objects_heading"][0] == pytest.approx(float(bots.yaws[0]), abs=0.2)
+    for _ in range(20):
+        env.step(STRAIGHT)
+    assert bots.lanes == ["outer", "inner"]
