@@ -88,6 +88,7 @@
       ctx.drawImage(background, 0, 0);
       ctx.lineWidth = 4; ctx.lineCap = "round";
       for (let k = 0; k < i; k++) {
+        if (Math.hypot(trace.x[k + 1] - trace.x[k], trace.y[k + 1] - trace.y[k]) > 0.5) continue; // a reset: no line
         ctx.strokeStyle = colour(trace.speed[k]);
         ctx.beginPath(); ctx.moveTo(px(trace.x[k]), py(trace.y[k])); ctx.lineTo(px(trace.x[k + 1]), py(trace.y[k + 1])); ctx.stroke();
       }
