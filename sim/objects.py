@@ -22,14 +22,17 @@ LANES = ("inner", "outer")
 class TrackObjects:
     centres: np.ndarray  # (K, 2)
     yaws: np.ndarray  # (K,) radians
-    lengths: np.ndarray  # (K,)
-    widths: np.ndarray  # (K,)
+    lengths: np.ndarray = field(default=None)  # (K,) along the yaw; default: the box obstacle's 0.5 m
+    widths: np.ndarray = field(default=None)  # (K,) across; default 0.4 m
     speeds: np.ndarray = field(default=None)  # (K,) m/s, zero for boxes
     is_bot_car: bool = False
 
     def __post_init__(self) -> None:
+        k = len(self.centres)
+        self.lengths = np.full(k, BOX_LENGTH) if self.lengths is None else np.asarray(self.lengths, dtype=float)
+        self.widths = np.full(k, BOX_WIDTH) if self.widths is None else np.asarray(self.widths, dtype=float)
         if self.speeds is None:
-            self.speeds = np.zeros(len(self.centres))
+            self.speeds = np.zeros(k)
 
     def __len__(self) -> int:
         return len(self.centres)
