@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
@@ -15,6 +16,7 @@ from sim.scoring import RunScore, format_lap_time
 def leaderboard_offer(submission: Submission, score: RunScore) -> bool:
     """Put a qualifying run on the board if it beats the racer's row strictly; returns True if it did."""
     with transaction.atomic():
+        _lock_racer(submission.user_id)
         entry = (
             LeaderboardEntry.objects.select_for_update()
             .filter(race_id=submission.race_id, user_id=submission.user_id)
@@ -30,18 +32,20 @@ def leaderboard_offer(submission: Submission, score: RunScore) -> bool:
 
 def leaderboard_recompute(race: Race, user) -> None:
     """Rebuild a racer's row from their remaining scored, qualifying submissions (after a disqualification)."""
-    runs = (
-        Run.objects.filter(submission__race=race, submission__user=user, qualified=True,
-                           submission__status=Submission.Status.SCORED)
-        .select_related("submission")
-        .order_by("ranking_score_ms", "submission__submitted_at")
-    )
-    best = runs.first()
-    LeaderboardEntry.objects.filter(race=race, user=user).delete()
-    if best is not None:
-        entry = LeaderboardEntry(race=race, user=user)
-        _fill(entry, best.submission, RunScore.from_dict(best.score))
-        entry.save()
+    with transaction.atomic():
+        _lock_racer(user.pk)
+        best = (
+            Run.objects.filter(submission__race=race, submission__user=user, qualified=True,
+                               submission__status=Submission.Status.SCORED)
+            .select_related("submission")
+            .order_by("ranking_score_ms", "submission__submitted_at")
+            .first()
+        )
+        LeaderboardEntry.objects.filter(race=race, user=user).delete()
+        if best is not None:
+            entry = LeaderboardEntry(race=race, user=user)
+            _fill(entry, best.submission, RunScore.from_dict(best.score))
+            entry.save()
 
 
 def leaderboard_rows(race: Race) -> QuerySet[LeaderboardEntry]:
@@ -91,6 +95,12 @@ def leaderboard_csv(race: Race) -> str:
     writer.writeheader()
     writer.writerows(leaderboard_table(race))
     return buffer.getvalue()
+
+
+def _lock_racer(user_id: int) -> None:
+    """Serialise leaderboard writes of one racer: two of their runs scored at the same moment by two workers
+    would otherwise both find no row and both insert one."""
+    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
 
 
 def _fill(entry: LeaderboardEntry, submission: Submission, score: RunScore) -> None:

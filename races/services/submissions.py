@@ -110,7 +110,7 @@ def submission_record_result(submission: Submission, attempt: Any, result: dict[
     the laps cannot be scored (the submission then fails with the reason).
     """
     with transaction.atomic():
-        submission = Submission.objects.select_for_update().select_related("race").get(pk=submission.pk)
+        submission = Submission.objects.select_for_update(of=("self",)).select_related("race").get(pk=submission.pk)
         existing = Run.objects.filter(submission=submission).first()
         if existing is not None:
             return existing

@@ -131,6 +131,7 @@ def test_concurrent_submissions_cannot_both_squeeze_under_the_limit(make_racer, 
 
     def submit() -> None:
         try:
+            connection.ensure_connection()
             barrier.wait()
             submission_create(get_user_model().objects.get(pk=racer.pk), race, model)
             outcomes.append("ok")
@@ -249,3 +250,38 @@ def test_uploads_over_the_size_cap_are_refused_before_validation(make_racer, set
     with pytest.raises(RuleViolation, match="name of 1 to 64 characters"):
         model_upload(racer, "  ", io.BytesIO(b"x"))
     assert not RacerModel.objects.exists()
+
+
+def test_two_runs_of_one_racer_scored_at_the_same_moment_leave_one_row_with_the_better_score(
+    make_racer, make_race, make_model
+):
+    race = make_race()
+    racer = make_racer()
+    model = make_model(racer)
+    submissions = [submission_create(racer, race, model) for _ in range(4)]
+    attempts = []
+    for submission in submissions:
+        attempt = submission.attempts.get()
+        submission_mark_running(submission, attempt)
+        attempts.append(attempt)
+    barrier, errors = threading.Barrier(4), []
+
+    def record(submission, attempt, seconds) -> None:
+        try:
+            connection.ensure_connection()  # connect first, so that the threads really meet at the database
+            barrier.wait()
+            submission_record_result(submission, attempt, result(seconds))
+        except Exception as error:  # any failure of a worker thread fails the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=record, args=(s, a, 10.0 + i)) for i, (s, a) in
+               enumerate(zip(submissions, attempts, strict=True))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    entry = LeaderboardEntry.objects.get(race=race)
+    assert entry.submission_id == submissions[0].pk and entry.ranking_score_ms == 10_000
