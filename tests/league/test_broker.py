@@ -119,7 +119,9 @@ def test_a_worker_thread_recovers_when_its_database_connection_is_dropped(broker
         worker.join()
         return outcomes[-1]
 
-    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)  # one thread: one connection
+    # One thread (one connection), consuming only this test's queue: other apps' actors (the evaluator's
+    # nudges) must not occupy the thread.
+    worker = dramatiq.Worker(broker, queues={backend_pid.queue_name}, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
         first = run_one()
