@@ -156,8 +156,14 @@ def race_close_early(race: Race, by) -> None:
 
 
 def race_delete(race: Race, by) -> None:
+    """Delete a community race with its submissions, runs and their files (organiser or staff)."""
+    from races.services.runs import run_discard
+
     _require_organiser(race, by)
-    race.delete()
+    with transaction.atomic():
+        for submission in race.submissions.filter(run__isnull=False):
+            run_discard(submission)
+        race.delete()
 
 
 def participant_remove(race: Race, by, user) -> None:

@@ -9,7 +9,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from evaluator.services import queue_position
+from evaluator.services import pending_in_fair_order
 from league.services import racer_alias
 from races.forms import SubmitForm
 from races.models import Race
@@ -57,14 +57,18 @@ def race_detail(request, slug: str):
 def my_submissions(race: Race, user) -> list[dict]:
     """The racer's submissions to ``race`` with status, queue position and score (page and live JSON)."""
     rows = []
-    for submission in race.submissions.filter(user=user).select_related("model", "run").order_by("-submitted_at")[:50]:
+    submissions = list(race.submissions.filter(user=user).select_related("model", "run").order_by("-submitted_at")[:50])
+    positions = {}
+    if any(s.status == "queued" for s in submissions):  # one pass over the queue, not one per submission
+        positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
+    for submission in submissions:
         run = getattr(submission, "run", None)
         rows.append({
             "id": submission.pk,
             "sequence": submission.sequence,
             "model": submission.model.name,
             "status": submission.status,
-            "queue_position": queue_position(submission) if submission.status == "queued" else None,
+            "queue_position": positions.get(submission.pk) if submission.status == "queued" else None,
             "score": format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else None,
             "qualified": run.qualified if run is not None else None,
             "submitted_at": submission.submitted_at,
