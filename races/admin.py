@@ -265,6 +265,7 @@ class EvaluationQueueAdmin(SubmissionActions, admin.ModelAdmin):
         from evaluator.sandbox import bubblewrap_works
 
         self._positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
+        extra_context = {"title": "Evaluation queue (in the order workers take it)"} | (extra_context or {})
         if not bubblewrap_works():
             fallback = getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)
             messages.warning(request, "bubblewrap is unavailable on this machine: " + (
@@ -312,6 +313,9 @@ class RacerModelAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "owner__username", "sha256"]
     readonly_fields = ["owner", "name", "archive", "sha256", "size_bytes", "metadata", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # archives enter only through the validated upload
 
 
 @admin.register(LeaderboardEntry)

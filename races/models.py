@@ -246,6 +246,7 @@ class LeaderboardEntry(models.Model):
 
     class Meta:
         ordering = ["ranking_score_ms", "submitted_at"]
+        verbose_name_plural = "leaderboard entries"
         constraints = [models.UniqueConstraint(fields=["race", "user"], name="races_leaderboard_one_row_per_racer")]
         indexes = [models.Index(fields=["race", "ranking_score_ms", "submitted_at"])]
 
