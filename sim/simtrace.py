@@ -108,26 +108,7 @@ def as_row(record: Record) -> SimTraceRow:
 def format_sim_trace_line(record: Record) -> str:
     """The exact ``SIM_TRACE_LOG:`` line the simapp prints (without the trailing newline)."""
     row = as_row(record)
-    return SIM_TRACE_FORMAT % (
-        row.episode,
-        row.steps,
-        row.X,
-        row.Y,
-        row.yaw,
-        row.steer,
-        row.throttle,
-        row.action,
-        row.reward,
-        bool(row.done),
-        bool(row.all_wheels_on_track),
-        row.progress,
-        row.closest_waypoint,
-        row.track_len,
-        _tstamp(row.tstamp),
-        row.episode_status,
-        row.pause_duration,
-        row.obstacle_crash_counter,
-    )
+    return SIM_TRACE_FORMAT % tuple(_csv_values(row))
 
 
 def write_sim_trace_log(stream: TextIO, records: Iterable[Record]) -> int:
@@ -227,7 +208,8 @@ def hyperparameters_path(model_dir: str | Path) -> Path:
 
 
 def _csv_values(row: SimTraceRow) -> list[Any]:
-    # csv.writer applies str() to every value, like the simapp's OrderedDict dump.
+    # The field values in order, normalised once for both forms: csv.writer applies str() to each (like the
+    # simapp's OrderedDict dump) and the log line applies SIM_TRACE_FORMAT.
     return [
         int(row.episode),
         float(row.steps),
