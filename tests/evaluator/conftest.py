@@ -1,3 +1,10 @@
 """The evaluator's tests use the league factories of tests/races."""
 
-from tests.races.conftest import archive_bytes, make_model, make_race, make_racer, technical_track  # noqa: F401
+from tests.races.conftest import (  # noqa: F401
+    archive_bytes,
+    lapping_archive,
+    make_model,
+    make_race,
+    make_racer,
+    technical_track,
+)

@@ -21,21 +21,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def lapping_archive(tmp_path_factory) -> bytes:
-    """A model that completes laps of the oval: cloned from the scripted driver, by our own code."""
-    from sim.archive import write_model_archive
-    from sim.builtin_tracks import build_builtin_track
-    from sim.imitation import train_imitation_model
-    from sim.vehicle import get_vehicle
-
-    vehicle = get_vehicle("original_deepracer")
-    result = train_imitation_model(build_builtin_track("pitlane_oval"), vehicle, frames=3000, epochs=4)
-    path = write_model_archive(tmp_path_factory.mktemp("lapping") / "model.tar.gz", vehicle,
-                               result.network.state_dict())
-    return path.read_bytes()
-
-
 @pytest.fixture
 def oval_race(make_race):
     from races.services import track_install_builtins
