@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -110,18 +111,26 @@ def race_clone(race: Race, name: str, opens_at, closes_at) -> Race:
     return race_create(race.kind, organiser=race.organiser, **values)
 
 
+INVITE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # what secrets.token_urlsafe produces
+
+
 def race_by_invite_code(code: str) -> Race | None:
     """The community race a still-valid invite code opens (None for unknown, reset or expired codes)."""
     code = (code or "").strip()
+    if not INVITE_CODE.fullmatch(code):
+        return None
     race = Race.objects.select_related("track", "organiser__racer").filter(
         kind=Race.Kind.COMMUNITY, invite_code=code
-    ).first() if code else None
+    ).first()
     return race if race is not None and race.phase() != "closed" else None
 
 
 def race_join(code: str, user) -> Race:
     """Join a community race with its invite code; refused once the code was reset or the race closed."""
-    race = Race.objects.filter(kind=Race.Kind.COMMUNITY, invite_code=code.strip()).first() if code.strip() else None
+    code = (code or "").strip()
+    race = None
+    if INVITE_CODE.fullmatch(code):
+        race = Race.objects.filter(kind=Race.Kind.COMMUNITY, invite_code=code).first()
     if race is None:
         raise RuleViolation("This invite code is not valid: it may have been reset by the organiser.", "bad_code")
     if race.phase() == "closed":

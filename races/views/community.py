@@ -102,7 +102,8 @@ def race_action(request, slug: str, action: str):
             messages.success(request, "The race was deleted.")
             return redirect("races:community_list")
         elif action == "remove":
-            user = get_object_or_404(get_user_model(), pk=request.POST.get("user"))
+            user_id = request.POST.get("user", "")
+            user = get_object_or_404(get_user_model(), pk=int(user_id) if user_id.isdigit() else 0)
             participant_remove(race, request.user, user)
             messages.success(request, "Participant removed.")
         else:

@@ -166,3 +166,25 @@ def test_visitors_see_public_races_and_are_invited_to_sign_up(make_race, client)
     assert "Open Sprint" in page and "Create an account" in page and "Submit to this race" not in page
     assert client.get(f"/races/{race.slug}/submit/").status_code in (302, 405)
     assert client.get("/models/")["Location"].startswith("/accounts/login/")
+
+
+def test_odd_form_input_on_the_website_never_causes_a_server_error(make_racer, make_race, make_model, client):
+    organiser = make_racer()
+    race = make_race(kind=Race.Kind.COMMUNITY, organiser=organiser, name="Odd Cup")
+    client.force_login(organiser)
+    for url, data in [
+        (f"/races/{race.slug}/manage/remove/", {"user": "abc"}),
+        (f"/races/{race.slug}/manage/remove/", {}),
+        (f"/races/{race.slug}/manage/remove/", {"user": str(organiser.pk)}),
+        (f"/races/{race.slug}/manage/explode/", {}),
+        (f"/races/{race.slug}/submit/", {"model": "x"}),
+        (f"/races/{race.slug}/submit/", {"model": "999999"}),
+        ("/races/join/", {"code": "a\u0000b"}),
+        ("/races/join/", {"code": "x" * 500}),
+        ("/races/community/new/", {"name": "x", "opens_at": "tomorrow", "track": "nope", "total_laps": "-3"}),
+        ("/models/", {"name": "x" * 100}),
+    ]:
+        response = client.post(url, data)
+        assert response.status_code in (200, 302, 404), (url, data, response.status_code)
+    assert client.get("/races/join/%00/").status_code in (200, 404)
+    assert client.get("/submissions/99999999999999999999/").status_code == 404
