@@ -129,8 +129,8 @@ def _leaderboard(rows: int) -> str:
     )
     LeaderboardEntry.objects.bulk_create(
         LeaderboardEntry(race=race, user=s.user, submission=s, ranking_score_ms=20_000 + 7 * i,
-                         best_lap_ms=20_000 + 7 * i, laps_completed=3, off_track_count=i % 3, reset_count=i % 3, crash_count=0,
-                         submitted_at=now)
+                         best_lap_ms=20_000 + 7 * i, laps_completed=3, off_track_count=i % 3,
+                         reset_count=i % 3, crash_count=0, submitted_at=now)
         for i, s in enumerate(submissions)
     )
     return race.slug
