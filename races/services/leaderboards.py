@@ -6,8 +6,9 @@ import csv
 import io
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 
 from races.models import LeaderboardEntry, Race, Run, Submission
 from sim.scoring import RunScore, format_lap_time
@@ -62,7 +63,27 @@ def leaderboard_rows(race: Race) -> QuerySet[LeaderboardEntry]:
 
 
 def leaderboard_table(race: Race) -> list[dict]:
-    """Rows as plain dicts (rank, alias, time, gap to first, counts) for the API, the page and CSV."""
+    """Rows as plain dicts (rank, alias, time, gap to first, counts) for the API, the page and CSV.
+
+    Cached under a key that changes whenever a row or the race's submission count changes, so every
+    process (and every worker machine sharing a cache) serves the same, current table cheaply.
+    """
+    key = _table_cache_key(race)
+    rows = cache.get(key)
+    if rows is None:
+        rows = _build_table(race)
+        cache.set(key, rows, timeout=600)
+    return rows
+
+
+def _table_cache_key(race: Race) -> str:
+    state = LeaderboardEntry.objects.filter(race=race).aggregate(rows=Count("pk"), changed=Max("updated_at"))
+    changed = state["changed"].timestamp() if state["changed"] else 0
+    submissions = Submission.objects.filter(race=race).count()
+    return f"leaderboard:{race.pk}:{state['rows']}:{changed}:{submissions}"
+
+
+def _build_table(race: Race) -> list[dict]:
     rows, leader = [], None
     for rank, entry in enumerate(leaderboard_rows(race), start=1):
         leader = entry.ranking_score_ms if leader is None else leader

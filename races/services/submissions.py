@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from league.services import racer_alias
@@ -52,7 +53,8 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
             raise RuleViolation(
                 f"Please wait {allowance['cooldown_remaining_s']} s before your next submission.", "cooldown"
             )
-        submission = Submission.objects.create(race=race, user=user, model=model, sequence=allowance["used"] + 1)
+        last = Submission.objects.filter(race=race, user=user).aggregate(n=Max("sequence"))["n"] or 0
+        submission = Submission.objects.create(race=race, user=user, model=model, sequence=last + 1)
         SubmissionEvent.objects.create(submission=submission, status=S.QUEUED, note="Submitted")
         evaluation_request(submission)
     return submission
