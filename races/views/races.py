@@ -7,7 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import conditional_page, require_POST
 
 from evaluator.services import pending_in_fair_order
 from league.services import racer_alias
@@ -93,6 +94,8 @@ def race_submit(request, slug: str):
     return redirect("races:submission_detail", pk=submission.pk)
 
 
+@cache_control(no_cache=True, private=True)
+@conditional_page  # polled every few seconds: an unchanged board is a 304 with no body
 def race_leaderboard_json(request, slug: str):
     """What the race page's poll reads: ranked rows, the phase and (signed in) the racer's own submissions."""
     race = visible_race(request, slug)

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import conditional_page
 
 from evaluator.services import queue_position
 from races.models import Run
@@ -24,6 +26,8 @@ def submission_detail(request, pk: int):
     })
 
 
+@cache_control(no_cache=True, private=True)
+@conditional_page
 def submission_status_json(request, pk: int):
     submission = visible_submission(request, pk)
     return JsonResponse(submission_summary(submission, queue_position(submission)))

@@ -62,7 +62,9 @@ def test_submitting_from_the_race_page_and_following_the_run(make_racer, make_ra
     record(submission)
     scored = client.get(f"/submissions/{submission.pk}/").content.decode()
     assert "00:10.250" in scored and "+2.0 s" in scored and "Download the simtrace CSV" in scored
-    live = client.get(f"/races/{race.slug}/leaderboard.json").json()
+    polled = client.get(f"/races/{race.slug}/leaderboard.json")
+    assert client.get(f"/races/{race.slug}/leaderboard.json", HTTP_IF_NONE_MATCH=polled["ETag"]).status_code == 304
+    live = polled.json()
     assert live["me"] == "Speedy" and live["rows"][0]["racer"] == "Speedy"
     assert live["rows"][0]["url"] == f"/submissions/{submission.pk}/"
     assert live["mine"][0]["status"] == "scored" and live["mine"][0]["score"] == "00:10.250"
