@@ -10,6 +10,7 @@ from races.services.leaderboards import (
     leaderboard_recompute,
     leaderboard_rows,
     leaderboard_table,
+    leaderboard_top,
 )
 from races.services.racer_models import model_delete, model_upload, models_of
 from races.services.races import (
@@ -58,6 +59,7 @@ __all__ = [
     "leaderboard_recompute",
     "leaderboard_rows",
     "leaderboard_table",
+    "leaderboard_top",
     "model_delete",
     "model_upload",
     "models_of",

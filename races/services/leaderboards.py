@@ -106,6 +106,18 @@ def _build_table(race: Race) -> list[dict]:
     return rows
 
 
+def leaderboard_top(race: Race, alias: str | None = None, limit: int = 100) -> tuple[list[dict], int]:
+    """The first ``limit`` rows, plus the row of ``alias`` when it ranks lower, and the number of ranked racers.
+
+    What the race page shows and polls: its cost stays flat however many racers a race has.
+    """
+    table = leaderboard_table(race)
+    rows = table[:limit]
+    if alias and len(table) > limit:
+        rows += [row for row in table[limit:] if row["racer"] == alias]
+    return rows, len(table)
+
+
 CSV_COLUMNS = ("rank", "racer", "time", "time_ms", "gap_ms", "best_lap_ms", "off_track_count", "reset_count",
                "crash_count", "laps", "submission_count", "submitted_at")
 

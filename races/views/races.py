@@ -17,7 +17,7 @@ from races.models import Race
 from races.services import (
     RuleViolation,
     leaderboard_csv,
-    leaderboard_table,
+    leaderboard_top,
     models_of,
     race_is_member,
     race_visible_to,
@@ -29,6 +29,9 @@ from races.services import (
 )
 from races.views.common import visible_race
 from sim.scoring import format_lap_time
+
+# The page shows the top of the board (and your own row); the CSV export and the API have every row.
+LEADERBOARD_ROWS_SHOWN = 100
 
 
 def race_list(request):
@@ -43,7 +46,9 @@ def race_list(request):
 def race_detail(request, slug: str):
     race = visible_race(request, slug)
     me = racer_alias(request.user) if request.user.is_authenticated else None
-    context = {"race": race, "phase": race.phase(), "rows": leaderboard_table(race), "me": me}
+    rows, ranked = leaderboard_top(race, me, LEADERBOARD_ROWS_SHOWN)
+    context = {"race": race, "phase": race.phase(), "rows": rows, "ranked": ranked, "me": me,
+               "rows_shown": LEADERBOARD_ROWS_SHOWN}
     if request.user.is_authenticated:
         context |= {
             "my_submissions": my_submissions(race, request.user),
@@ -99,11 +104,12 @@ def race_submit(request, slug: str):
 def race_leaderboard_json(request, slug: str):
     """What the race page's poll reads: ranked rows, the phase and (signed in) the racer's own submissions."""
     race = visible_race(request, slug)
-    rows = [row | {"url": reverse("races:submission_detail", args=[row["submission_id"]])}
-            for row in leaderboard_table(race)]
-    data = {"race": race.slug, "phase": race.phase(), "rows": rows}
+    me = racer_alias(request.user) if request.user.is_authenticated else None
+    top, ranked = leaderboard_top(race, me, LEADERBOARD_ROWS_SHOWN)
+    rows = [row | {"url": reverse("races:submission_detail", args=[row["submission_id"]])} for row in top]
+    data = {"race": race.slug, "phase": race.phase(), "rows": rows, "ranked": ranked}
     if request.user.is_authenticated:
-        data["me"] = racer_alias(request.user)
+        data["me"] = me
         data["mine"] = [
             row | {"submitted_at": date_format(localtime(row["submitted_at"]), "M j, H:i"),
                    "url": reverse("races:submission_detail", args=[row["id"]])}

@@ -279,3 +279,17 @@ def test_uploaded_archives_are_validated_before_anything_is_stored(make_racer, a
     with pytest.raises(RuleViolation, match="already have a model named"):
         model_upload(racer, "oval-runner", io.BytesIO(archive_bytes))
     assert racer.racer_models.count() == 1
+
+
+def test_the_race_page_shows_the_top_rows_plus_your_own(make_racer, make_race, make_model):
+    from races.services import leaderboard_top
+
+    race = make_race()
+    for alias, seconds in (("Fast", 10.0), ("Mid", 11.0), ("Slow", 12.0)):
+        racer = make_racer(alias)
+        score(submission_create(racer, race, make_model(racer)), seconds)
+    rows, ranked = leaderboard_top(race, "Slow", limit=2)
+    assert ranked == 3 and [(r["rank"], r["racer"]) for r in rows] == [(1, "Fast"), (2, "Mid"), (3, "Slow")]
+    rows, _ = leaderboard_top(race, "Mid", limit=2)
+    assert [r["racer"] for r in rows] == ["Fast", "Mid"]
+    assert [r["racer"] for r in leaderboard_top(race, None, limit=1)[0]] == ["Fast"]
