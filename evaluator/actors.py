@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
-import dramatiq
+import logging
 
-from evaluator.execution import execute_attempt, worker_identity
+import dramatiq
+from django.conf import settings
+
+from evaluator import sandbox
+from evaluator.execution import execute_attempt, with_database_retry, worker_identity
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempts_reap, nudge_workers
+
+log = logging.getLogger(__name__)
 
 
 @dramatiq.actor(queue_name="evaluations", max_retries=0, time_limit=30 * 60 * 1000)
 def evaluate_next() -> None:
     """Claim the fairest pending attempt and evaluate it; then nudge again if more work waits."""
-    claim = attempt_claim_next(worker_identity())
+    try:
+        sandbox.sandbox_mode(bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)))
+    except sandbox.SandboxUnavailable as error:
+        # A host problem, not the racer's: claim nothing, so the attempts wait (the admin shows why).
+        log.error("Evaluation refused on this worker: %s", error)
+        return
+    claim = with_database_retry(attempt_claim_next, worker_identity())
     if claim is None:
         return
     try:
         execute_attempt(claim)
     finally:
-        if EvaluationAttempt.objects.filter(status=EvaluationAttempt.Status.PENDING).exists():
+        if with_database_retry(EvaluationAttempt.objects.filter(status=EvaluationAttempt.Status.PENDING).exists):
             nudge_workers()
 
 

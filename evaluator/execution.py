@@ -8,14 +8,18 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from evaluator import sandbox
 from evaluator.results import ResultError, parse_runner_output
-from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed
+from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
 from races.models import Submission
 from races.services import track_sim
 from sim.archive import ArchiveError, ArchiveLimits, extract_archive
@@ -23,6 +27,8 @@ from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
 RUNNER = ("-m", "evaluator.runner")
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+T = TypeVar("T")
 
 
 def worker_identity() -> str:
@@ -59,60 +65,107 @@ def execute_attempt(claim: Claim) -> None:
             _run(claim, submission, Path(scratch))
     except Exception as error:  # anything unexpected is a crash of this attempt: retry, don't lose it
         log.exception("Attempt %s crashed", claim.attempt_id)
-        attempt_fail(claim, f"internal error: {error}", retryable=True, crash_signature=type(error).__name__)
+        _fail(claim, f"internal error: {error}", retryable=True, crash_signature=type(error).__name__)
     finally:
         stop.set()
         beat.join(timeout=1)
 
 
 def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
-    archive_copy = scratch / "model.tar.gz"
-    with submission.model.archive.open("rb") as source, archive_copy.open("wb") as target:
-        shutil.copyfileobj(source, target)  # storage may be S3: the sandbox reads a private local copy
-    model_dir = scratch / "model"
-    model_dir.mkdir()
-    try:
-        extract_archive(archive_copy, model_dir, ArchiveLimits())
-    except ArchiveError as error:
-        attempt_fail(claim, f"The model archive was refused: {error}", retryable=False)
-        return
-    job = race_job(submission)
     limits = sandbox.SandboxLimits(wall_seconds=float(submission.race.time_cap_s) + 60)
-    outcome = sandbox.run_sandboxed(
+    model_dir = scratch / "model"
+    # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
+    process = sandbox.start_sandboxed(
         RUNNER,
-        json.dumps(job).encode(),
         model_dir=model_dir,
         scratch_dir=scratch / "work",
         limits=limits,
         allow_fallback=bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)),
     )
+    try:
+        _fetch_and_validate(submission, scratch / "model.tar.gz", model_dir)
+    except ArchiveError as error:
+        process.abort()
+        _fail(claim, f"The model archive was refused: {error}", retryable=False)
+        return
+    except BaseException:
+        process.abort()
+        raise
+    outcome = process.finish(json.dumps(race_job(submission)).encode())
+    _record(claim, submission, outcome, limits)
+
+
+def _fetch_and_validate(submission: Submission, archive_copy: Path, model_dir: Path) -> None:
+    """Copy the archive out of storage (may be S3) into private scratch, then validate it into ``model_dir``."""
+    with submission.model.archive.open("rb") as source, archive_copy.open("wb") as target:
+        shutil.copyfileobj(source, target, length=1024 * 1024)
+    extract_archive(archive_copy, model_dir, ArchiveLimits())
+    archive_copy.unlink()
+
+
+def _record(claim: Claim, submission: Submission, outcome: sandbox.SandboxOutcome,
+            limits: sandbox.SandboxLimits) -> None:
     if outcome.timed_out:
-        attempt_fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
-                     retryable=True, crash_signature="timeout")
+        _fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
+              retryable=True, crash_signature="timeout")
         return
     try:
         result = parse_runner_output(outcome.stdout, submission.race.total_laps, limits.output_bytes)
     except ResultError as error:
         detail = outcome.signal_name or f"exit code {outcome.returncode}"
         tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        attempt_fail(claim, f"The evaluation crashed ({detail}; {error}) {tail[0][:300]}", retryable=True,
-                     crash_signature=f"{detail}:{str(error)[:80]}")
+        _fail(claim, f"The evaluation crashed ({detail}; {error}) {tail[0][:300]}".strip(), retryable=True,
+              crash_signature=f"{detail}:{str(error)[:80]}")
         return
     if not result["ok"]:
-        attempt_fail(claim, result["error"], retryable=result["kind"] != "model")
+        if result["kind"] == "model":  # deterministic: the same archive fails the same way, no retry
+            _fail(claim, result["error"], retryable=False)
+        else:  # our side (job, installation): retry, but an identical failure twice stops
+            _fail(claim, f"The evaluator failed: {result['error']}", retryable=True,
+                  crash_signature=f"job:{result['error'][:80]}")
         return
     result["sandbox"] = {"mode": outcome.mode, "wall_seconds": round(outcome.wall_seconds, 3),
                          "limits": asdict(limits)}
-    attempt_succeed(claim, result)
+    with_database_retry(attempt_succeed, claim, result)
+
+
+def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") -> None:
+    with_database_retry(attempt_fail, claim, error, retryable=retryable, crash_signature=crash_signature)
 
 
 def _heartbeat(claim: Claim, stop: threading.Event) -> None:
     from django.db import connection
 
+    every = min(HEARTBEAT_EVERY_S, lease_seconds() / 3)
     try:
-        while not stop.wait(HEARTBEAT_EVERY_S):
-            if not attempt_heartbeat(claim):
-                log.warning("Attempt %s lost its lease; its result will be refused", claim.attempt_id)
-                return
+        while not stop.wait(every):
+            try:
+                if not attempt_heartbeat(claim):
+                    log.warning("Attempt %s lost its lease; its result will be refused", claim.attempt_id)
+                    return
+            except DATABASE_ERRORS:  # a dropped connection must not silently let the lease lapse
+                log.warning("Heartbeat of attempt %s: database unavailable, retrying", claim.attempt_id)
+                connection.close()
     finally:
         connection.close()
+
+
+def with_database_retry(action: Callable[..., T], *args: Any, attempts: int = 6, **kwargs: Any) -> T:
+    """Run a (transactional, idempotent) database action, reconnecting after a dropped connection.
+
+    A finished evaluation is expensive: a database restart or a killed connection while it ran must not
+    throw its result away. Each action is one transaction checked against the lease token, so a retry after
+    an unknown outcome cannot record twice.
+    """
+    from django.db import connection
+
+    for attempt in range(attempts):
+        try:
+            return action(*args, **kwargs)
+        except DATABASE_ERRORS:
+            if attempt == attempts - 1:
+                raise
+            log.warning("Database unavailable during %s; reconnecting", getattr(action, "__name__", action))
+            connection.close()
+            time.sleep(min(0.5 * 2**attempt, 8.0))
+    raise AssertionError("unreachable")

@@ -32,6 +32,9 @@ class EvaluationAttempt(models.Model):
     worker_id = models.CharField(max_length=128, blank=True)
     error = models.TextField(blank=True)
     crash_signature = models.CharField(max_length=200, blank=True)
+    # Where the time went (runner phases and the whole sandbox), and which sandbox ran it: for operators.
+    timings = models.JSONField(default=dict, blank=True)
+    sandbox_mode = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

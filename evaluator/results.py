@@ -6,11 +6,13 @@ import json
 import math
 from typing import Any
 
+from sim.rules import STATUS_LABELS
 from sim.scoring import LapMetrics
 
 LAP_INT_FIELDS = ("trial", "elapsed_time_in_milliseconds", "off_track_count", "crash_count", "immobilized_count",
                   "reversed_count", "reset_count")
 TRACE_KEYS = ("t", "x", "y", "yaw", "speed", "status")
+TIMING_KEYS = ("import_s", "wait_s", "load_s", "race_s")
 MAX_TRACE_POINTS = 20_000
 MAX_SIMTRACE_CHARS = 16 * 1024 * 1024
 
@@ -39,6 +41,7 @@ def parse_runner_output(raw: bytes, total_laps: int, limit: int) -> dict[str, An
         "trace": _trace(document.get("trace")),
         "simtrace_csv": _text(document.get("simtrace_csv"), "simtrace_csv", MAX_SIMTRACE_CHARS),
         "duration_s": _number(document.get("duration_s"), "duration_s", 0, 3600),
+        "timings": _timings(document.get("timings", {})),
     }
 
 
@@ -55,8 +58,11 @@ def _laps(laps: Any, total_laps: int) -> list[dict[str, Any]]:
                 raise ResultError(f"lap {index}: {field} must be a non-negative integer")
         if lap["trial"] != index:
             raise ResultError(f"lap records must be numbered 1..n (record {index} says {lap['trial']})")
-        _number(lap.get("completion_percentage"), f"lap {index} completion_percentage", 0, 100)
-        _text(lap.get("episode_status"), f"lap {index} episode_status", 40)
+        completion = _number(lap.get("completion_percentage"), f"lap {index} completion_percentage", 0, 100)
+        if lap.get("episode_status") not in STATUS_LABELS:
+            raise ResultError(f"lap {index}: unknown episode_status {str(lap.get('episode_status'))[:40]!r}")
+        if (lap["episode_status"] == "Lap complete") != (completion == 100):
+            raise ResultError(f"lap {index}: 'Lap complete' if and only if completion_percentage is 100")
         checked.append(LapMetrics.from_dict(lap).to_dict())
     return checked
 
@@ -73,6 +79,12 @@ def _trace(trace: Any) -> dict[str, list]:
     if not all(isinstance(status, str) and len(status) <= 20 for status in trace["status"]):
         raise ResultError("trace statuses must be short strings")
     return trace
+
+
+def _timings(timings: Any) -> dict[str, float]:
+    if not isinstance(timings, dict) or not set(timings) <= set(TIMING_KEYS):
+        raise ResultError(f"timings must be an object with keys among {', '.join(TIMING_KEYS)}")
+    return {key: _number(value, f"timings {key}", 0, 3600) for key, value in timings.items()}
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:

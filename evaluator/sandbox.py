@@ -19,11 +19,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ APP_MOUNT = "/app"
 MODEL_MOUNT = "/model"
 SCRATCH_MOUNT = "/scratch"
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+STDERR_BYTES = 64 * 1024  # the tail is kept: the last lines say why a run died
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -104,7 +107,23 @@ def run_sandboxed(
     allow_fallback: bool = False,
 ) -> SandboxOutcome:
     """Run ``python <python_args>`` (e.g. ``["-m", "evaluator.runner"]``) with ``stdin``, contained."""
+    return start_sandboxed(python_args, model_dir, scratch_dir, limits, allow_fallback).finish(stdin)
+
+
+def start_sandboxed(
+    python_args: Sequence[str],
+    model_dir: Path,
+    scratch_dir: Path,
+    limits: SandboxLimits = SandboxLimits(),
+    allow_fallback: bool = False,
+) -> SandboxProcess:
+    """Start the contained process now; send its input later with ``finish`` (or ``abort`` it).
+
+    ``model_dir`` must exist; it may still be filled after the start (the bind shows the folder, not a copy),
+    which lets the runner import torch while the worker validates the archive. The wall clock starts here.
+    """
     mode = sandbox_mode(allow_fallback)
+    model_dir.mkdir(parents=True, exist_ok=True)
     scratch_dir.mkdir(parents=True, exist_ok=True)
     python = Path(sys.executable)
     if mode == "bubblewrap":
@@ -115,34 +134,104 @@ def run_sandboxed(
         env = _scrubbed_environment(home=str(scratch_dir), pythonpath=str(PROJECT_ROOT))
     cgroup = _new_pids_cgroup(limits.processes)
     started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=str(scratch_dir),
-        env=env,
-        start_new_session=True,  # its own process group, so a timeout kills every descendant
-        preexec_fn=functools.partial(_apply_limits, limits, cgroup),
-    )
-    timed_out = False
     try:
-        stdout, stderr = process.communicate(stdin, timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
-        stdout, stderr = process.communicate()
-    finally:
-        _kill_group(process)  # a daemonised grandchild must not outlive the run
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(scratch_dir),
+            env=env,
+            start_new_session=True,  # its own process group, so a timeout kills every descendant
+            preexec_fn=functools.partial(_apply_limits, limits, cgroup),
+        )
+    except BaseException:
         _remove_cgroup(cgroup)
-    return SandboxOutcome(
-        returncode=process.returncode,
-        stdout=stdout[: limits.output_bytes + 1],
-        stderr=stderr[-64 * 1024 :],
-        timed_out=timed_out,
-        wall_seconds=time.monotonic() - started,
-        mode=mode,
-    )
+        raise
+    return SandboxProcess(process, cgroup, limits, mode, started)
+
+
+class SandboxProcess:
+    """A started sandbox: its output is read with size caps while it runs, and it never outlives ``finish``."""
+
+    def __init__(self, process: subprocess.Popen, cgroup: Path | None, limits: SandboxLimits, mode: str,
+                 started: float) -> None:
+        self.process, self.cgroup, self.limits, self.mode, self.started = process, cgroup, limits, mode, started
+        self.output_exceeded = False
+        self._stdout = _CappedReader(process.stdout, limits.output_bytes + 1, self._too_much_output)
+        self._stderr = _CappedReader(process.stderr, STDERR_BYTES, None, keep_tail=True)
+
+    def finish(self, stdin: bytes) -> SandboxOutcome:
+        """Send the input, wait up to the rest of the wall-clock limit, kill the whole group, report."""
+        writer = threading.Thread(target=self._write, args=(stdin,), daemon=True, name="sandbox-stdin")
+        writer.start()
+        timed_out = False
+        try:
+            self.process.wait(timeout=max(0.0, self.limits.wall_seconds - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            self._stop()
+        return SandboxOutcome(
+            returncode=self.process.returncode,
+            stdout=self._stdout.data(),
+            stderr=self._stderr.data(),
+            timed_out=timed_out,
+            wall_seconds=time.monotonic() - self.started,
+            mode=self.mode,
+        )
+
+    def abort(self) -> None:
+        """Stop a sandbox whose input will never come (e.g. the archive was refused)."""
+        self._stop()
+
+    def _stop(self) -> None:
+        _kill_group(self.process)  # a daemonised grandchild must not outlive the run
+        _remove_cgroup(self.cgroup)
+        self.process.wait()
+        self._stdout.join()
+        self._stderr.join()
+
+    def _write(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):  # BrokenPipe: the runner died or was killed before reading
+            self.process.stdin.write(data)
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+
+    def _too_much_output(self) -> None:
+        self.output_exceeded = True
+        _kill_group(self.process)
+
+
+class _CappedReader:
+    """Drains a pipe on a thread, keeping at most ``cap`` bytes (the head, or the tail for stderr)."""
+
+    def __init__(self, stream: IO[bytes], cap: int, on_overflow: Callable[[], None] | None,
+                 keep_tail: bool = False) -> None:
+        self._chunks = bytearray()
+        self._thread = threading.Thread(target=self._drain, args=(stream, cap, on_overflow, keep_tail),
+                                        daemon=True, name="sandbox-output")
+        self._thread.start()
+
+    def _drain(self, stream: IO[bytes], cap: int, on_overflow: Callable[[], None] | None, keep_tail: bool) -> None:
+        overflowed = False
+        with stream:
+            while chunk := stream.read1(64 * 1024):
+                if keep_tail:
+                    self._chunks += chunk
+                    del self._chunks[:-cap]
+                elif len(self._chunks) < cap:
+                    self._chunks += chunk[: cap - len(self._chunks)]
+                if not keep_tail and len(self._chunks) >= cap and not overflowed:
+                    overflowed = True
+                    if on_overflow is not None:
+                        on_overflow()
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
+
+    def data(self) -> bytes:
+        return bytes(self._chunks)
 
 
 def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:

@@ -166,6 +166,9 @@ def attempt_succeed(claim: Claim, result: dict[str, Any]) -> bool:
             log.warning("Rejected a late result of attempt %s (lease lost)", claim.attempt_id)
             return False
         submission_record_result(attempt.submission, attempt, result)
+        sandbox = result.get("sandbox", {})
+        attempt.timings = {**result.get("timings", {}), "sandbox_s": sandbox.get("wall_seconds")}
+        attempt.sandbox_mode = sandbox.get("mode", "")
         _close(attempt, A.SUCCEEDED)
     return True
 

@@ -20,8 +20,9 @@ def document(**changes):
 
 
 def test_a_valid_result_passes_unchanged():
-    result = parse_runner_output(document(), total_laps=3, limit=10**6)
+    result = parse_runner_output(document(timings={"import_s": 1.2, "race_s": 3.0}), total_laps=3, limit=10**6)
     assert result["laps"][0]["elapsed_time_in_milliseconds"] == 9800 and result["trace"] == TRACE
+    assert result["timings"] == {"import_s": 1.2, "race_s": 3.0}
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,16 @@ def test_a_valid_result_passes_unchanged():
         (document(trace={"x": []}), "exactly the keys"),
         (document(duration_s="fast"), "duration_s must be a finite number"),
         (b'{"ok": false, "error": 3}', "failure report is malformed"),
+        (document(laps=[LAP | {"episode_status": "Teleported"}]), "unknown episode_status"),
+        (document(laps=[LAP | {"completion_percentage": 40.0}]), "'Lap complete' if and only if"),
+        (document(laps=[LAP | {"episode_status": "Off track"}]), "'Lap complete' if and only if"),
+        (document(laps=[LAP | {"elapsed_time_in_milliseconds": 1.5}]), "must be a non-negative integer"),
+        (document(laps=[LAP | {"reset_count": True}]), "must be a non-negative integer"),
+        (document(trace=TRACE | {"x": [1.0, 1e308 * 10]}), "no valid JSON document"),
+        (document(trace=TRACE | {"speed": [1.0, 1e9]}), "trace speed is out of range"),
+        (document(timings={"race_s": -1.0}), "timings race_s is out of range"),
+        (document(timings={"exfiltrate": 1.0}), "timings must be an object"),
+        (b'[1, 2, 3]', "no boolean 'ok'"),
     ],
 )
 def test_malformed_results_are_refused(raw, message):

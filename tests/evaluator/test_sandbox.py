@@ -93,3 +93,40 @@ def test_a_fork_bomb_hits_the_process_limit(tmp_path):
     outcome = probe(tmp_path, code, SandboxLimits(wall_seconds=30, processes=20))
     text = outcome.stdout.decode()
     assert text.startswith("stopped after") and int(text.split()[-1]) < 20
+
+
+def test_a_flood_of_output_is_cut_at_the_cap_and_the_run_killed(tmp_path):
+    code = "import sys\nwhile True: sys.stdout.write('x' * 65536)\n"
+    started = time.monotonic()
+    outcome = probe(tmp_path, code, SandboxLimits(wall_seconds=30, output_bytes=100_000))
+    assert len(outcome.stdout) == 100_001 and not outcome.timed_out
+    assert outcome.signal_name == "SIGKILL" and time.monotonic() - started < 10
+
+
+def test_a_started_sandbox_can_be_aborted_before_its_input(tmp_path):
+    model = tmp_path / "model"
+    process = sandbox.start_sandboxed(["-c", "import sys; sys.stdin.read(); print('ran')"], model,
+                                      tmp_path / "scratch", DEFAULT_LIMITS)
+    process.abort()
+    assert process.process.returncode is not None
+
+
+def test_the_model_folder_may_be_filled_after_the_start(tmp_path):
+    """The worker validates the archive while the runner imports: the bind shows files added later."""
+    model = tmp_path / "model"
+    process = sandbox.start_sandboxed(["-c", "import sys; sys.stdin.read(); print(open('/model/w').read())"],
+                                      model, tmp_path / "scratch", DEFAULT_LIMITS)
+    (model / "w").write_text("weights")
+    assert process.finish(b"go").stdout.decode().strip() == "weights"
+
+
+def test_without_bubblewrap_evaluation_is_refused_unless_the_fallback_is_allowed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sandbox, "bubblewrap_works", lambda: False)
+    monkeypatch.setenv("PITLANE_SECRET_KEY", "do-not-leak-this")
+    with pytest.raises(sandbox.SandboxUnavailable, match="PITLANE_SANDBOX_ALLOW_FALLBACK"):
+        probe(tmp_path, "print('ran')")
+    model = tmp_path / "model"
+    outcome = run_sandboxed(["-c", "import os; print(sorted(os.environ))"], b"", model, tmp_path / "scratch",
+                            DEFAULT_LIMITS, allow_fallback=True)
+    assert outcome.mode == "fallback" and "PITLANE_SECRET_KEY" not in outcome.stdout.decode()
+    assert "SANDBOX FALLBACK" in caplog.text
