@@ -203,10 +203,14 @@ def races_in_phase(races: QuerySet[Race], phase: str, now=None) -> QuerySet[Race
     raise RuleViolation(f"The phase must be one of {', '.join(PHASES)}.")
 
 
-def races_by_phase(races: QuerySet[Race]) -> dict[str, list[Race]]:
-    """Open, upcoming and closed races, each list in ``races_in_phase`` order."""
+def races_by_phase(races: QuerySet[Race], closed_limit: int | None = None) -> dict[str, list[Race]]:
+    """Open, upcoming and closed races, each list in ``races_in_phase`` order (the most recent
+    ``closed_limit`` closed races only, when given: that list grows forever)."""
     now = timezone.now()
-    return {phase: list(races_in_phase(races, phase, now)) for phase in PHASES}
+    grouped = {phase: races_in_phase(races, phase, now) for phase in PHASES}
+    if closed_limit is not None:
+        grouped["closed"] = grouped["closed"][:closed_limit]
+    return {phase: list(queryset) for phase, queryset in grouped.items()}
 
 
 def _require_organiser(race: Race, user) -> None:

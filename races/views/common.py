@@ -7,6 +7,9 @@ from django.shortcuts import get_object_or_404
 from races.models import Race, Submission
 from races.services import race_visible_to
 
+# Race lists show every open and upcoming race but only the most recent closed ones (the API pages them all).
+CLOSED_SHOWN = 30
+
 
 def visible_race(request, slug: str) -> Race:
     return get_object_or_404(race_visible_to(request.user), slug=slug)

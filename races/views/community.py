@@ -23,14 +23,14 @@ from races.services import (
     races_by_phase,
 )
 from races.services.races import SETTINGS_FIELDS
-from races.views.common import visible_race
+from races.views.common import CLOSED_SHOWN, visible_race
 
 
 @login_required
 def community_list(request):
     races = race_visible_to(request.user).filter(kind=Race.Kind.COMMUNITY)
     return render(request, "races/race_list.html",
-                  {"phases": races_by_phase(races), "kind": "community", "join_form": JoinForm()})
+                  {"phases": races_by_phase(races, CLOSED_SHOWN), "kind": "community", "join_form": JoinForm()})
 
 
 @login_required

@@ -27,7 +27,7 @@ from races.services import (
     submission_create,
     track_preview,
 )
-from races.views.common import visible_race
+from races.views.common import CLOSED_SHOWN, visible_race
 from sim.scoring import format_lap_time
 
 # The page shows the top of the board (and your own row); the CSV export and the API have every row.
@@ -37,7 +37,8 @@ LEADERBOARD_ROWS_SHOWN = 100
 def race_list(request):
     """Virtual-circuit races by phase, and the open community races the racer belongs to."""
     visible = race_visible_to(request.user)
-    context = {"phases": races_by_phase(visible.filter(kind=Race.Kind.VIRTUAL_CIRCUIT)), "kind": "virtual"}
+    virtual = visible.filter(kind=Race.Kind.VIRTUAL_CIRCUIT)
+    context = {"phases": races_by_phase(virtual, CLOSED_SHOWN), "kind": "virtual"}
     if request.user.is_authenticated:
         context["my_community"] = list(races_in_phase(visible.filter(kind=Race.Kind.COMMUNITY), "open"))
     return render(request, "races/race_list.html", context)
