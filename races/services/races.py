@@ -76,7 +76,8 @@ def race_create(kind: str, organiser=None, **values) -> Race:
     if kind not in Race.Kind.values:
         raise RuleViolation(f"Unknown race kind '{kind}'.")
     race_validate_settings(values)
-    race = Race(kind=kind, organiser=organiser, slug=_unique_slug(values.get("name") or ""), **values)
+    slug = _unique_slug(values.get("name") or "", private=kind == Race.Kind.COMMUNITY)
+    race = Race(kind=kind, organiser=organiser, slug=slug, **values)
     if kind == Race.Kind.COMMUNITY:
         _set_invite_code(race)
     _full_clean(race)
@@ -240,8 +241,15 @@ def _full_clean(race: Race) -> None:
         raise RuleViolation(" ".join(problems)) from None
 
 
-def _unique_slug(name: str) -> str:
+def _unique_slug(name: str, private: bool = False) -> str:
+    """A URL name from the race name. Private races get a random suffix: their addresses cannot be guessed,
+    and a taken name never tells anyone that a private race of that name exists."""
     base = slugify(name)[:80] or "race"
+    if private:
+        while True:
+            slug = f"{base}-{secrets.token_hex(3)}"
+            if not Race.objects.filter(slug=slug).exists():
+                return slug
     slug, n = base, 2
     while Race.objects.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1

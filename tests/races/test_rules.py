@@ -285,3 +285,13 @@ def test_two_runs_of_one_racer_scored_at_the_same_moment_leave_one_row_with_the_
     assert errors == []
     entry = LeaderboardEntry.objects.get(race=race)
     assert entry.submission_id == submissions[0].pk and entry.ranking_score_ms == 10_000
+
+
+def test_private_race_addresses_cannot_be_guessed_and_names_do_not_collide(make_racer, make_race):
+    organiser = make_racer()
+    first = make_race(kind=Race.Kind.COMMUNITY, organiser=organiser, name="Secret Cup")
+    second = make_race(kind=Race.Kind.COMMUNITY, organiser=make_racer(), name="Secret Cup")
+    assert first.slug != second.slug and all(r.slug.startswith("secret-cup-") for r in (first, second))
+    assert len(first.slug) == len("secret-cup-") + 6
+    public = make_race(name="Secret Cup")
+    assert public.slug == "secret-cup"  # a public name is not affected by private races of the same name
