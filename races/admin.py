@@ -39,7 +39,7 @@ class TrackImportForm(forms.ModelForm):
 
     class Meta:
         model = Track
-        fields = ["title", "slug", "description"]
+        fields = ["title", "slug", "description", "directions"]
 
     def clean(self):
         cleaned = super().clean()
@@ -60,7 +60,7 @@ class TrackImportForm(forms.ModelForm):
 @admin.register(Track)
 class TrackAdmin(admin.ModelAdmin):
     form = TrackImportForm
-    list_display = ["title", "slug", "source", "length_m", "width_m", "waypoint_count", "race_count"]
+    list_display = ["title", "slug", "source", "directions", "length_m", "width_m", "waypoint_count", "race_count"]
     readonly_fields = ["preview_image"]
 
     def get_queryset(self, request):
@@ -84,15 +84,16 @@ class TrackAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["title", "slug", "description", "route_upload"]
-        return ["title", "description", "slug", "source", "length_m", "width_m", "waypoint_count", "preview_image"]
+            return ["title", "slug", "description", "directions", "route_upload"]
+        return ["title", "description", "directions", "slug", "source", "length_m", "width_m", "waypoint_count",
+                "preview_image"]
 
     def save_model(self, request, obj, form, change):
         if change:
             obj.save()
             return
         imported = track_import(obj.title, form.cleaned_data["route_bytes"], slug=obj.slug,
-                                description=obj.description)
+                                description=obj.description, directions=obj.directions)
         obj.pk, obj.slug = imported.pk, imported.slug
 
 

@@ -23,6 +23,12 @@ class Track(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices)
     # Imported tracks keep their DeepRacer .npy route file in storage; built-ins are rebuilt by sim.
     route_file = models.FileField(upload_to="tracks/", blank=True)
+    # Some DeepRacer tracks are published for one direction only (e.g. the *_ccw / *_cw championship files).
+    directions = models.CharField(
+        max_length=20, default="both",
+        choices=[("both", "Both directions"), ("counterclockwise", "Counterclockwise only"),
+                 ("clockwise", "Clockwise only")],
+    )
     length_m = models.FloatField()
     width_m = models.FloatField()
     waypoint_count = models.PositiveIntegerField()
@@ -35,6 +41,9 @@ class Track(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def supports(self, direction: str) -> bool:
+        return self.directions in ("both", direction)
 
 
 class RacerModel(models.Model):

@@ -14,7 +14,8 @@ class TrackSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Track
-        fields = ["slug", "title", "description", "source", "length_m", "width_m", "waypoint_count", "preview_url"]
+        fields = ["slug", "title", "description", "source", "directions", "length_m", "width_m", "waypoint_count",
+                  "preview_url"]
 
     def get_preview_url(self, track: Track) -> str:
         return reverse("races:track_preview", kwargs={"slug": track.slug})

@@ -61,6 +61,9 @@ def race_validate_settings(values: dict) -> None:
         raise RuleViolation(
             "Only time-trial races can be evaluated so far; object avoidance and head-to-bot come later."
         )
+    track, direction = values.get("track"), values.get("direction")
+    if track is not None and direction and not track.supports(direction):
+        raise RuleViolation(f"{track.title} is raced {track.get_directions_display().lower()}.")
     opens, closes = values.get("opens_at"), values.get("closes_at")
     if opens and closes and closes <= opens:
         raise RuleViolation("The race must close after it opens.")

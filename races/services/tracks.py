@@ -48,7 +48,8 @@ def track_parse_route(data: bytes, name: str = "imported") -> SimTrack:
         raise RuleViolation(f"Not a valid DeepRacer route file: {error}") from None
 
 
-def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = "", description: str = "") -> Track:
+def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = "", description: str = "",
+                 directions: str = "both") -> Track:
     """Import a DeepRacer ``.npy`` route file; refuses anything that is not a valid closed track."""
     data = route_file if isinstance(route_file, bytes) else route_file.read(MAX_ROUTE_FILE_BYTES + 1)
     title = (title or "").strip()
@@ -58,8 +59,10 @@ def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = 
     if Track.objects.filter(slug=slug).exists():
         raise RuleViolation(f"A track named '{slug}' exists already.")
     sim_track = track_parse_route(data, name=slug)
+    if directions not in ("both", "counterclockwise", "clockwise"):
+        raise RuleViolation("Directions must be both, counterclockwise or clockwise.")
     track = Track(slug=slug, title=title, description=description, source=Track.Source.IMPORTED,
-                  **_geometry_fields(sim_track))
+                  directions=directions, **_geometry_fields(sim_track))
     track.route_file.save(f"{slug}.npy", ContentFile(data), save=False)
     track.preview.save(f"{slug}.png", ContentFile(track_preview_png(sim_track)), save=False)
     track.save()

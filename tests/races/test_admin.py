@@ -51,7 +51,7 @@ def test_every_admin_list_renders(admin_client, make_racer, make_race, make_mode
 def test_a_route_file_is_imported_with_its_preview(admin_client, technical_track):
     rows = build_builtin_track("pitlane_oval").waypoints
     response = admin_client.post("/admin/races/track/add/", {
-        "title": "Club Oval", "slug": "club-oval", "description": "Our club's track",
+        "title": "Club Oval", "slug": "club-oval", "description": "Our club's track", "directions": "both",
         "route_upload": SimpleUploadedFile("club.npy", npy_bytes(rows)),
     })
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -70,7 +70,7 @@ def test_a_route_file_is_imported_with_its_preview(admin_client, technical_track
     ],
 )
 def test_a_bad_route_file_is_refused_with_the_reason(admin_client, upload, message):
-    data = {"title": "Broken", "slug": "broken", "description": ""}
+    data = {"title": "Broken", "slug": "broken", "description": "", "directions": "both"}
     if upload is not None:
         data["route_upload"] = SimpleUploadedFile("broken.npy", upload)
     response = admin_client.post("/admin/races/track/add/", data)

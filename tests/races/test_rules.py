@@ -295,3 +295,11 @@ def test_private_race_addresses_cannot_be_guessed_and_names_do_not_collide(make_
     assert len(first.slug) == len("secret-cup-") + 6
     public = make_race(name="Secret Cup")
     assert public.slug == "secret-cup"  # a public name is not affected by private races of the same name
+
+
+def test_a_one_direction_track_refuses_races_the_other_way(make_race, technical_track):
+    technical_track.directions = "counterclockwise"
+    technical_track.save()
+    with pytest.raises(RuleViolation, match="Pitlane Technical is raced counterclockwise only"):
+        make_race(direction="clockwise")
+    assert make_race(direction="counterclockwise").track == technical_track
