@@ -8,7 +8,8 @@ import dramatiq
 from django.conf import settings
 
 from evaluator import sandbox
-from evaluator.execution import execute_attempt, with_database_retry, worker_identity
+from evaluator.dbretry import with_database_retry
+from evaluator.execution import execute_attempt, worker_identity
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempts_reap, nudge_workers
 
@@ -36,4 +37,4 @@ def evaluate_next() -> None:
 
 @dramatiq.actor(queue_name="evaluations", max_retries=0)
 def reap_attempts() -> None:
-    attempts_reap()
+    with_database_retry(attempts_reap)

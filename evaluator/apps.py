@@ -8,15 +8,16 @@ class EvaluatorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from league import periodic
 
         def reap() -> None:
-            from django.db import close_old_connections
-
+            from evaluator.dbretry import with_database_retry
             from evaluator.services import attempts_reap
 
-            close_old_connections()  # survive a database restart between runs
-            attempts_reap()
+            with_database_retry(attempts_reap, attempts=2)  # a connection dropped since the last tick
 
         # Every worker process runs the reaper; it is idempotent (row locks, skip_locked), so many are fine.
-        periodic.register(reap, every_seconds=15, name="evaluator.reap")
+        every = float(getattr(settings, "PITLANE_EVAL_REAP_EVERY_S", 15))
+        periodic.register(reap, every_seconds=every, name="evaluator.reap")

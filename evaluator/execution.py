@@ -8,16 +8,13 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from evaluator import sandbox
+from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
 from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
 from races.models import Submission
@@ -27,8 +24,6 @@ from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
 RUNNER = ("-m", "evaluator.runner")
-DATABASE_ERRORS = (OperationalError, InterfaceError)
-T = TypeVar("T")
 
 
 def worker_identity() -> str:
@@ -56,11 +51,14 @@ def race_job(submission: Submission) -> dict:
 
 
 def execute_attempt(claim: Claim) -> None:
-    submission = Submission.objects.select_related("race__track", "model").get(pk=claim.submission_id)
+    """Evaluate a claimed attempt and record its outcome; heartbeats keep the lease while it runs."""
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(claim, stop), daemon=True, name=f"heartbeat-{claim.attempt_id}")
     beat.start()
     try:
+        submission = with_database_retry(
+            Submission.objects.select_related("race__track", "model").get, pk=claim.submission_id
+        )
         with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
             _run(claim, submission, Path(scratch))
     except Exception as error:  # anything unexpected is a crash of this attempt: retry, don't lose it
@@ -148,24 +146,3 @@ def _heartbeat(claim: Claim, stop: threading.Event) -> None:
                 connection.close()
     finally:
         connection.close()
-
-
-def with_database_retry(action: Callable[..., T], *args: Any, attempts: int = 6, **kwargs: Any) -> T:
-    """Run a (transactional, idempotent) database action, reconnecting after a dropped connection.
-
-    A finished evaluation is expensive: a database restart or a killed connection while it ran must not
-    throw its result away. Each action is one transaction checked against the lease token, so a retry after
-    an unknown outcome cannot record twice.
-    """
-    from django.db import connection
-
-    for attempt in range(attempts):
-        try:
-            return action(*args, **kwargs)
-        except DATABASE_ERRORS:
-            if attempt == attempts - 1:
-                raise
-            log.warning("Database unavailable during %s; reconnecting", getattr(action, "__name__", action))
-            connection.close()
-            time.sleep(min(0.5 * 2**attempt, 8.0))
-    raise AssertionError("unreachable")

@@ -62,14 +62,21 @@ def evaluation_request(submission: Submission) -> EvaluationAttempt:
     """Open the next attempt for ``submission`` in the caller's transaction; nudge a worker after commit."""
     last = submission.attempts.aggregate(n=Max("number"))["n"] or 0
     attempt = EvaluationAttempt.objects.create(submission=submission, number=last + 1)
-    transaction.on_commit(nudge_workers)
+    # robust: a broker outage must not turn a committed submission into an error page; the reaper re-nudges.
+    transaction.on_commit(nudge_workers, robust=True)
     return attempt
 
 
-def nudge_workers() -> None:
+def nudge_workers() -> bool:
+    """Tell some worker there may be work; False (logged) when the broker is unreachable."""
     from evaluator.actors import evaluate_next  # actors import services, never the reverse at import time
 
-    evaluate_next.send()
+    try:
+        evaluate_next.send()
+    except Exception as error:  # Redis/RabbitMQ down: the attempt is safe in the database, the reaper retries
+        log.warning("Could not nudge an evaluation worker (%s); the reaper will retry", error)
+        return False
+    return True
 
 
 def pending_in_fair_order(limit: int = 500) -> list[EvaluationAttempt]:
@@ -214,7 +221,8 @@ def attempts_reap(now=None) -> dict[str, int]:
         status=A.PENDING,
     ).update(enqueued_at=now)
     for _ in range(stale):  # one nudge per waiting attempt (retries were nudged by evaluation_request)
-        nudge_workers()
+        if not nudge_workers():
+            break  # broker down: these attempts become stale again and are re-nudged by a later reap
     return {"expired": expired, "renudged": stale}
 
 

@@ -1,0 +1,152 @@
+"""Failures around a batch of evaluations: the broker restarts empty, database connections are dropped.
+
+Real worker processes, a real Redis (a throwaway server the test starts and kills), the real PostgreSQL test
+database and the real sandbox. The property under test: every submission ends scored with exactly one run.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import time
+
+import dramatiq
+import pytest
+from django.db import connection
+
+from evaluator import sandbox
+from evaluator.models import EvaluationAttempt
+from races.models import Run, Submission
+from races.services import model_upload, submission_create
+from tests.evaluator.processes import RedisServer, start_worker, stop_worker, wait_for, worker_environment
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine"),
+]
+FINAL = ("scored", "failed", "disqualified")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path)
+    if server.binary is None:
+        pytest.skip("redis-server is not installed")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def broker_on(redis_server):
+    """This test process sends its nudges to the throwaway Redis, like the web process would."""
+    from evaluator import actors
+    from league.broker import build_broker
+
+    previous = dramatiq.get_broker()
+    broker = build_broker(redis_server.url)
+    dramatiq.set_broker(broker)
+    actors.evaluate_next.broker = broker
+    broker.declare_actor(actors.evaluate_next)
+    yield broker
+    actors.evaluate_next.broker = previous
+    dramatiq.set_broker(previous)
+
+
+@pytest.fixture
+def sprint(make_race):
+    from races.services import track_install_builtins
+
+    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
+    return make_race(name="Chaos Sprint", track=oval, total_laps=1, minimum_laps=1, time_cap_s=60,
+                     max_submissions_per_racer=20)
+
+
+@pytest.fixture
+def submit(sprint, make_racer, lapping_archive):
+    racers = [make_racer(alias) for alias in ("Ada", "Bob", "Cyd")]
+    models = {racer.pk: model_upload(racer, "clone", io.BytesIO(lapping_archive)) for racer in racers}
+    turn = itertools.cycle(racers)
+
+    def submit(count: int) -> list[Submission]:
+        return [submission_create(racer, sprint, models[racer.pk]) for racer in itertools.islice(turn, count)]
+
+    return submit
+
+
+def assert_each_scored_exactly_once(submissions: list[Submission]) -> None:
+    ids = [s.pk for s in submissions]
+    statuses = dict(Submission.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert set(statuses.values()) == {"scored"}, statuses
+    for submission in submissions:
+        assert Run.objects.filter(submission=submission).count() == 1
+        assert submission.attempts.filter(status=EvaluationAttempt.Status.SUCCEEDED).count() == 1
+        assert not submission.attempts.filter(status__in=EvaluationAttempt.ACTIVE).exists()
+
+
+def all_final(submissions: list[Submission]) -> bool:
+    return not Submission.objects.filter(pk__in=[s.pk for s in submissions]).exclude(status__in=FINAL).exists()
+
+
+def test_a_broker_that_restarts_empty_mid_batch_loses_no_submission(redis_server, broker_on, submit, settings,
+                                                                    tmp_path):
+    """Redis dies with the queue in it and comes back empty; submissions made meanwhile still succeed."""
+    worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT), tmp_path / "worker.log",
+                          threads=2)
+    try:
+        batch = submit(4)
+        wait_for(lambda: Submission.objects.filter(pk__in=[s.pk for s in batch], status="scored").exists(), 120,
+                 "a first result")
+        redis_server.kill()
+        batch += submit(2)  # the nudges fail: the submissions must still be created (and later evaluated)
+        time.sleep(4)  # long enough for the worker's consumer to hit connection errors
+        redis_server.start()  # empty: every queued nudge is gone
+        wait_for(lambda: all_final(batch), 180, "the whole batch after the broker restart")
+        assert worker.poll() is None, "the worker died with the broker"
+    finally:
+        stop_worker(worker)
+    assert_each_scored_exactly_once(batch)
+
+
+def test_dropped_database_connections_mid_batch_lose_no_result(redis_server, broker_on, submit, settings,
+                                                                tmp_path):
+    """pg_terminate_backend on every worker connection, over and over, while the batch runs."""
+    worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT, PITLANE_EVAL_LEASE_S="20"),
+                          tmp_path / "worker.log", threads=2)
+    stop = threading.Event()
+    terminated: list[int] = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        test_backend = cursor.fetchone()[0]  # the test's own connection stays
+
+    def drop_connections() -> None:
+        from django.db import connections
+
+        try:
+            while not stop.wait(0.7):
+                with connections["default"].cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",
+                        [test_backend],
+                    )
+                    terminated.append(cursor.fetchone()[0])
+        finally:
+            connections.close_all()
+
+    try:
+        batch = submit(6)
+        killer = threading.Thread(target=drop_connections, daemon=True)
+        killer.start()
+        wait_for(lambda: all_final(batch), 240, "the whole batch while connections are dropped")
+        stop.set()
+        killer.join(10)
+        assert worker.poll() is None, "the worker died with its database connections"
+    finally:
+        stop.set()
+        stop_worker(worker)
+    assert sum(terminated) >= 5, f"the test dropped too few connections to mean anything: {terminated}"
+    assert_each_scored_exactly_once(batch)
+    assert connection.is_usable()
