@@ -97,10 +97,14 @@ def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_thread_recovers_when_its_database_connection_is_dropped(broker):
+def test_a_worker_thread_recovers_when_its_database_connection_is_dropped():
     """DbConnectionsMiddleware: a connection killed between two messages (database restart, idle
     timeout) is replaced before the next message instead of failing it."""
     from django.db import connection
+
+    # A broker of its own (with the league's middleware): workers other tests left on the global
+    # in-memory broker would subscribe to this test's queue too and could take its message.
+    broker = build_broker("")
 
     outcomes: list[object] = []
 
