@@ -34,6 +34,7 @@ APP_MOUNT = "/app"
 MODEL_MOUNT = "/model"
 SCRATCH_MOUNT = "/scratch"
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
+TMPFS_BYTES = 64 * 1024**2  # the private /tmp lives in RAM
 STDERR_BYTES = 64 * 1024  # the tail is kept: the last lines say why a run died
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -238,7 +239,8 @@ def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
     python_home = Path(sys.base_prefix)
     venv = Path(sys.prefix)
     # The tmpfs goes first: mounted after the binds it would hide a venv or checkout that lives under /tmp.
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--tmpfs", "/tmp"]
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]  # in memory: capped
     for system_dir in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/alternatives"):
         if os.path.exists(system_dir):
             args += ["--ro-bind", system_dir, system_dir]

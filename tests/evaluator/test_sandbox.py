@@ -130,3 +130,17 @@ def test_without_bubblewrap_evaluation_is_refused_unless_the_fallback_is_allowed
                             DEFAULT_LIMITS, allow_fallback=True)
     assert outcome.mode == "fallback" and "PITLANE_SECRET_KEY" not in outcome.stdout.decode()
     assert "SANDBOX FALLBACK" in caplog.text
+
+
+def test_the_private_tmp_is_small_and_private(tmp_path):
+    code = (
+        "import os\n"
+        "print(os.listdir('/tmp'))\n"
+        "try:\n"
+        "    for i in range(20):\n"
+        "        with open(f'/tmp/fill{i}', 'wb') as f: f.write(b'x' * 10 * 1024**2)\n"
+        "    print('filled')\n"
+        "except OSError as error:\n    print('full', error.errno)\n"
+    )
+    listing, result = probe(tmp_path, code).stdout.decode().splitlines()
+    assert listing == "[]" and result == "full 28"  # ENOSPC: many small files cannot fill the RAM either

@@ -1,0 +1,71 @@
+"""``manage.py sandbox_check``: can this machine evaluate models, and how well contained is the sandbox?"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from evaluator import sandbox
+
+# Runs inside the sandbox: what an untrusted run could see or do.
+PROBE = """
+import json, os, socket, time
+started = time.monotonic()
+report = {"environment": sorted(os.environ)}
+try:
+    socket.create_connection(("127.0.0.1", 5432), timeout=2)
+    report["network"] = "reachable"
+except OSError:
+    report["network"] = "blocked"
+report["settings_visible"] = os.path.exists(%(settings)r)
+for target in ("/usr/pitlane-probe", "/app/sim/pitlane-probe"):
+    try:
+        open(target, "w").close()
+        report["writable_outside_scratch"] = target
+        break
+    except OSError:
+        report["writable_outside_scratch"] = None
+import torch, sim.evaluation  # the runner's imports
+report["import_s"] = round(time.monotonic() - started, 2)
+print(json.dumps(report))
+"""
+
+
+class Command(BaseCommand):
+    help = "Check that the evaluation sandbox runs here and contains a run (network, secrets, files)."
+
+    def handle(self, *args, **options) -> None:
+        allow_fallback = bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False))
+        try:
+            mode = sandbox.sandbox_mode(allow_fallback)
+        except sandbox.SandboxUnavailable as error:
+            raise CommandError(str(error)) from None
+        code = PROBE % {"settings": str(Path(settings.BASE_DIR) / "league" / "settings.py")}
+        with tempfile.TemporaryDirectory(prefix="pitlane-sandbox-check-") as scratch:
+            outcome = sandbox.run_sandboxed(["-c", code], b"", Path(scratch) / "model", Path(scratch) / "work",
+                                            sandbox.SandboxLimits(wall_seconds=60), allow_fallback)
+        if outcome.returncode != 0:
+            raise CommandError(f"the sandbox probe failed ({outcome.signal_name or outcome.returncode}): "
+                               f"{outcome.stderr.decode('utf-8', 'replace')[-2000:]}")
+        report = json.loads(outcome.stdout)
+        leaks = [name for name in report["environment"] if "SECRET" in name or "DATABASE" in name]
+        contained = (report["network"] == "blocked" and not report["settings_visible"]
+                     and not report["writable_outside_scratch"] and not leaks)
+        rows = [
+            ("sandbox mode", mode),
+            ("network", report["network"]),
+            ("settings file visible", report["settings_visible"]),
+            ("writable outside scratch", report["writable_outside_scratch"] or "no"),
+            ("environment", ", ".join(report["environment"])),
+            ("torch + simulator import", f"{report['import_s']:.2f} s"),
+        ]
+        for label, value in rows:
+            self.stdout.write(f"{label + ':':<27}{value}")
+        if mode == "fallback" or not contained:
+            self.stdout.write(self.style.WARNING("NOT CONTAINED: untrusted models can reach what is listed above"))
+        else:
+            self.stdout.write(self.style.SUCCESS("contained: evaluations run in bubblewrap"))
