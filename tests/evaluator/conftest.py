@@ -1,4 +1,6 @@
-"""The evaluator's tests use the league factories of tests/races."""
+"""The evaluator's tests use the league factories of tests/races, and a Redis server of their own."""
+
+import pytest
 
 from tests.races.conftest import (  # noqa: F401
     archive_bytes,
@@ -8,3 +10,16 @@ from tests.races.conftest import (  # noqa: F401
     make_racer,
     technical_track,
 )
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A throwaway redis-server (free port, no persistence) that a test may kill and restart."""
+    from tests.evaluator.processes import RedisServer
+
+    server = RedisServer(tmp_path)
+    if server.binary is None:
+        pytest.skip("redis-server is not installed")
+    server.start()
+    yield server
+    server.kill()

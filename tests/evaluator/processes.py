@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dramatiq
 from django.db import connection
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,6 +43,24 @@ def worker_environment(broker_url: str, media_root: str, **extra: str) -> dict[s
         "PITLANE_EVAL_STALE_PENDING_S": "2",
         "PYTHONPATH": str(REPO),
     } | extra
+
+
+@contextlib.contextmanager
+def broker_at(url: str) -> Iterator[dramatiq.Broker]:
+    """This test process sends its evaluation nudges to the broker at ``url``, like the web process would."""
+    from evaluator import actors
+    from league.broker import build_broker
+
+    previous = dramatiq.get_broker()
+    broker = build_broker(url)
+    dramatiq.set_broker(broker)
+    actors.evaluate_next.broker = broker
+    broker.declare_actor(actors.evaluate_next)
+    try:
+        yield broker
+    finally:
+        actors.evaluate_next.broker = previous
+        dramatiq.set_broker(previous)
 
 
 def start_worker(env: dict[str, str], log: Path, threads: int = 1) -> subprocess.Popen:

@@ -11,7 +11,6 @@ import itertools
 import threading
 import time
 
-import dramatiq
 import pytest
 from django.db import connection
 
@@ -19,7 +18,7 @@ from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
 from races.models import Run, Submission
 from races.services import model_upload, submission_create
-from tests.evaluator.processes import RedisServer, start_worker, stop_worker, wait_for, worker_environment
+from tests.evaluator.processes import broker_at, start_worker, stop_worker, wait_for, worker_environment
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -30,29 +29,9 @@ FINAL = ("scored", "failed", "disqualified")
 
 
 @pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    if server.binary is None:
-        pytest.skip("redis-server is not installed")
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 def broker_on(redis_server):
-    """This test process sends its nudges to the throwaway Redis, like the web process would."""
-    from evaluator import actors
-    from league.broker import build_broker
-
-    previous = dramatiq.get_broker()
-    broker = build_broker(redis_server.url)
-    dramatiq.set_broker(broker)
-    actors.evaluate_next.broker = broker
-    broker.declare_actor(actors.evaluate_next)
-    yield broker
-    actors.evaluate_next.broker = previous
-    dramatiq.set_broker(previous)
+    with broker_at(redis_server.url) as broker:
+        yield broker
 
 
 @pytest.fixture

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
+from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
 from races.models import LeaderboardEntry, Run, Submission
 from races.services import model_upload, submission_create
+from tests.evaluator.processes import broker_at, start_worker, stop_worker, wait_for, worker_environment
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine"),
+]
 
 
 @pytest.fixture
@@ -28,13 +27,6 @@ def oval_race(make_race):
     oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
     return make_race(name="Oval Sprint", track=oval, total_laps=2, minimum_laps=2, time_cap_s=60,
                      ranking_method="AVG_LAP_TIME", max_submissions_per_racer=10)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_a_submission_is_evaluated_in_the_sandbox_and_ranked(worker, oval_race, make_racer, lapping_archive):
@@ -61,64 +53,27 @@ def test_the_same_archive_on_the_same_race_gives_the_same_result(worker, oval_ra
     assert runs[0].laps == runs[1].laps and runs[0].trace == runs[1].trace
 
 
-def _test_database_url() -> str:
-    s = connection.settings_dict
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = log.open("w")
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"],
-        cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
 def test_a_worker_killed_mid_run_is_replaced_and_the_result_counts_once(oval_race, make_racer, lapping_archive,
-                                                                         redis_url, tmp_path, settings):
+                                                                         redis_server, tmp_path, settings):
     """kill -9 the worker during an evaluation: the lease expires, the reaper re-queues, another worker scores."""
-    env = os.environ | {
-        "PITLANE_DATABASE_URL": _test_database_url(),
-        "PITLANE_BROKER_URL": redis_url,
-        "PITLANE_EVAL_LEASE_S": "4",
-        "PITLANE_MEDIA_ROOT": settings.MEDIA_ROOT,
-        "PITLANE_DEMO_BASELINE": "false",
-    }
-    settings.PITLANE_BROKER_URL = redis_url
-    import dramatiq
+    env = worker_environment(redis_server.url, settings.MEDIA_ROOT, PITLANE_EVAL_LEASE_S="4")
+    with broker_at(redis_server.url):
+        _kill_one_worker_and_let_another_finish(env, oval_race, make_racer("Survivor"), lapping_archive, tmp_path)
 
-    from league.broker import build_broker
 
-    previous = dramatiq.get_broker()
-    redis_broker = build_broker(redis_url)
-    dramatiq.set_broker(redis_broker)
-    from evaluator import actors
-
-    actors.evaluate_next.broker = redis_broker
-    redis_broker.declare_actor(actors.evaluate_next)
-    redis_broker.flush_all()
+def _kill_one_worker_and_let_another_finish(env, race, racer, archive: bytes, tmp_path) -> None:
+    first = start_worker(env, tmp_path / "worker-a.log")
+    submission = submission_create(racer, race, model_upload(racer, "clone", io.BytesIO(archive)))
+    wait_for(lambda: EvaluationAttempt.objects.filter(submission=submission, status="running").exists(), 90,
+             "the first worker to start evaluating")
+    stop_worker(first, signal.SIGKILL)
+    second = start_worker(env, tmp_path / "worker-b.log")
     try:
-        first = _start_worker(env, tmp_path / "worker-a.log")
-        racer = make_racer("Survivor")
-        model = model_upload(racer, "clone", io.BytesIO(lapping_archive))
-        submission = submission_create(racer, oval_race, model)
-        wait_for(lambda: EvaluationAttempt.objects.filter(submission=submission, status="running").exists(), 90,
-                 "the first worker to start evaluating")
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(10)
-        second = _start_worker(env, tmp_path / "worker-b.log")
-        try:
-            wait_for(lambda: Submission.objects.get(pk=submission.pk).status == "scored", 150,
-                     "the second worker to score the submission")
-        finally:
-            os.killpg(second.pid, signal.SIGTERM)
-            second.wait(30)
-        statuses = list(submission.attempts.order_by("number").values_list("status", flat=True))
-        assert statuses == ["expired", "succeeded"], statuses
-        assert Run.objects.filter(submission=submission).count() == 1
-        assert LeaderboardEntry.objects.filter(race=oval_race).count() == 1
+        wait_for(lambda: Submission.objects.get(pk=submission.pk).status == "scored", 150,
+                 "the second worker to score the submission")
     finally:
-        redis_broker.flush_all()
-        actors.evaluate_next.broker = previous
-        dramatiq.set_broker(previous)
+        stop_worker(second)
+    statuses = list(submission.attempts.order_by("number").values_list("status", flat=True))
+    assert statuses == ["expired", "succeeded"], statuses
+    assert Run.objects.filter(submission=submission).count() == 1
+    assert LeaderboardEntry.objects.filter(race=race).count() == 1
