@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -79,50 +80,50 @@ def nudge_workers() -> bool:
     return True
 
 
-def pending_in_fair_order(limit: int = 500) -> list[EvaluationAttempt]:
-    """Pending attempts in the order workers take them: racers under their cap, least recently served first,
-    then oldest attempt first."""
-    pending = list(
-        EvaluationAttempt.objects.filter(status=A.PENDING).select_related("submission").order_by("created_at", "pk")[
-            :limit
-        ]
-    )
+def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
+    """Pending attempts in the order workers will take them: round robin by racer.
+
+    Every claim moves its racer to the back of the line, so the projection is: each racer's first waiting
+    attempt (round 1), then each racer's second (round 2), and so on; within a round, the racer served
+    longest ago goes first (never served = first; a racer with a running evaluation counts as served now,
+    since the per-racer cap holds them back). Within one racer, submission order is kept.
+    """
+    pending = list(EvaluationAttempt.objects.filter(status=A.PENDING).select_related("submission")
+                   .order_by("created_at", "pk"))
     if not pending:
         return []
     users = {a.submission.user_id for a in pending}
-    running = {}
-    for user_id in EvaluationAttempt.objects.filter(status=A.RUNNING, submission__user_id__in=users).values_list(
-        "submission__user_id", flat=True
-    ):
-        running[user_id] = running.get(user_id, 0) + 1
     last_served = dict(
         EvaluationAttempt.objects.filter(submission__user_id__in=users, started_at__isnull=False)
         .values("submission__user_id")
         .annotate(last=Max("started_at"))
         .values_list("submission__user_id", "last")
     )
-    epoch = timezone.now() - timedelta(days=36500)
-    cap = max_concurrent_per_racer()
-    eligible = [a for a in pending if running.get(a.submission.user_id, 0) < cap]
-    waiting = [a for a in pending if running.get(a.submission.user_id, 0) >= cap]
-    # Within one racer, keep submission order; across racers, whoever was served longest ago goes first.
-    order = sorted(eligible, key=lambda a: (last_served.get(a.submission.user_id) or epoch, a.created_at, a.pk))
-    fair: list[EvaluationAttempt] = []
-    seen_users: set[int] = set()
-    for attempt in order:  # one head per racer first, then the rest: round robin by racer
-        if attempt.submission.user_id not in seen_users:
-            fair.append(attempt)
-            seen_users.add(attempt.submission.user_id)
-    fair += [a for a in order if a not in fair]
-    return fair + waiting
+    now = timezone.now()
+    for user_id in EvaluationAttempt.objects.filter(status=A.RUNNING, submission__user_id__in=users).values_list(
+        "submission__user_id", flat=True
+    ):
+        last_served[user_id] = now
+    never = now - timedelta(days=36500)
+    rounds: dict[int, int] = {}
+    keyed = []
+    for attempt in pending:  # already in submission order
+        user_id = attempt.submission.user_id
+        rounds[user_id] = rounds.get(user_id, -1) + 1
+        keyed.append(((rounds[user_id], last_served.get(user_id) or never, attempt.created_at, attempt.pk), attempt))
+    keyed.sort(key=lambda pair: pair[0])
+    ordered = [attempt for _, attempt in keyed]
+    return ordered if limit is None else ordered[:limit]
+
+
+def queue_positions() -> dict[int, int]:
+    """``{submission_id: position}`` of every waiting submission (1 = next); one pass over the queue."""
+    return {attempt.submission_id: i for i, attempt in enumerate(pending_in_fair_order(), start=1)}
 
 
 def queue_position(submission: Submission) -> int | None:
     """1 = next to be evaluated; None when the submission is not waiting."""
-    for position, attempt in enumerate(pending_in_fair_order(), start=1):
-        if attempt.submission_id == submission.pk:
-            return position
-    return None
+    return queue_positions().get(submission.pk)
 
 
 def attempt_claim_next(worker_id: str) -> Claim | None:
@@ -138,6 +139,9 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
             )
             if attempt is None:
                 continue
+            # Serialise claims per racer (the row lock waits for a concurrent claim of the same racer to
+            # commit), so two workers cannot both see the racer under the cap.
+            get_user_model().objects.select_for_update().filter(pk=attempt.submission.user_id).first()
             busy = EvaluationAttempt.objects.filter(
                 status=A.RUNNING, submission__user_id=attempt.submission.user_id
             ).count()

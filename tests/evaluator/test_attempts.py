@@ -14,7 +14,9 @@ from evaluator.services import (
     attempt_heartbeat,
     attempt_succeed,
     attempts_reap,
+    pending_in_fair_order,
     queue_position,
+    queue_positions,
 )
 from races.models import LeaderboardEntry, Run
 from races.services import submission_create
@@ -140,3 +142,15 @@ def test_attempts_queued_before_this_process_started_are_nudged_at_once(submit, 
     monkeypatch.setattr(services, "PROCESS_STARTED", timezone.now())
     assert attempts_reap()["renudged"] == 1
     assert attempts_reap()["renudged"] == 0  # nudged once, not on every reap
+
+
+def test_the_queue_is_round_robin_by_racer_and_positions_follow_it(submit):
+    a1, a2, a3 = submit("Alpha"), submit("Alpha"), submit("Alpha")
+    b1, b2 = submit("Beta"), submit("Beta")
+    g1 = submit("Gamma")
+    assert [a.submission_id for a in pending_in_fair_order()] == [s.pk for s in (a1, b1, g1, a2, b2, a3)]
+    assert queue_positions() == {a1.pk: 1, b1.pk: 2, g1.pk: 3, a2.pk: 4, b2.pk: 5, a3.pk: 6}
+    claimed = [attempt_claim_next(f"w{i}").submission_id for i in range(3)]
+    assert claimed == [a1.pk, b1.pk, g1.pk]
+    # Everyone is at the cap of one running evaluation: the rest waits, Alpha's second still goes first.
+    assert attempt_claim_next("w3") is None and queue_position(a2) == 1
