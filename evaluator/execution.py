@@ -17,17 +17,23 @@ from evaluator import sandbox
 from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
 from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
-from races.models import Submission
+from races.models import Race, Submission
 from races.services import track_sim
 from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
 RUNNER = ("-m", "evaluator.runner")
+WALL_MARGIN_S = 60.0
 
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{threading.get_native_id()}"
+
+
+def wall_seconds(race: Race) -> float:
+    """The race's time cap plus room for starting the sandbox, loading the model and reporting."""
+    return float(race.time_cap_s) + WALL_MARGIN_S
 
 
 def race_job(submission: Submission) -> dict:
@@ -70,7 +76,7 @@ def execute_attempt(claim: Claim) -> None:
 
 
 def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
-    limits = sandbox.SandboxLimits(wall_seconds=float(submission.race.time_cap_s) + 60)
+    limits = sandbox.SandboxLimits(wall_seconds=wall_seconds(submission.race))
     model_dir = scratch / "model"
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
     process = sandbox.start_sandboxed(

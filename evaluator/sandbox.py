@@ -67,8 +67,13 @@ class SandboxOutcome:
 
     @property
     def signal_name(self) -> str | None:
-        if self.returncode is not None and self.returncode < 0:
-            return signal.Signals(-self.returncode).name
+        """The signal that ended the run: bwrap reports its child's death by signal N as exit code 128 + N."""
+        code = self.returncode
+        if code is not None and code < 0:
+            return signal.Signals(-code).name
+        if code is not None and self.mode == "bubblewrap" and 128 < code < 128 + signal.NSIG:
+            with contextlib.suppress(ValueError):
+                return signal.Signals(code - 128).name
         return None
 
 

@@ -1,0 +1,96 @@
+"""What a worker does with a claimed attempt, through the real sandbox: each kind of failure ends as specified.
+
+The runner is replaced by tiny scripts here (the real runner is exercised end to end in test_end_to_end).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from evaluator import execution, sandbox
+from evaluator.execution import execute_attempt
+from evaluator.services import attempt_claim_next
+from races.services import model_upload, submission_create
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine"),
+]
+
+
+@pytest.fixture
+def evaluate(make_racer, make_race, archive_bytes):
+    race = make_race(max_submissions_per_racer=10)
+    racer = make_racer("Executor")
+    model = model_upload(racer, "fresh", io.BytesIO(archive_bytes))
+
+    def evaluate(runs: int = 1):
+        submission = submission_create(racer, race, model)
+        for _ in range(runs):
+            execute_attempt(attempt_claim_next("test-worker"))
+        submission.refresh_from_db()
+        return submission
+
+    return evaluate
+
+
+def runner(monkeypatch, code: str) -> None:
+    monkeypatch.setattr(execution, "RUNNER", ("-c", code))
+
+
+def statuses(submission) -> list[str]:
+    return list(submission.attempts.order_by("number").values_list("status", flat=True))
+
+
+def test_an_archive_that_fails_validation_fails_at_once(evaluate):
+    """Validated at upload, but storage is not trusted: the bytes the worker fetches are checked again."""
+    submission = evaluate(runs=0)
+    with submission.model.archive.open("wb") as stored:
+        stored.write(b"\x1f\x8b tampered")
+    execute_attempt(attempt_claim_next("test-worker"))
+    submission.refresh_from_db()
+    assert submission.status == "failed" and submission.failure_reason.startswith("The model archive was refused")
+    assert statuses(submission) == ["failed"]
+
+
+def test_a_model_error_reported_by_the_runner_fails_at_once(evaluate, monkeypatch):
+    runner(monkeypatch, "import json; print(json.dumps({'ok': False, 'kind': 'model', 'error': 'bad weights'}))")
+    submission = evaluate()
+    assert (submission.status, submission.failure_reason, statuses(submission)) == ("failed", "bad weights",
+                                                                                      ["failed"])
+
+
+def test_garbage_output_is_a_crash_retried_once_then_failed(evaluate, monkeypatch):
+    runner(monkeypatch, "print('I am not JSON')")
+    submission = evaluate(runs=2)
+    assert submission.status == "failed" and "crashed the evaluator twice the same way" in submission.failure_reason
+    assert "no valid JSON document" in submission.failure_reason
+    assert statuses(submission) == ["failed", "failed"]
+
+
+def test_a_hanging_run_is_killed_at_the_wall_limit_and_reported(evaluate, monkeypatch):
+    runner(monkeypatch, "import time; time.sleep(600)")
+    monkeypatch.setattr(execution, "wall_seconds", lambda race: 2.0)
+    submission = evaluate(runs=1)
+    assert submission.status == "queued"  # a crash is retried
+    first = submission.attempts.get(number=1)
+    assert first.error == "Evaluation exceeded the wall-clock limit of 2 s"
+
+
+def test_a_crash_then_a_success_counts_the_success_once(evaluate, monkeypatch):
+    runner(monkeypatch, "import os; os.kill(os.getpid(), 9)")
+    submission = evaluate(runs=1)
+    assert submission.attempts.get(number=1).error.startswith("The evaluation crashed (SIGKILL;")
+    lap = {"trial": 1, "elapsed_time_in_milliseconds": 9000, "completion_percentage": 100.0, "off_track_count": 0,
+           "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
+           "episode_status": "Lap complete"}
+    trace = {key: [] for key in ("t", "x", "y", "yaw", "speed", "status")}
+    result = {"ok": True, "laps": [lap], "trace": trace, "simtrace_csv": "", "duration_s": 1.0}
+    runner(monkeypatch, f"print({json.dumps(json.dumps(result))})")
+    execute_attempt(attempt_claim_next("test-worker"))
+    submission.refresh_from_db()
+    assert submission.status == "scored" and statuses(submission) == ["failed", "succeeded"]
+    assert submission.run.laps[0]["elapsed_time_in_milliseconds"] == 9000
