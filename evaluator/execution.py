@@ -58,24 +58,21 @@ def race_job(submission: Submission) -> dict:
 
 def execute_attempt(claim: Claim) -> None:
     """Evaluate a claimed attempt and record its outcome; heartbeats keep the lease while it runs."""
-    stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(claim, stop), daemon=True, name=f"heartbeat-{claim.attempt_id}")
-    beat.start()
+    heartbeat = Heartbeat(claim)
     try:
         submission = with_database_retry(
             Submission.objects.select_related("race__track", "model").get, pk=claim.submission_id
         )
         with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
-            _run(claim, submission, Path(scratch))
+            _run(claim, submission, Path(scratch), heartbeat)
     except Exception as error:  # anything unexpected is a crash of this attempt: retry, don't lose it
         log.exception("Attempt %s crashed", claim.attempt_id)
         _fail(claim, f"internal error: {error}", retryable=True, crash_signature=type(error).__name__)
     finally:
-        stop.set()
-        beat.join(timeout=1)
+        heartbeat.stop()
 
 
-def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
+def _run(claim: Claim, submission: Submission, scratch: Path, heartbeat: Heartbeat) -> None:
     limits = sandbox.SandboxLimits(wall_seconds=wall_seconds(submission.race))
     model_dir = scratch / "model"
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
@@ -86,6 +83,7 @@ def _run(claim: Claim, submission: Submission, scratch: Path) -> None:
         limits=limits,
         allow_fallback=bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)),
     )
+    heartbeat.watch(process)
     try:
         _fetch_and_validate(submission, scratch / "model.tar.gz", model_dir)
     except ArchiveError as error:
@@ -137,18 +135,38 @@ def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") 
     with_database_retry(attempt_fail, claim, error, retryable=retryable, crash_signature=crash_signature)
 
 
-def _heartbeat(claim: Claim, stop: threading.Event) -> None:
-    from django.db import connection
+class Heartbeat:
+    """Extends the attempt's lease on a thread while it runs. If the lease is lost (the reaper gave the attempt
+    to another worker), the sandbox is killed at once: its result would be refused anyway."""
 
-    every = min(HEARTBEAT_EVERY_S, lease_seconds() / 3)
-    try:
-        while not stop.wait(every):
-            try:
-                if not attempt_heartbeat(claim):
-                    log.warning("Attempt %s lost its lease; its result will be refused", claim.attempt_id)
-                    return
-            except DATABASE_ERRORS:  # a dropped connection must not silently let the lease lapse
-                log.warning("Heartbeat of attempt %s: database unavailable, retrying", claim.attempt_id)
-                connection.close()
-    finally:
-        connection.close()
+    def __init__(self, claim: Claim) -> None:
+        self.claim = claim
+        self._stopped = threading.Event()
+        self._process: sandbox.SandboxProcess | None = None
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{claim.attempt_id}")
+        self._thread.start()
+
+    def watch(self, process: sandbox.SandboxProcess) -> None:
+        self._process = process
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=1)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        every = min(HEARTBEAT_EVERY_S, lease_seconds() / 3)
+        try:
+            while not self._stopped.wait(every):
+                try:
+                    if not attempt_heartbeat(self.claim):
+                        log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
+                        if self._process is not None:
+                            self._process.kill()
+                        return
+                except DATABASE_ERRORS:  # a dropped connection must not silently let the lease lapse
+                    log.warning("Heartbeat of attempt %s: database unavailable, retrying", self.claim.attempt_id)
+                    connection.close()
+        finally:
+            connection.close()

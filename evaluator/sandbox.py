@@ -204,6 +204,11 @@ class SandboxProcess:
         """Stop a sandbox whose input will never come (e.g. the archive was refused)."""
         self._stop()
 
+    def kill(self) -> None:
+        """Kill the run from another thread; ``finish`` then returns its (killed) outcome."""
+        _kill_group(self.process)
+        _kill_cgroup(self.cgroup)
+
     def _stop(self) -> None:
         _kill_group(self.process)  # a daemonised grandchild must not outlive the run
         _remove_cgroup(self.cgroup)
@@ -321,16 +326,23 @@ def _new_pids_cgroup(max_processes: int) -> Path | None:
     return path
 
 
+def _kill_cgroup(path: Path | None) -> None:
+    """Kill every process in the run's cgroup (escapees from the process group included)."""
+    if path is None:
+        return
+    try:
+        for pid in (path / "cgroup.procs").read_text().split():
+            os.kill(int(pid), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
 def _remove_cgroup(path: Path | None) -> None:
-    """Kill whatever is left in the run's cgroup (escapees from the process group), then remove it."""
+    """Kill whatever is left in the run's cgroup, then remove it."""
     if path is None:
         return
     for _ in range(50):
-        try:
-            for pid in (path / "cgroup.procs").read_text().split():
-                os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+        _kill_cgroup(path)
         try:
             path.rmdir()
             return

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 
 import pytest
+from django.utils import timezone
 
 from evaluator import execution, sandbox
 from evaluator.execution import execute_attempt
-from evaluator.services import attempt_claim_next
+from evaluator.models import EvaluationAttempt
+from evaluator.services import attempt_claim_next, attempts_reap
 from races.services import model_upload, submission_create
 
 pytestmark = [
@@ -94,3 +98,27 @@ def test_a_crash_then_a_success_counts_the_success_once(evaluate, monkeypatch):
     submission.refresh_from_db()
     assert submission.status == "scored" and statuses(submission) == ["failed", "succeeded"]
     assert submission.run.laps[0]["elapsed_time_in_milliseconds"] == 9000
+
+
+def test_a_run_whose_lease_was_taken_over_is_stopped_and_its_outcome_ignored(evaluate, monkeypatch):
+    """The reaper gave the attempt to another worker (e.g. heartbeats were blocked): stop wasting the CPU."""
+    runner(monkeypatch, "import time; time.sleep(600)")
+    monkeypatch.setattr(execution, "HEARTBEAT_EVERY_S", 0.2)
+    submission = evaluate(runs=0)
+    claim = attempt_claim_next("slow-worker")
+
+    def reap_it() -> None:
+        from django.db import connection
+
+        time.sleep(1.0)
+        EvaluationAttempt.objects.filter(pk=claim.attempt_id).update(lease_expires_at=timezone.now())
+        attempts_reap()
+        connection.close()
+
+    reaper = threading.Thread(target=reap_it)
+    reaper.start()
+    started = time.monotonic()
+    execute_attempt(claim)
+    reaper.join()
+    assert time.monotonic() - started < 15
+    assert statuses(submission) == ["expired", "pending"]
