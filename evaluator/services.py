@@ -26,6 +26,7 @@ from races.services import submission_fail, submission_mark_running, submission_
 
 log = logging.getLogger(__name__)
 A = EvaluationAttempt.Status
+FINAL_SUBMISSION = (Submission.Status.SCORED, Submission.Status.FAILED, Submission.Status.DISQUALIFIED)
 # Attempts enqueued before this process started may have been nudged into a queue that no longer exists
 # (the embedded in-memory broker of a previous run, a set-up command): the first reap re-nudges them.
 PROCESS_STARTED = timezone.now()
@@ -88,8 +89,8 @@ def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
     longest ago goes first (never served = first; a racer with a running evaluation counts as served now,
     since the per-racer cap holds them back). Within one racer, submission order is kept.
     """
-    pending = list(EvaluationAttempt.objects.filter(status=A.PENDING).select_related("submission")
-                   .order_by("created_at", "pk"))
+    pending = list(EvaluationAttempt.objects.filter(status=A.PENDING).exclude(submission__status__in=FINAL_SUBMISSION)
+                   .select_related("submission").order_by("created_at", "pk"))
     if not pending:
         return []
     users = {a.submission.user_id for a in pending}
@@ -129,6 +130,7 @@ def queue_position(submission: Submission) -> int | None:
 def attempt_claim_next(worker_id: str) -> Claim | None:
     """Claim the fairest pending attempt that no other worker holds; None when there is nothing to do."""
     cap = max_concurrent_per_racer()
+    _supersede_waiting_for_final_submissions()
     for candidate in pending_in_fair_order():
         with transaction.atomic():
             attempt = (
@@ -138,6 +140,9 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
                 .first()
             )
             if attempt is None:
+                continue
+            if attempt.submission.status in FINAL_SUBMISSION:  # e.g. disqualified while it waited
+                _close(attempt, A.SUPERSEDED, f"not evaluated: the submission is {attempt.submission.status}")
                 continue
             # Serialise claims per racer (the row lock waits for a concurrent claim of the same racer to
             # commit), so two workers cannot both see the racer under the cap.
@@ -220,6 +225,7 @@ def attempts_reap(now=None) -> dict[str, int]:
             _close(attempt, A.EXPIRED, error)
             _retry_or_give_up(attempt, error)
             expired += 1
+    _supersede_waiting_for_final_submissions()
     stale = EvaluationAttempt.objects.filter(
         Q(enqueued_at__lt=now - timedelta(seconds=stale_pending_seconds())) | Q(enqueued_at__lt=PROCESS_STARTED),
         status=A.PENDING,
@@ -228,6 +234,13 @@ def attempts_reap(now=None) -> dict[str, int]:
         if not nudge_workers():
             break  # broker down: these attempts become stale again and are re-nudged by a later reap
     return {"expired": expired, "renudged": stale}
+
+
+def _supersede_waiting_for_final_submissions() -> int:
+    """Pending attempts of submissions that became final meanwhile (disqualified) are not evaluated."""
+    return EvaluationAttempt.objects.filter(status=A.PENDING, submission__status__in=FINAL_SUBMISSION).update(
+        status=A.SUPERSEDED, error="not evaluated: the submission was already final", finished_at=timezone.now()
+    )
 
 
 def _owned(claim: Claim) -> EvaluationAttempt | None:

@@ -154,3 +154,13 @@ def test_the_queue_is_round_robin_by_racer_and_positions_follow_it(submit):
     assert claimed == [a1.pk, b1.pk, g1.pk]
     # Everyone is at the cap of one running evaluation: the rest waits, Alpha's second still goes first.
     assert attempt_claim_next("w3") is None and queue_position(a2) == 1
+
+
+def test_a_submission_disqualified_while_it_waits_is_not_evaluated(submit):
+    from races.services import submission_disqualify
+
+    waiting = submit("Alpha")
+    submission_disqualify(waiting, "copied model")
+    assert queue_position(waiting) is None
+    assert attempt_claim_next("w") is None
+    assert list(waiting.attempts.values_list("status", flat=True)) == [A.SUPERSEDED]
