@@ -30,6 +30,7 @@ FINAL_SUBMISSION = (Submission.Status.SCORED, Submission.Status.FAILED, Submissi
 # Attempts enqueued before this process started may have been nudged into a queue that no longer exists
 # (the embedded in-memory broker of a previous run, a set-up command): the first reap re-nudges them.
 PROCESS_STARTED = timezone.now()
+RENUDGES_PER_REAP = 8
 
 
 def _setting(name: str, default: float) -> float:
@@ -230,7 +231,9 @@ def attempts_reap(now=None) -> dict[str, int]:
         Q(enqueued_at__lt=now - timedelta(seconds=stale_pending_seconds())) | Q(enqueued_at__lt=PROCESS_STARTED),
         status=A.PENDING,
     ).update(enqueued_at=now)
-    for _ in range(stale):  # one nudge per waiting attempt (retries were nudged by evaluation_request)
+    # Each finished evaluation nudges again while work waits, so a few nudges restore lost parallelism; one per
+    # stale attempt would flood the queue whenever a long (healthy) queue makes every attempt "stale".
+    for _ in range(min(stale, RENUDGES_PER_REAP)):
         if not nudge_workers():
             break  # broker down: these attempts become stale again and are re-nudged by a later reap
     return {"expired": expired, "renudged": stale}
