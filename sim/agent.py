@@ -7,6 +7,7 @@ before a distribution is built, so log-probabilities and PPO ratios are computed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -67,3 +68,13 @@ class Agent:
         with self._autocast():
             actions = self.network.predict(observations)
         return actions.numpy() if self.is_discrete else actions.float().numpy()
+
+
+def race_policy(network: ActorCritic) -> Callable[[Any], np.ndarray]:
+    """The greedy fp32 policy races are run with (as the league's evaluator runs it)."""
+    network.eval()
+
+    def policy(observations: Any) -> np.ndarray:
+        return network.predict(observations).numpy()
+
+    return policy

@@ -1,0 +1,163 @@
+"""The training loop: stop conditions, the model folder, resume, clone and the lab's reward functions.
+
+Runs are tiny (5 episodes per iteration, short episode cap) so each test takes seconds; whether PPO
+actually learns is in test_training_learns.py.
+"""
+
+import json
+
+import pytest
+import torch
+from deepracer.logs import DeepRacerLog
+
+from sim.archive import inspect_archive, load_actor_critic, write_model_archive
+from sim.checkpoints import latest_checkpoint
+from sim.hyperparameters import Hyperparameters
+from sim.networks import build_actor_critic
+from sim.reward_examples import EXAMPLE_FILES, example_source
+from sim.training import (
+    StopConditions,
+    TrainingConfig,
+    TrainingError,
+    resume_training,
+    round_robin_starts,
+    start_training,
+)
+from sim.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
+
+SMALL = Hyperparameters(batch_size=128, num_epochs=3, learning_rate=1e-3, episodes_between_training=5)
+
+
+def _config(reward: str = "example_1_follow_center_line", **overrides) -> TrainingConfig:
+    values = dict(track="pitlane_oval", vehicle=get_vehicle("original_deepracer"),
+                  reward_function_source=example_source(reward), hyperparameters=SMALL, evaluation_episodes=1,
+                  max_episode_steps=30)
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+@pytest.mark.slow
+def test_max_episodes_stops_exactly_and_the_model_folder_is_complete(tmp_path):
+    folder = tmp_path / "model"
+    result = start_training(folder, _config()).run(StopConditions(max_episodes=7), progress=False)
+
+    # 5 episodes, then the 2 that remain: exactly the budget.
+    assert (result.stopped_by, result.iterations, result.episodes) == ("max_episodes", 2, 7)
+    assert latest_checkpoint(folder).iteration == 2
+    iterations = json.loads((folder / "metrics" / "iterations.json").read_text())["iterations"]
+    assert [row["iteration"] for row in iterations] == [1, 2]
+    assert sum(row["is_best"] for row in iterations) == 1
+    episodes = json.loads((folder / "metrics" / "episodes.json").read_text())["episodes"]
+    assert [e["episode"] for e in episodes if e["phase"] == "training"] == list(range(7))
+    assert (folder / "metrics" / "iterations.csv").read_text().startswith("iteration,episodes,")
+    assert (folder / "reward_graph.png").read_bytes()[:4] == b"\x89PNG"
+    log_lines = next((folder / "logs" / "training").glob("*-robomaker.log")).read_text().splitlines()
+    assert log_lines and all(line.startswith("SIM_TRACE_LOG:") for line in log_lines)
+
+    log = DeepRacerLog(model_folder=str(folder))
+    log.load_training_trace()
+    trace = log.dataframe()
+    assert sorted(trace["episode"].unique()) == list(range(7))
+    assert set(trace["iteration"].unique()) == {1, 2}
+
+    info = inspect_archive(folder / "model.tar.gz")
+    assert info.vehicle == get_vehicle("original_deepracer")
+    assert info.reward_function_source == example_source("example_1_follow_center_line")
+    assert info.hyperparameters["lr"] == 1e-3 and info.hyperparameters["batch_size"] == 128
+    assert {"metrics/iterations.csv", "metrics/episodes.json", "metrics/reward_graph.png"} <= set(info.members)
+    vehicle, network = load_actor_critic(folder / "model.tar.gz")
+    assert vehicle == get_vehicle("original_deepracer")
+    assert network.state_dict().keys() == build_actor_critic(vehicle, seed=0).state_dict().keys()
+
+
+def test_round_robin_starts_advance_five_percent_per_episode():
+    assert round_robin_starts(0, 3).tolist() == pytest.approx([0.0, 0.05, 0.10])
+    assert round_robin_starts(19, 2).tolist() == pytest.approx([0.95, 0.0])
+
+
+def test_max_minutes_stops_after_the_iteration_in_progress(tmp_path):
+    result = start_training(tmp_path / "model", _config()).run(StopConditions(max_minutes=1e-4), progress=False)
+    assert result.stopped_by == "max_minutes"
+    assert result.iterations == 1 and result.archive.is_file()
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_still_exports(tmp_path):
+    def interrupt(row):
+        raise KeyboardInterrupt
+
+    result = start_training(tmp_path / "model", _config()).run(
+        StopConditions(max_episodes=100), progress=False, on_iteration=interrupt
+    )
+    assert (result.stopped_by, result.iterations) == ("interrupted", 1)
+    assert latest_checkpoint(tmp_path / "model").iteration == 1
+    assert inspect_archive(tmp_path / "model" / "model.tar.gz").vehicle == get_vehicle("original_deepracer")
+
+
+@pytest.mark.slow
+def test_resume_continues_the_iteration_and_episode_counts(tmp_path):
+    folder = tmp_path / "model"
+    start_training(folder, _config()).run(StopConditions(max_episodes=5), progress=False)
+    trainer = resume_training(folder)
+    assert (trainer.iteration, trainer.episodes) == (1, 5)
+    before = {name: tensor.clone() for name, tensor in trainer.agent.network.state_dict().items()}
+
+    result = trainer.run(StopConditions(max_episodes=10), progress=False)
+    assert (result.iterations, result.episodes) == (2, 10)
+    iterations = json.loads((folder / "metrics" / "iterations.json").read_text())["iterations"]
+    assert [row["iteration"] for row in iterations] == [1, 2]
+    assert [row["episodes"] for row in iterations] == [5, 10]
+    assert any(not torch.equal(before[name], tensor) for name, tensor in trainer.agent.network.state_dict().items())
+
+
+def test_a_model_folder_is_never_overwritten(tmp_path):
+    start_training(tmp_path / "model", _config())
+    with pytest.raises(TrainingError, match="already holds a model"):
+        start_training(tmp_path / "model", _config())
+
+
+def test_clone_starts_from_the_archive_weights(tmp_path):
+    vehicle = get_vehicle("original_deepracer")
+    source = build_actor_critic(vehicle, seed=7)
+    write_model_archive(tmp_path / "parent.tar.gz", vehicle, source.state_dict())
+    trainer = start_training(tmp_path / "clone", _config(), clone_from=tmp_path / "parent.tar.gz")
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(trainer.agent.network.state_dict()[name], tensor), name
+    assert json.loads((tmp_path / "clone" / "training.json").read_text())["cloned_from"].endswith("parent.tar.gz")
+
+
+def test_clone_refuses_a_model_with_a_different_action_space(tmp_path):
+    parent = get_vehicle("original_deepracer")  # 5 angles x 3 speeds = 15 actions
+    write_model_archive(tmp_path / "parent.tar.gz", parent, build_actor_critic(parent, seed=0).state_dict())
+    wider = Vehicle(parent.sensors, parent.neural_network, DiscreteActionSpace.from_granularity(30, 7, 1, 3))
+    with pytest.raises(TrainingError, match="15 vs 21 actions"):
+        start_training(tmp_path / "clone", _config(vehicle=wider), clone_from=tmp_path / "parent.tar.gz")
+    continuous = get_vehicle("continuous_camera")
+    with pytest.raises(TrainingError, match="discrete vs continuous action space"):
+        start_training(tmp_path / "clone", _config(vehicle=continuous), clone_from=tmp_path / "parent.tar.gz")
+    assert not (tmp_path / "clone").exists()
+
+
+def test_a_broken_reward_function_fails_before_anything_is_written(tmp_path):
+    config = _config()
+    broken = TrainingConfig(**{**config.__dict__, "reward_function_source": "def reward_function(params):\n  return ("})
+    with pytest.raises(ValueError, match="reward_function"):
+        start_training(tmp_path / "model", broken)
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", list(EXAMPLE_FILES))
+def test_the_lab_example_reward_functions_train_without_error(tmp_path, example):
+    config = _config(example, evaluation_episodes=0, record_simtrace=False)
+    result = start_training(tmp_path / "model", config).run(StopConditions(max_episodes=5), progress=False)
+    assert result.iterations == 1
+    rewards = json.loads((tmp_path / "model" / "metrics" / "episodes.json").read_text())["episodes"]
+    assert all(row["reward"] > 0 for row in rewards)
+
+
+@pytest.mark.slow
+def test_continuous_action_spaces_train(tmp_path):
+    config = _config(vehicle=get_vehicle("continuous_camera"), evaluation_episodes=1)
+    result = start_training(tmp_path / "model", config).run(StopConditions(max_episodes=5), progress=False)
+    assert result.iterations == 1
+    assert inspect_archive(result.archive).vehicle.action_space_type == "continuous"
