@@ -19,6 +19,7 @@ from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
 from races.models import Race, Submission
 from races.services import track_sim
+from races.services.races import race_objects_spec
 from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def race_job(submission: Submission) -> dict:
             "time_cap_s": float(race.time_cap_s),
             "continuous": True,
         },
+        "objects": race_objects_spec(race),  # boxes or bot cars, positions in the direction raced; None: none
         "seed": 0,  # evaluations are deterministic: the same archive on the same race gives the same result
         "model_dir": sandbox.MODEL_MOUNT,
     }

@@ -7,7 +7,10 @@ folder (``/model``) and a scratch folder. The trusted side validates everything 
 The heavy imports (torch, the simulator) happen BEFORE the job is read: the worker starts the sandbox first
 and copies and validates the archive into ``/model`` while this process imports, then sends the job.
 
-Job: ``{"track": {"name", "rows"}, "direction", "rules": {...RaceRules fields}, "seed", "model_dir"}``.
+Job: ``{"track": {"name", "rows"}, "direction", "rules": {...RaceRules fields}, "objects", "seed", "model_dir"}``;
+``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or ``{"kind": "bots",
+"items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the direction raced and
+``lane`` inner or outer (``sim.objects.objects_from_spec`` checks it; a bad spec is a job error).
 Result: ``{"ok": true, "laps": [...], "trace": {...}, "simtrace_csv": "...", "duration_s": ...,
 "timings": {"import_s", "load_s", "race_s"}}`` or ``{"ok": false, "kind": "model" | "job", "error": "..."}``.
 """
@@ -32,6 +35,7 @@ def main() -> int:
 
         from sim.archive import ArchiveError, load_actor_critic
         from sim.evaluation import run_race
+        from sim.objects import objects_from_spec
         from sim.rules import RaceRules
         from sim.simtrace import simtrace_csv_text
         from sim.track import Track
@@ -45,6 +49,7 @@ def main() -> int:
         track = Track.from_array(np.asarray(job["track"]["rows"], dtype=np.float64), name=job["track"]["name"])
         track = track.with_direction(job.get("direction", "counterclockwise"))
         rules = RaceRules(**job["rules"])
+        objects = objects_from_spec(track, job.get("objects"))  # a bad spec is refused before the model loads
         seed = int(job.get("seed", 0))
         model_dir = str(job.get("model_dir", "/model"))
     except (ValueError, KeyError, TypeError) as error:
@@ -61,7 +66,7 @@ def main() -> int:
         return network.predict(observations).numpy()  # argmax of the policy tower, under inference_mode
 
     try:
-        run = run_race(policy, track, vehicle, rules, seed=seed)
+        run = run_race(policy, track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
         return _emit({"ok": False, "kind": "model", "error": f"the model failed while driving: {error}"})
     raced = time.monotonic()

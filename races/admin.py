@@ -25,7 +25,7 @@ from races.services import (
     track_import,
     track_parse_route,
 )
-from races.services.races import SETTINGS_FIELDS
+from races.services.races import SETTINGS_FIELDS, race_with_type_defaults
 from races.services.tracks import MAX_ROUTE_FILE_BYTES
 from sim.scoring import format_lap_time
 
@@ -106,10 +106,12 @@ class RaceAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        values = race_with_type_defaults({field: cleaned.get(field) for field in SETTINGS_FIELDS if field in cleaned})
         try:
-            race_validate_settings({field: cleaned.get(field) for field in SETTINGS_FIELDS if field in cleaned})
+            race_validate_settings(values)
         except RuleViolation as error:
             raise forms.ValidationError(error.message) from None
+        cleaned.update(values)  # the race type's defaults are saved with the race
         return cleaned
 
 
@@ -130,12 +132,17 @@ class RaceAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     date_hierarchy = "opens_at"
     inlines = [ParticipantInline]
+    readonly_fields = ["objects_seed"]
     actions = ["clone_as_next_round", "open_now", "close_now"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "kind", "organiser"]}),
         ("Track", {"fields": ["track", "direction"]}),
         ("Race and scoring", {"fields": ["race_type", "ranking_method", "total_laps", "minimum_laps",
                                          "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s"]}),
+        ("Object avoidance", {"fields": ["box_count", "box_placement", "box_positions", "objects_seed"],
+                              "description": "Only for object-avoidance races (empty: 3 boxes, evenly spaced)."}),
+        ("Head to bot", {"fields": ["bot_count", "bot_speed_mps", "bot_lane_change_s"],
+                         "description": "Only for head-to-bot races (empty: 3 bots at 1 m/s keeping their lane)."}),
         ("Schedule and limits", {"fields": ["opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
                                             "submission_cooldown_s"]}),
     ]

@@ -8,7 +8,13 @@ from django import forms
 from django.utils import timezone
 
 from races.models import Race, Track
-from races.services.races import EVALUABLE_RACE_TYPES
+from races.services import RuleViolation
+from races.services.races import (
+    EVALUABLE_RACE_TYPES,
+    TYPE_DEFAULTS,
+    race_format_box_positions,
+    race_parse_box_positions,
+)
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and expects
 
@@ -33,16 +39,23 @@ class JoinForm(forms.Form):
 
 
 class CommunityRaceForm(forms.ModelForm):
-    """All the race settings of SPEC §8, grouped as the page shows them."""
+    """All the race settings of SPEC §8, grouped as the page shows them. A group tied to a race type is shown
+    (and sent) only for that type; without JavaScript its fields must be left empty for the other types."""
 
     GROUPS = (
-        ("Race", ("name", "description", "race_type")),
-        ("Track", ("track", "direction")),
+        ("Race", ("name", "description", "race_type"), ""),
+        ("Track", ("track", "direction"), ""),
+        ("Object avoidance", ("box_count", "box_placement", "box_positions"), Race.RaceType.OBJECT_AVOIDANCE),
+        ("Head to bot", ("bot_count", "bot_speed_mps", "bot_lane_change_s"), Race.RaceType.HEAD_TO_BOT),
         ("Scoring", ("ranking_method", "total_laps", "minimum_laps", "off_track_penalty_s", "collision_penalty_s",
-                     "max_resets", "time_cap_s")),
-        ("Schedule and limits", ("opens_at", "closes_at", "max_submissions_per_racer", "submission_cooldown_s")),
+                     "max_resets", "time_cap_s"), ""),
+        ("Schedule and limits", ("opens_at", "closes_at", "max_submissions_per_racer", "submission_cooldown_s"), ""),
     )
     track = forms.ModelChoiceField(queryset=Track.objects.all(), empty_label=None)
+    box_positions = forms.CharField(
+        required=False, max_length=400, label="Box positions",
+        help_text="Custom placement only: percent of the lap and lane per box, e.g. “20 inner, 45 outer, 70 inner”.",
+    )
     opens_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
     closes_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
 
@@ -51,9 +64,14 @@ class CommunityRaceForm(forms.ModelForm):
         fields = [
             "name", "description", "race_type", "track", "direction", "ranking_method", "total_laps", "minimum_laps",
             "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s", "opens_at", "closes_at",
-            "max_submissions_per_racer", "submission_cooldown_s",
+            "max_submissions_per_racer", "submission_cooldown_s", "box_count", "box_placement", "box_positions",
+            "bot_count", "bot_speed_mps", "bot_lane_change_s",
         ]
         labels = {
+            "box_count": "Number of boxes",
+            "bot_count": "Number of bot cars",
+            "bot_speed_mps": "Bot speed (m/s)",
+            "bot_lane_change_s": "Bots change lanes every (s)",
             "off_track_penalty_s": "Off-track penalty (s)",
             "collision_penalty_s": "Collision penalty (s)",
             "max_resets": "Maximum resets per run",
@@ -62,7 +80,13 @@ class CommunityRaceForm(forms.ModelForm):
             "submission_cooldown_s": "Cooldown between submissions (s)",
         }
         help_texts = {
-            "race_type": "Time trials can be evaluated today; other race types are coming.",
+            "race_type": "Object avoidance puts boxes on the track; head to bot, slower bot cars. "
+                         "Head-to-head brackets are not available yet.",
+            "box_count": f"1 to 10 (empty: {TYPE_DEFAULTS['box_count']}).",
+            "box_placement": "Random positions are drawn once for this race: every run meets the same boxes.",
+            "bot_count": f"1 to 6 (empty: {TYPE_DEFAULTS['bot_count']}), evenly spaced on alternating lanes.",
+            "bot_speed_mps": f"0.2 to 4 m/s (empty: {TYPE_DEFAULTS['bot_speed_mps']:g}).",
+            "bot_lane_change_s": "2 to 60 s; empty: the bots keep their lane.",
             "ranking_method": "Best lap, best average over the minimum laps, or total time of all laps.",
             "total_laps": "1 to 10 continuous laps per run.",
             "minimum_laps": "Consecutive completed laps a run needs to be ranked (all of them for total time).",
@@ -80,6 +104,17 @@ class CommunityRaceForm(forms.ModelForm):
             self.initial.setdefault("closes_at", now + timedelta(days=7))
         evaluable = [(v, label) for v, label in Race.RaceType.choices if v in EVALUABLE_RACE_TYPES]
         self.fields["race_type"].choices = evaluable
+        if self.instance.pk and not self.is_bound:
+            self.initial["box_positions"] = race_format_box_positions(self.instance.box_positions)
+
+    def clean_box_positions(self):
+        text = self.cleaned_data.get("box_positions", "").strip()
+        if not text:
+            return None
+        try:
+            return race_parse_box_positions(text)
+        except RuleViolation as error:
+            raise forms.ValidationError(error.message) from None
 
     def groups(self):
-        return [(title, [self[name] for name in names]) for title, names in self.GROUPS]
+        return [(title, [self[name] for name in names], race_type) for title, names, race_type in self.GROUPS]

@@ -5,6 +5,8 @@ Rules live in ``races.services``; models hold data, constraints and small derive
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -82,6 +84,10 @@ class RacerModel(models.Model):
         return str(self.metadata.get("neural_network", ""))
 
 
+def new_objects_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
 class Race(models.Model):
     class Kind(models.TextChoices):
         VIRTUAL_CIRCUIT = "virtual_circuit", "Virtual circuit"
@@ -102,6 +108,11 @@ class Race(models.Model):
         AVG_LAP_TIME = RankingMethod.AVG_LAP_TIME.value, RankingMethod.AVG_LAP_TIME.label
         TOTAL_TIME = RankingMethod.TOTAL_TIME.value, RankingMethod.TOTAL_TIME.label
 
+    class BoxPlacement(models.TextChoices):
+        EVEN = "even", "Fixed: evenly spaced, alternating lanes"
+        CUSTOM = "custom", "Fixed: at the positions given"
+        RANDOM = "random", "Random: drawn once for this race"
+
     name = models.CharField(max_length=80)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True, max_length=2000)
@@ -121,6 +132,18 @@ class Race(models.Model):
     collision_penalty_s = models.FloatField(default=5.0)
     max_resets = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means unlimited")
     time_cap_s = models.PositiveIntegerField(default=180)
+    # Settings of one race type only (empty for the others); rules in races.services.races.
+    box_count = models.PositiveSmallIntegerField("number of boxes", null=True, blank=True)
+    box_placement = models.CharField("box placement", max_length=10, choices=BoxPlacement.choices, blank=True)
+    box_positions = models.JSONField("box positions", null=True, blank=True,
+                                     help_text='Custom placement: [{"progress": percent of the lap, "lane": '
+                                               '"inner" | "outer"}, ...]')
+    bot_count = models.PositiveSmallIntegerField("number of bot cars", null=True, blank=True)
+    bot_speed_mps = models.FloatField("bot speed (m/s)", null=True, blank=True)
+    bot_lane_change_s = models.FloatField("bot lane change every (s)", null=True, blank=True,
+                                          help_text="Empty: the bots keep their lane")
+    # Random box positions are drawn from this, so every evaluation of the race sees the same boxes.
+    objects_seed = models.PositiveIntegerField(default=new_objects_seed, editable=False)
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
     closed_early_at = models.DateTimeField(null=True, blank=True)

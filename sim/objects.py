@@ -103,3 +103,54 @@ class BotCars(TrackObjects):
             if mine.any():
                 xy, yaw = self.track.lane_pose(self.ndist[mine], lane)
                 self.centres[mine], self.yaws[mine] = xy, yaw
+
+
+# --- the evaluator's job format ------------------------------------------------------------------------------
+MAX_BOXES, MAX_BOTS = 10, 6  # SPEC §8: object avoidance 1-10 boxes, head to bot 1-6 bot cars
+MAX_BOT_SPEED = 4.0  # the cars' own top speed (SPEC §3)
+
+
+def objects_from_spec(track: Track, spec: dict | None) -> TrackObjects | None:
+    """Objects from a race's JSON description (the sandboxed runner's ``"objects"``), checked strictly.
+
+    ``None`` means no objects. Otherwise ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or
+    ``{"kind": "bots", "items": [...], "speed": m/s, "lane_change_every_s": seconds | None}``; ``ndist`` is the
+    fraction of the lap in the direction raced. Raises ``ValueError`` on anything else.
+    """
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise ValueError("objects must be an object or null")
+    kind = spec.get("kind")
+    allowed = {"boxes": {"kind", "items"}, "bots": {"kind", "items", "speed", "lane_change_every_s"}}
+    if kind not in allowed:
+        raise ValueError("objects kind must be 'boxes' or 'bots'")
+    if set(spec) != allowed[kind]:
+        raise ValueError(f"{kind} objects take exactly the keys {', '.join(sorted(allowed[kind]))}")
+    items = spec["items"]
+    limit = MAX_BOXES if kind == "boxes" else MAX_BOTS
+    if not isinstance(items, list) or not 1 <= len(items) <= limit:
+        raise ValueError(f"{kind} need 1 to {limit} items")
+    ndists, lanes = [], []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"ndist", "lane"}:
+            raise ValueError("each object item is exactly {ndist, lane}")
+        ndists.append(_number(item["ndist"], "ndist", 0.0, 1.0, high_open=True))
+        if item["lane"] not in LANES:
+            raise ValueError(f"lane must be one of {', '.join(LANES)}")
+        lanes.append(item["lane"])
+    if kind == "boxes":
+        return StaticBoxes.on_track(track, ndists, lanes)
+    speed = _number(spec["speed"], "speed", 0.0, MAX_BOT_SPEED, low_open=True)
+    every = spec["lane_change_every_s"]
+    every = None if every is None else _number(every, "lane_change_every_s", 0.0, 3600.0, low_open=True)
+    return BotCars(track, ndists, lanes, speed, lane_change_every_s=every)
+
+
+def _number(value, name: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> float:
+    # bool is an int in Python; a JSON true is not a position.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
+    if value < low or value > high or (low_open and value == low) or (high_open and value == high):
+        raise ValueError(f"{name} is out of range")
+    return float(value)

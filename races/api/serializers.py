@@ -43,9 +43,13 @@ class RaceSerializer(serializers.ModelSerializer):
             "slug", "name", "description", "kind", "organiser", "race_type", "track", "direction",
             "ranking_method", "total_laps", "minimum_laps", "off_track_penalty_s", "collision_penalty_s",
             "max_resets", "time_cap_s", "opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
-            "submission_cooldown_s", "phase",
+            "submission_cooldown_s", "box_count", "box_placement", "box_positions", "bot_count", "bot_speed_mps",
+            "bot_lane_change_s", "phase",
         ]
         read_only_fields = ["slug", "kind", "organiser", "closed_early_at", "phase"]
+        # Only the race type's own settings apply; the services fill its defaults and refuse the others'.
+        extra_kwargs = {"box_positions": {"help_text": 'Custom placement: [{"progress": 25, "lane": "inner"}, ...] '
+                                                       "(percent of the lap in the direction raced)"}}
 
     def get_phase(self, race: Race) -> str:
         return race.phase()

@@ -170,7 +170,7 @@ ODD_INPUTS = [
     ("post", "/api/races/", {"name": "Odd", "track": "pitlane_oval", "opens_at": "yesterday"}),
     ("post", "/api/races/", {"name": "Odd", "track": "pitlane_oval", "total_laps": 10**12,
                              "opens_at": "2030-01-01T00:00:00Z", "closes_at": "2030-01-02T00:00:00Z"}),
-    ("post", "/api/races/", {"name": "Odd", "track": "pitlane_oval", "race_type": "HEAD_TO_BOT",
+    ("post", "/api/races/", {"name": "Odd", "track": "pitlane_oval", "race_type": "HEAD_TO_HEAD",
                              "opens_at": "2030-01-01T00:00:00Z", "closes_at": "2030-01-02T00:00:00Z"}),
     ("post", "/api/races/", {"name": "!!!", "track": "pitlane_oval", "max_resets": -1,
                              "opens_at": "2030-01-01T00:00:00Z", "closes_at": "2030-01-02T00:00:00Z"}),

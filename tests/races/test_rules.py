@@ -202,8 +202,7 @@ def test_staff_see_every_race_and_anonymous_visitors_only_public_ones(make_racer
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"race_type": "OBJECT_AVOIDANCE"}, "Only time-trial races can be evaluated"),
-        ({"race_type": "HEAD_TO_HEAD"}, "Only time-trial races can be evaluated"),
+        ({"race_type": "HEAD_TO_HEAD"}, "Head-to-head races .* cannot be evaluated yet"),
         ({"total_laps": 11}, "Total laps must be between 1 and 10"),
         ({"total_laps": 0, "minimum_laps": 0}, "Total laps must be between 1 and 10"),
         ({"minimum_laps": 4}, "Minimum laps must be between 1 and the total laps"),
