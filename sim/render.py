@@ -19,6 +19,7 @@ ROAD = (64, 66, 72)
 BORDER = (245, 245, 245)
 CENTRE = (236, 200, 60)
 TEXT = (245, 245, 245)
+BOX = (235, 140, 40)  # obstacle boxes: orange, clear of the speed ramp's blue-to-red at a glance
 PANEL = (30, 34, 38)
 # Speed colour ramp (slow -> fast): blue, cyan, green, yellow, red.
 _RAMP = np.array([(48, 80, 220), (40, 190, 230), (70, 200, 90), (245, 215, 50), (225, 50, 40)], dtype=float)
@@ -152,8 +153,10 @@ def render_track_image(
     size: tuple[int, int] = (1200, 800),
     title: str | None = None,
     speed_range: tuple[float, float] | None = None,
+    boxes: Sequence[np.ndarray] = (),
 ) -> Image.Image:
-    """The picture as a Pillow image (RGB). `speed_range` defaults to (0, max(4, fastest speed))."""
+    """The picture as a Pillow image (RGB). `speed_range` defaults to (0, max(4, fastest speed)); `boxes` are
+    obstacle outlines (4, 2) in metres (``TrackObjects.rectangles()``), drawn on the road under the paths."""
     width, height = size
     if width < 64 or height < 64:
         raise ValueError(f"image size must be at least 64 x 64, got {size}")
@@ -167,6 +170,8 @@ def render_track_image(
     box = (6 * ss, (header + 4) * ss, (width - bar_w - 6) * ss, (height - 6) * ss)
     view = _View(track, box)
     _draw_track(draw, track, view)
+    for corners in boxes:
+        draw.polygon(view(np.asarray(corners)), fill=BOX, outline=BORDER, width=ss)
     if trajs:
         vmin, vmax = speed_range or (0.0, max(4.0, max(float(t.speed.max(initial=0.0)) for t in trajs)))
         line_w = max(2, round(0.035 * view.scale))
@@ -199,11 +204,12 @@ def render_track_png(
     size: tuple[int, int] = (1200, 800),
     title: str | None = None,
     speed_range: tuple[float, float] | None = None,
+    boxes: Sequence[np.ndarray] = (),
 ) -> None:
-    """Write a top-down PNG of `track` with optional speed-coloured trajectories.
+    """Write a top-down PNG of `track` with optional speed-coloured trajectories (and obstacle boxes).
 
     `trajectories`: items `Trajectory(xy, speed, label)` or tuples `(xy (T, 2), speed (T,)[, label])`."""
-    img = render_track_image(track, trajectories, size=size, title=title, speed_range=speed_range)
+    img = render_track_image(track, trajectories, size=size, title=title, speed_range=speed_range, boxes=boxes)
     img.save(path_or_buffer, format="PNG", optimize=False)
 
 

@@ -117,6 +117,7 @@ class RunSerializer(serializers.Serializer):
     score = serializers.DictField()
     laps = LapSerializer(many=True)
     trace = serializers.DictField(required=False, help_text="t, x, y, yaw, speed, status per step")
+    boxes = serializers.ListField(required=False, help_text="with the trace: corners [[x, y] * 4] of each obstacle box")
     duration_s = serializers.FloatField()
 
 

@@ -10,7 +10,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from races.models import Run, Submission
+from races.services.races import race_objects_spec
 from races.services.tracks import track_sim
+from sim.objects import objects_from_spec
 from sim.render import Trajectory, render_track_png
 from sim.scoring import format_lap_time
 
@@ -54,7 +56,17 @@ def submission_summary(
         }
         if include_trace:
             summary["run"]["trace"] = run.trace
+            summary["run"]["boxes"] = [corners.round(3).tolist() for corners in race_box_corners(race)]
     return summary
+
+
+def race_box_corners(race) -> list[np.ndarray]:
+    """Corners (4, 2) of the race's obstacle boxes, as every run meets them (none for other race types).
+    Bot cars move, and the trace does not record them: they are not drawn."""
+    spec = race_objects_spec(race)
+    if spec is None or spec["kind"] != "boxes":
+        return []
+    return objects_from_spec(track_sim(race.track, race.direction), spec).rectangles()
 
 
 def _trajectory_name(submission: Submission) -> str:
@@ -88,6 +100,6 @@ def run_trajectory_png(submission: Submission) -> bytes | None:
     xy = np.column_stack([run.trace["x"], run.trace["y"]])
     buffer = io.BytesIO()
     render_track_png(track, buffer, [Trajectory(xy, np.asarray(run.trace["speed"]), submission.model.name)],
-                     size=(960, 640), title=f"{race.name} — {submission.model.name}")
+                     size=(960, 640), title=f"{race.name} — {submission.model.name}", boxes=race_box_corners(race))
     default_storage.save(name, ContentFile(buffer.getvalue()))
     return buffer.getvalue()

@@ -235,3 +235,35 @@ def test_the_admin_form_applies_defaults_and_refuses_other_types_settings(client
     assert created.status_code == 302
     race = Race.objects.get(slug="admin-boxes")
     assert (race.box_count, race.box_placement) == (3, "even") and race_objects_spec(race)["kind"] == "boxes"
+
+
+def test_the_replay_and_the_trajectory_picture_show_the_boxes(make_racer, make_race, make_model, client):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from races.models import Run
+    from races.services import submission_create
+    from sim.render import BOX
+    from tests.races.test_services import score
+
+    racer = make_racer()
+    boxes = make_race(name="Boxes", race_type=OA, box_count=3)
+    submission = submission_create(racer, boxes, make_model(racer))
+    score(submission, 10.25)
+    trace = {"t": [0.1, 0.2], "x": [0.0, 0.1], "y": [0.0, 0.0], "yaw": [0, 0], "speed": [1, 1], "status": ["", ""]}
+    Run.objects.filter(submission=submission).update(trace=trace)
+    client.force_login(racer)
+    run = client.get(f"/submissions/{submission.pk}/status.json").json()["run"]
+    assert len(run["boxes"]) == 3 and all(np.asarray(box).shape == (4, 2) for box in run["boxes"])
+    corners = np.asarray(run["boxes"][0])
+    assert np.hypot(*(corners[0] - corners[1])) == pytest.approx(0.4, abs=0.01)  # 0.5 x 0.4 m
+    picture = Image.open(io.BytesIO(client.get(f"/submissions/{submission.pk}/trajectory.png").content))
+    pixels = np.asarray(picture.convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels.astype(int) - BOX).sum(axis=1) < 30).sum() > 50  # orange boxes on the road
+
+    trial = make_race(name="Trial")
+    plain = submission_create(racer, trial, make_model(racer, "other"))
+    score(plain, 10.25)
+    assert client.get(f"/submissions/{plain.pk}/status.json").json()["run"]["boxes"] == []

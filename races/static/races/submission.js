@@ -32,10 +32,10 @@
   ]).then(([data, outline]) => {
     const trace = data.run && data.run.trace;
     if (!trace || !trace.x || trace.x.length < 2) { readout.textContent = "No trace was recorded for this run."; return; }
-    start(trace, outline);
+    start(trace, outline, data.run.boxes || []);
   }).catch(() => { readout.textContent = "The replay could not be loaded."; });
 
-  function start(trace, outline) {
+  function start(trace, outline, boxes) {
     const n = trace.x.length;
     // Race time can restart after a reset or lap: make it monotonic for playback.
     const t = new Array(n); let offset = 0;
@@ -78,6 +78,9 @@
       const [a, b] = [outline.inner[0], outline.outer[0]];
       g.strokeStyle = "#ffffff"; g.lineWidth = 5; g.beginPath();
       g.moveTo(px(a[0]), py(a[1])); g.lineTo(px(b[0]), py(b[1])); g.stroke();
+      // Obstacle boxes stay put for the whole run (the trajectory picture's orange).
+      g.fillStyle = "#eb8c28"; g.strokeStyle = "#ffffff"; g.lineWidth = 1;
+      for (const box of boxes) { path(g, box, true); g.fill(); g.stroke(); }
     }
 
     let clock = 0, playing = true, last = null;
