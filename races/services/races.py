@@ -63,7 +63,10 @@ def race_is_member(race: Race, user) -> bool:
 
 
 def race_validate_settings(values: dict) -> None:
-    """Cross-field rules of SPEC §8, shared by the admin, the web forms and the API."""
+    """Cross-field rules of SPEC §8, shared by the admin, the web forms and the API.
+
+    Give it ``race_with_type_defaults(values)``: the race type's own settings must be filled, every other
+    type's settings empty."""
     total, minimum = values.get("total_laps"), values.get("minimum_laps")
     if total is not None and not 1 <= total <= 10:
         raise RuleViolation("Total laps must be between 1 and 10.")
