@@ -149,7 +149,13 @@ def objects_from_spec(track: Track, spec: dict | None) -> TrackObjects | None:
 
 def _number(value, name: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> float:
     # bool is an int in Python; a JSON true is not a position.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a finite number")
+    try:
+        value = float(value)
+    except OverflowError:  # a JSON integer too large for a float
+        raise ValueError(f"{name} is out of range") from None
+    if not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number")
     if value < low or value > high or (low_open and value == low) or (high_open and value == high):
         raise ValueError(f"{name} is out of range")

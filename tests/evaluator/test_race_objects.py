@@ -48,6 +48,7 @@ def submit(make_racer, lapping_archive):
     {"kind": "boxes", "items": [{"ndist": 1.0, "lane": "inner"}]},
     {"kind": "boxes", "items": [{"ndist": "0.5", "lane": "inner"}]},
     {"kind": "boxes", "items": [{"ndist": True, "lane": "inner"}]},
+    {"kind": "boxes", "items": [{"ndist": 10**400, "lane": "inner"}]},
     {"kind": "boxes", "items": [{"ndist": 0.5, "lane": "middle"}]},
     {"kind": "boxes", "items": [{"ndist": 0.5, "lane": "inner", "size": 3}]},
     {"kind": "boxes", "items": [{"ndist": 0.5, "lane": "inner"}], "speed": 1.0},

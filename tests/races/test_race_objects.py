@@ -145,6 +145,8 @@ API_BASE = {"name": "API Boxes", "track": "pitlane_technical", "opens_at": "2030
         ({"race_type": OA, "box_placement": "custom", "box_positions": [["20", "inner"]]}, "Each box position"),
         ({"race_type": OA, "box_placement": "custom", "box_positions": [{"progress": True, "lane": "inner"}]},
          "between 0 and 100"),
+        ({"race_type": OA, "box_placement": "custom", "box_positions": [{"progress": 10**400, "lane": "inner"}]},
+         "between 0 and 100"),
         ({"race_type": HTB, "bot_speed_mps": 9}, "between 0.2 and 4 m/s"),
         ({"race_type": HTB, "box_placement": "random"}, "only for object avoidance races"),
         ({"bot_count": 2}, "leave empty for a time trial"),
