@@ -6,3 +6,6 @@ class RacesConfig(AppConfig):
 
     name = "races"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from races import signals  # noqa: F401  (connects the leaderboard-version receivers)

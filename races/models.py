@@ -153,6 +153,9 @@ class Race(models.Model):
     # Bumped by every reset: shown to the organiser so they can tell which link they shared.
     invite_code_version = models.PositiveIntegerField(default=0)
     invite_code_created_at = models.DateTimeField(null=True, blank=True)
+    # Bumped whenever a leaderboard row or a submission of this race is added or removed (races.signals):
+    # the leaderboard caches are keyed on it, so reading the race tells whether they are current.
+    leaderboard_version = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

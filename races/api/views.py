@@ -6,10 +6,14 @@ business rule becomes a JSON error carrying the service's message; lists are pag
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.validators import slug_re
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
@@ -35,6 +39,7 @@ from races.models import Race, Submission, Track
 from races.services import (
     PHASES,
     RuleViolation,
+    leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_table,
     model_delete,
@@ -188,6 +193,21 @@ class RaceLeaderboard(LeagueView, generics.ListAPIView):
 
     def get_queryset(self):
         return leaderboard_table(visible_race(self.request, self.kwargs["slug"]))
+
+    def list(self, request, *args, **kwargs):
+        """Each page is serialised once per board version; a poller sending the ETag back gets a 304."""
+        race = visible_race(request, self.kwargs["slug"])  # visibility first: a 304 must not leak a race
+        key = f"{leaderboard_cache_key(race)}:api:{request.get_host()}{request.get_full_path()}"
+        etag = f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in parse_etags(request.headers.get("If-None-Match", "")):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        data = cache.get(key)
+        if data is None:
+            page = self.paginate_queryset(leaderboard_table(race))
+            data = self.get_paginated_response(self.get_serializer(page, many=True).data).data
+            cache.set(key, data, timeout=600)
+        return Response(data, headers=headers)
 
 
 class RaceLeaderboardCsv(LeagueView):

@@ -5,6 +5,7 @@ Views, the API, the admin, management commands and the evaluator's actors all ca
 
 from races.services.errors import RuleViolation
 from races.services.leaderboards import (
+    leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_offer,
     leaderboard_recompute,
@@ -54,6 +55,7 @@ from races.services.tracks import (
 __all__ = [
     "PHASES",
     "RuleViolation",
+    "leaderboard_cache_key",
     "leaderboard_csv",
     "leaderboard_offer",
     "leaderboard_recompute",

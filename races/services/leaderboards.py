@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from races.models import LeaderboardEntry, Race, Run, Submission
 from sim.scoring import RunScore, format_lap_time
@@ -65,22 +66,37 @@ def leaderboard_rows(race: Race) -> QuerySet[LeaderboardEntry]:
 def leaderboard_table(race: Race) -> list[dict]:
     """Rows as plain dicts (rank, alias, time, gap to first, counts) for the API, the page and CSV.
 
-    Cached under a key that changes whenever a row or the race's submission count changes, so every
-    process (and every worker machine sharing a cache) serves the same, current table cheaply.
+    Built once per leaderboard version (bumped by every row or submission change, see ``races.signals``):
+    this process keeps the newest tables in memory (no unpickling on a hit) and the shared cache spares
+    other processes the build. Treat the rows as read-only.
     """
-    key = _table_cache_key(race)
-    rows = cache.get(key)
+    key = leaderboard_cache_key(race)
+    rows = _recent_tables.get(key)
     if rows is None:
-        rows = _build_table(race)
-        cache.set(key, rows, timeout=600)
+        rows = cache.get(key)
+        if rows is None:
+            rows = _build_table(race)
+            cache.set(key, rows, timeout=600)
+        with _recent_tables_lock:
+            _recent_tables[key] = rows
+            while len(_recent_tables) > RECENT_TABLES_KEPT:
+                del _recent_tables[next(iter(_recent_tables))]
     return rows
 
 
-def _table_cache_key(race: Race) -> str:
-    state = LeaderboardEntry.objects.filter(race=race).aggregate(rows=Count("pk"), changed=Max("updated_at"))
-    changed = state["changed"].timestamp() if state["changed"] else 0
-    submissions = Submission.objects.filter(race=race).count()
-    return f"leaderboard:{race.pk}:{state['rows']}:{changed}:{submissions}"
+def leaderboard_cache_key(race: Race) -> str:
+    """Changes with every change the board shows: a key for anything derived from the table.
+
+    The version is read from the database, not from ``race``: an instance loaded before a change must not
+    hide it (one primary-key lookup).
+    """
+    version = Race.objects.filter(pk=race.pk).values_list("leaderboard_version", flat=True).first()
+    return f"leaderboard:{race.pk}:{version}"
+
+
+RECENT_TABLES_KEPT = 64
+_recent_tables: dict[str, list[dict]] = {}  # insertion-ordered: the oldest is evicted first
+_recent_tables_lock = threading.Lock()  # gunicorn threads share it
 
 
 def _build_table(race: Race) -> list[dict]:
