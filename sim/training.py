@@ -41,8 +41,9 @@ from sim.env import VectorRaceEnv
 from sim.hyperparameters import Hyperparameters
 from sim.model_folder import ModelFolder, TrainingMetrics, write_json
 from sim.networks import build_actor_critic
+from sim.params import synthetic_params
 from sim.ppo import Rollout, UpdateStats, ppo_update
-from sim.reward_function import RewardFunction
+from sim.reward_function import RewardFunction, validate_reward_function
 from sim.reward_graph import draw_reward_graph
 from sim.simtrace import SimTraceCsvWriter, SimTraceRow, write_sim_trace_log
 from sim.track import Track, get_track
@@ -470,8 +471,10 @@ def start_training(model_dir: str | Path, config: TrainingConfig, clone_from: st
     folder = ModelFolder(Path(model_dir))
     if folder.exists():
         raise TrainingError(f"{folder.root} already holds a model: resume it, or choose a new folder")
-    RewardFunction.from_source(config.reward_function_source)  # a broken reward function fails before any file
-    config.load_track()
+    track = config.load_track()
+    # As the console's "Validate": run it on synthetic cars of this track before any file is written.
+    names, cars = synthetic_params(track)
+    validate_reward_function(config.reward_function_source, cars, names=names)
     if clone_from is not None:
         initial_weights = clone_weights(clone_from, config.vehicle)
     folder.root.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from sim.checkpoints import latest_checkpoint
 from sim.hyperparameters import Hyperparameters
 from sim.networks import build_actor_critic
 from sim.reward_examples import EXAMPLE_FILES, example_source
+from sim.reward_function import RewardFunctionError
 from sim.training import (
     StopConditions,
     TrainingConfig,
@@ -142,6 +143,15 @@ def test_a_broken_reward_function_fails_before_anything_is_written(tmp_path):
     broken = TrainingConfig(**{**config.__dict__, "reward_function_source": "def reward_function(params):\n  return ("})
     with pytest.raises(ValueError, match="reward_function"):
         start_training(tmp_path / "model", broken)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_reward_function_failing_on_a_car_is_refused_like_the_consoles_validate(tmp_path):
+    # Loads fine, but breaks on the first real params dict: caught on synthetic cars before training.
+    source = "def reward_function(params):\n    return params['no_such_key']\n"
+    config = TrainingConfig(**{**_config().__dict__, "reward_function_source": source})
+    with pytest.raises(RewardFunctionError, match="no_such_key"):
+        start_training(tmp_path / "model", config)
     assert not (tmp_path / "model").exists()
 
 
