@@ -2,9 +2,10 @@
 
 Measures requests per second and p50/p99 latency of the race page (HTML), its live leaderboard JSON and the
 API leaderboard. Target: >= 300 req/s and p99 <= 100 ms. The load generator runs on the same 2-core machine
-as the server (Python threads), so figures are a lower bound of what the server does alone.
+as the server: ``wrk`` (C, installed by ``./pitlane test``) when it is on the PATH, else Python threads
+(``--python-clients``; they take much of the CPU themselves, so those figures are a lower bound).
 
-Run: .venv/bin/python benchmarks/http_load.py [--rows 1000 --seconds 10 --clients 16]
+Run: .venv/bin/python benchmarks/http_load.py [--rows 1000 --seconds 10 --clients 16 --python-clients]
 The last line is one JSON object with every figure.
 """
 
@@ -14,6 +15,8 @@ import argparse
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -44,7 +47,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--python-clients", action="store_true", help="load from Python threads even if wrk exists")
     args = parser.parse_args()
+    generator = "python" if args.python_clients or not shutil.which("wrk") else "wrk"
+    load = _load_python if generator == "python" else _load_wrk
 
     import psycopg
 
@@ -82,7 +88,7 @@ def main() -> None:
             "leaderboard JSON": f"/races/{slug}/leaderboard.json",
             "API leaderboard": f"/api/races/{slug}/leaderboard/",
         }
-        results = {name: _load(path, args.clients, args.seconds) for name, path in targets.items()}
+        results = {name: load(path, args.clients, args.seconds) for name, path in targets.items()}
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -94,10 +100,10 @@ def main() -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     print(f"{'endpoint':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}   ({args.rows} rows, "
-          f"{args.clients} clients, {args.workers} gunicorn workers)")
+          f"{args.clients} clients ({generator}), {args.workers} gunicorn workers)")
     for name, r in results.items():
         print(f"{name:<20}{r['rps']:>10.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['errors']:>8}")
-    print(json.dumps({"benchmark": "http_load", "rows": args.rows, "clients": args.clients,
+    print(json.dumps({"benchmark": "http_load", "rows": args.rows, "clients": args.clients, "generator": generator,
                       "workers": args.workers, "results": results,
                       "targets": {"rps_at_least": 300, "p99_ms_at_most": 100}}))
 
@@ -149,7 +155,33 @@ def _wait_until_up() -> None:
     raise RuntimeError("gunicorn did not come up")
 
 
-def _load(path: str, clients: int, seconds: float) -> dict:
+def _load_wrk(path: str, clients: int, seconds: float) -> dict:
+    """wrk with 2 threads and ``clients`` keep-alive connections; its latency distribution gives p50/p99."""
+    output = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency", f"http://127.0.0.1:{PORT}{path}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    return {
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _milliseconds(percentiles["50"]),
+        "p99_ms": _milliseconds(percentiles["99"]),
+        "errors": failed,
+    }
+
+
+def _milliseconds(text: str) -> float:
+    """wrk's "812.00us", "12.31ms", "1.02s" in milliseconds."""
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 2)
+
+
+def _load_python(path: str, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
