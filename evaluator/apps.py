@@ -13,10 +13,17 @@ class EvaluatorConfig(AppConfig):
         from league import periodic
 
         def reap() -> None:
-            from evaluator.dbretry import with_database_retry
+            import logging
+
+            from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
             from evaluator.services import attempts_reap
 
-            with_database_retry(attempts_reap, attempts=2)  # a connection dropped since the last tick
+            try:
+                # Retried once (a connection dropped since the last tick), then left to the next tick.
+                with_database_retry(attempts_reap, patience_s=0)
+            except DATABASE_ERRORS as error:  # the database is down: one line per tick, not a traceback
+                logging.getLogger("evaluator.reaper").warning("Reaper skipped: database unavailable (%s)",
+                                                              str(error).strip()[:200])
 
         # Every worker process runs the reaper; it is idempotent (row locks, skip_locked), so many are fine.
         every = float(getattr(settings, "PITLANE_EVAL_REAP_EVERY_S", 15))

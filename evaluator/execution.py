@@ -24,6 +24,10 @@ from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
+HEARTBEAT_RETRY_S = 1.0  # after a failed heartbeat: renew the lease as soon as the database is back
+# A finished evaluation is minutes of CPU: its worker thread waits this long for the database to come back
+# (a restart, a failover) rather than throw the result away. The heartbeat keeps the lease meanwhile.
+RECORD_PATIENCE_S = 600.0
 RUNNER = ("-m", "evaluator.runner")
 WALL_MARGIN_S = 60.0
 
@@ -67,6 +71,11 @@ def execute_attempt(claim: Claim) -> None:
         )
         with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
             _run(claim, submission, Path(scratch), heartbeat)
+    except DATABASE_ERRORS as error:
+        # The database stayed away longer than our patience: the evaluator's trouble, not the model's, so no
+        # crash signature (two outages must not read as "the model crashed the evaluator twice the same way").
+        log.exception("Attempt %s: database unavailable", claim.attempt_id)
+        _fail(claim, f"internal error: the database was unavailable ({error})", retryable=True)
     except Exception as error:  # anything unexpected is a crash of this attempt: retry, don't lose it
         log.exception("Attempt %s crashed", claim.attempt_id)
         _fail(claim, f"internal error: {error}", retryable=True, crash_signature=type(error).__name__)
@@ -130,11 +139,12 @@ def _record(claim: Claim, submission: Submission, outcome: sandbox.SandboxOutcom
         return
     result["sandbox"] = {"mode": outcome.mode, "wall_seconds": round(outcome.wall_seconds, 3),
                          "limits": asdict(limits)}
-    with_database_retry(attempt_succeed, claim, result)
+    with_database_retry(attempt_succeed, claim, result, patience_s=RECORD_PATIENCE_S)
 
 
 def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") -> None:
-    with_database_retry(attempt_fail, claim, error, retryable=retryable, crash_signature=crash_signature)
+    with_database_retry(attempt_fail, claim, error, retryable=retryable, crash_signature=crash_signature,
+                        patience_s=RECORD_PATIENCE_S)
 
 
 class Heartbeat:
@@ -159,16 +169,24 @@ class Heartbeat:
         from django.db import connection
 
         every = min(HEARTBEAT_EVERY_S, lease_seconds() / 3)
+        wait = every
         try:
-            while not self._stopped.wait(every):
+            while not self._stopped.wait(wait):
                 try:
-                    if not attempt_heartbeat(self.claim):
-                        log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
-                        if self._process is not None:
-                            self._process.kill()
-                        return
-                except DATABASE_ERRORS:  # a dropped connection must not silently let the lease lapse
-                    log.warning("Heartbeat of attempt %s: database unavailable, retrying", self.claim.attempt_id)
+                    owned = attempt_heartbeat(self.claim)
+                except Exception as error:
+                    # Whatever failed (connection lost, server restarting, read-only during a failover), this
+                    # thread must live on: if it died, the lease would silently lapse and the result be refused.
+                    log.warning("Heartbeat of attempt %s failed (%s); retrying", self.claim.attempt_id,
+                                str(error).strip()[:200], exc_info=not isinstance(error, DATABASE_ERRORS))
                     connection.close()
+                    wait = min(every, HEARTBEAT_RETRY_S)
+                    continue
+                wait = every
+                if not owned:
+                    log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
+                    if self._process is not None:
+                        self._process.kill()
+                    return
         finally:
             connection.close()

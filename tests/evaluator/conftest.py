@@ -1,4 +1,4 @@
-"""The evaluator's tests use the league factories of tests/races, and a Redis server of their own."""
+"""The evaluator's tests use the league factories of tests/races, and Redis and PostgreSQL servers of their own."""
 
 import pytest
 
@@ -23,3 +23,18 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.kill()
+
+
+@pytest.fixture
+def postgres_server():
+    """A throwaway PostgreSQL cluster (free port, trust auth, fsync off) that a test may stop and restart."""
+    from tests.evaluator.processes import PostgresServer
+
+    server = PostgresServer()
+    if server.unavailable:
+        pytest.skip(server.unavailable)
+    try:
+        server.create()
+        yield server
+    finally:
+        server.destroy()

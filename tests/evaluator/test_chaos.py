@@ -1,24 +1,37 @@
-"""Failures around a batch of evaluations: the broker restarts empty, database connections are dropped.
+"""Failures around a batch of evaluations: the broker restarts empty, database connections are dropped, the
+database server stops and starts again.
 
 Real worker processes, a real Redis (a throwaway server the test starts and kills), the real PostgreSQL test
-database and the real sandbox. The property under test: every submission ends scored with exactly one run.
+database (or a throwaway cluster the test stops and restarts) and the real sandbox. The property under test:
+every submission ends scored with exactly one run.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
 from races.models import Run, Submission
 from races.services import model_upload, submission_create
-from tests.evaluator.processes import broker_at, start_worker, stop_worker, wait_for, worker_environment
+from tests.evaluator.processes import (
+    REPO,
+    broker_at,
+    database_at,
+    start_worker,
+    stop_worker,
+    wait_for,
+    worker_environment,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -32,6 +45,18 @@ FINAL = ("scored", "failed", "disqualified")
 def broker_on(redis_server):
     with broker_at(redis_server.url) as broker:
         yield broker
+
+
+@pytest.fixture
+def league_on_postgres_server(postgres_server, settings):
+    """The test process and its workers use a migrated database on the throwaway cluster, not the test database.
+
+    Request it before the fixtures that create data (``submit``), so that data is made there.
+    """
+    with database_at(postgres_server.url):
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, check=True, timeout=120,
+                       env=worker_environment("", settings.MEDIA_ROOT))
+        yield postgres_server
 
 
 @pytest.fixture
@@ -129,3 +154,31 @@ def test_dropped_database_connections_mid_batch_lose_no_result(redis_server, bro
     assert sum(terminated) >= 5, f"the test dropped too few connections to mean anything: {terminated}"
     assert_each_scored_exactly_once(batch)
     assert connection.is_usable()
+
+
+def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_postgres_server, redis_server, broker_on,
+                                                                    submit, settings, tmp_path):
+    """PostgreSQL itself stops (every connection closed, nothing listening) and starts again mid-batch: evaluations
+    running meanwhile keep their results, queued ones are still evaluated, and the worker lives on."""
+    postgres = league_on_postgres_server
+    worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT), tmp_path / "worker.log",
+                          threads=2)
+    try:
+        batch = submit(4)
+        wait_for(lambda: Submission.objects.filter(pk__in=[s.pk for s in batch], status="scored").exists(), 120,
+                 "a first result")
+        stopped_at = timezone.now()
+        postgres.stop("fast")
+        connection.close()  # this process's connection went down with the server
+        time.sleep(18)  # well past a few reconnects: evaluations finish meanwhile and find no database
+        postgres.start()
+        restarted_at = timezone.now()
+        wait_for(lambda: all_final(batch), 180, "the whole batch after the database restart")
+        assert worker.poll() is None, "the worker died with the database"
+    finally:
+        stop_worker(worker)
+    assert EvaluationAttempt.objects.filter(submission__in=batch, started_at__lt=stopped_at,
+                                            finished_at__gt=restarted_at).exists(), "no evaluation spanned the outage"
+    assert_each_scored_exactly_once(batch)
+    lost = EvaluationAttempt.objects.filter(submission__in=batch, status=EvaluationAttempt.Status.FAILED)
+    assert not lost.exists(), f"results lost to the outage: {list(lost.values_list('error', flat=True))}"

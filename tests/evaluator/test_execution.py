@@ -11,12 +11,13 @@ import threading
 import time
 
 import pytest
+from django.db import InternalError, OperationalError
 from django.utils import timezone
 
 from evaluator import execution, sandbox
 from evaluator.execution import execute_attempt
 from evaluator.models import EvaluationAttempt
-from evaluator.services import attempt_claim_next, attempts_reap
+from evaluator.services import attempt_claim_next, attempt_heartbeat, attempts_reap
 from races.services import model_upload, submission_create
 
 pytestmark = [
@@ -84,16 +85,21 @@ def test_a_hanging_run_is_killed_at_the_wall_limit_and_reported(evaluate, monkey
     assert first.error == "Evaluation exceeded the wall-clock limit of 2 s"
 
 
-def test_a_crash_then_a_success_counts_the_success_once(evaluate, monkeypatch):
-    runner(monkeypatch, "import os; os.kill(os.getpid(), 9)")
-    submission = evaluate(runs=1)
-    assert submission.attempts.get(number=1).error.startswith("The evaluation crashed (SIGKILL;")
+def a_good_result_printed(after_s: float = 0.0) -> str:
+    """Runner code that prints a valid one-lap result (after sleeping ``after_s``)."""
     lap = {"trial": 1, "elapsed_time_in_milliseconds": 9000, "completion_percentage": 100.0, "off_track_count": 0,
            "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
            "episode_status": "Lap complete"}
     trace = {key: [] for key in ("t", "x", "y", "yaw", "speed", "status")}
     result = {"ok": True, "laps": [lap], "trace": trace, "simtrace_csv": "", "duration_s": 1.0}
-    runner(monkeypatch, f"print({json.dumps(json.dumps(result))})")
+    return f"import time; time.sleep({after_s}); print({json.dumps(json.dumps(result))})"
+
+
+def test_a_crash_then_a_success_counts_the_success_once(evaluate, monkeypatch):
+    runner(monkeypatch, "import os; os.kill(os.getpid(), 9)")
+    submission = evaluate(runs=1)
+    assert submission.attempts.get(number=1).error.startswith("The evaluation crashed (SIGKILL;")
+    runner(monkeypatch, a_good_result_printed())
     execute_attempt(attempt_claim_next("test-worker"))
     submission.refresh_from_db()
     assert submission.status == "scored" and statuses(submission) == ["failed", "succeeded"]
@@ -122,3 +128,38 @@ def test_a_run_whose_lease_was_taken_over_is_stopped_and_its_outcome_ignored(eva
     reaper.join()
     assert time.monotonic() - started < 15
     assert statuses(submission) == ["expired", "pending"]
+
+
+def test_a_database_outage_outlasting_the_workers_patience_is_retried_but_never_blamed_on_the_model(
+        evaluate, monkeypatch):
+    """Twice the result could not be stored: two retries, not "the model crashed the evaluator twice"."""
+    runner(monkeypatch, a_good_result_printed())
+    monkeypatch.setattr(execution, "RECORD_PATIENCE_S", 0.0)
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("connection failed: Connection refused")
+
+    monkeypatch.setattr(execution, "attempt_succeed", database_gone)
+    submission = evaluate(runs=2)
+    assert submission.status == "queued" and statuses(submission) == ["failed", "failed", "pending"]
+    first = submission.attempts.get(number=1)
+    assert first.error.startswith("internal error: the database was unavailable") and first.crash_signature == ""
+
+
+def test_a_heartbeat_that_fails_keeps_trying_and_the_result_counts(evaluate, monkeypatch):
+    """E.g. a read-only database during a failover: the heartbeat thread must outlive the error, not the lease."""
+    runner(monkeypatch, a_good_result_printed(after_s=1.5))
+    monkeypatch.setattr(execution, "HEARTBEAT_EVERY_S", 0.2)
+    monkeypatch.setattr(execution, "HEARTBEAT_RETRY_S", 0.05)
+    beats = []
+
+    def failing_over(claim):
+        beats.append(claim.attempt_id)
+        if len(beats) <= 3:
+            raise InternalError("cannot execute UPDATE in a read-only transaction")
+        return attempt_heartbeat(claim)
+
+    monkeypatch.setattr(execution, "attempt_heartbeat", failing_over)
+    submission = evaluate()
+    assert len(beats) > 4, "the heartbeat stopped after its errors"
+    assert submission.status == "scored" and statuses(submission) == ["succeeded"]
