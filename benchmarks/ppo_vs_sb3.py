@@ -47,11 +47,9 @@ def greedy_progress(track_name: str, act) -> float:
     progress = []
     for start in EVALUATION_STARTS:
         observation, info = env.reset(seed=0, options={"start_ndist": float(start)})
-        done = False
-        while not done:
-            observation, _reward, terminated, truncated, info = env.step(act(observation))
-            done = terminated or truncated
-        progress.append(info["progress"])
+        while not info["episodes"]:  # the step that ends the episode reports its summary
+            observation, _reward, _terminated, _truncated, info = env.step(act(observation))
+        progress.append(info["episodes"][-1]["progress"])
     return float(np.mean(progress))
 
 
