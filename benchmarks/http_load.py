@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="per worker; 1 = gunicorn's sync worker")
     parser.add_argument("--python-clients", action="store_true", help="load from Python threads even if wrk exists")
     args = parser.parse_args()
     generator = "python" if args.python_clients or not shutil.which("wrk") else "wrk"
@@ -78,8 +79,8 @@ def main() -> None:
         call_command("collectstatic", "--noinput", verbosity=0)
         slug = _leaderboard(args.rows)
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "league.wsgi:application", "-w", str(args.workers), "--threads", "4",
-             "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"],
+            [sys.executable, "-m", "gunicorn", "league.wsgi:application", "-w", str(args.workers),
+             "--threads", str(args.threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"],
             cwd=REPO, env=env, start_new_session=True,
         )
         _wait_until_up()
@@ -100,11 +101,11 @@ def main() -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
     print(f"{'endpoint':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}   ({args.rows} rows, "
-          f"{args.clients} clients ({generator}), {args.workers} gunicorn workers)")
+          f"{args.clients} clients ({generator}), {args.workers} gunicorn workers x {args.threads} threads)")
     for name, r in results.items():
         print(f"{name:<20}{r['rps']:>10.1f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['errors']:>8}")
     print(json.dumps({"benchmark": "http_load", "rows": args.rows, "clients": args.clients, "generator": generator,
-                      "workers": args.workers, "results": results,
+                      "workers": args.workers, "threads": args.threads, "results": results,
                       "targets": {"rps_at_least": 300, "p99_ms_at_most": 100}}))
 
 

@@ -1,6 +1,6 @@
 """Our PPO trainer against stable-baselines3 PPO: same environment, same settings, same wall-clock budget.
 
-Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 5] [--track pitlane_oval]
+Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 6] [--track pitlane_technical] [--check-every 45]
 
 Both learn the lab's task: front camera, 15 discrete actions (30 deg / 5, 1 m/s / 3), Example 1 reward, the
 console's default hyperparameters (lr 3e-4, batch 64, 10 epochs, entropy 0.01, discount 0.999, clip 0.2,
@@ -10,8 +10,10 @@ GAE 0.95), about 1,000 steps between updates, torch on both cores.
   sb3   stable_baselines3.PPO("CnnPolicy") on 4 copies of sim.env.RaceEnv (the Gymnasium single-car
         environment that passes gymnasium's check_env) in a DummyVecEnv, n_steps 256
 
-After the budget each policy drives greedily (argmax) from 8 evenly spaced starting points; the figure is
-their mean progress (% of a lap, 100 = a whole lap without leaving the track). Last line: one JSON object.
+Every ``--check-every`` seconds of training (the clock is paused meanwhile) the policy drives greedily
+(argmax) from 4 evenly spaced starting points; greedy progress is their mean (% of a lap, 100 = every start
+drove a whole lap without leaving the track). Figures: env steps/s, minutes to the first 100 %, and the
+progress at the end of the budget. Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from sim.training import TrainingConfig, start_training
 from sim.vehicle import get_vehicle
 
 REWARD = "example_1_follow_center_line"
-EVALUATION_STARTS = np.linspace(0.0, 1.0, 8, endpoint=False)
+EVALUATION_STARTS = np.linspace(0.0, 1.0, 4, endpoint=False)
 MAX_EPISODE_STEPS = 1500
 
 
@@ -53,23 +55,53 @@ def greedy_progress(track_name: str, act) -> float:
     return float(np.mean(progress))
 
 
-def train_ours(track: str, minutes: float, folder: Path) -> dict:
+class LearningCurve:
+    """Training time on a clock that stops while the greedy checks run."""
+
+    def __init__(self, track: str, minutes: float, check_every_s: float) -> None:
+        self.track, self.budget_s, self.check_every_s = track, minutes * 60, check_every_s
+        self.training_s, self.next_check_s = 0.0, check_every_s
+        self.points: list[dict] = []
+        self._resumed = time.monotonic()
+
+    def tick(self, env_steps: int, act) -> bool:
+        """Call between updates: records a check when one is due; False once the budget is spent."""
+        self.training_s += time.monotonic() - self._resumed
+        over = self.training_s >= self.budget_s
+        if over or self.training_s >= self.next_check_s:
+            progress = greedy_progress(self.track, act)
+            self.points.append({"minutes": round(self.training_s / 60, 2), "env_steps": env_steps,
+                                "greedy_progress": round(progress, 1)})
+            print(f"  {self.points[-1]}", flush=True)
+            self.next_check_s += self.check_every_s
+        self._resumed = time.monotonic()
+        return not over
+
+    def summary(self, env_steps: int, updates: int) -> dict:
+        first_lap = next((p["minutes"] for p in self.points if p["greedy_progress"] >= 100.0), None)
+        return {"env_steps": env_steps, "training_seconds": round(self.training_s, 1), "updates": updates,
+                "steps_per_second": round(env_steps / self.training_s, 1), "minutes_to_full_laps": first_lap,
+                "final_greedy_progress": self.points[-1]["greedy_progress"], "curve": self.points}
+
+
+def train_ours(track: str, minutes: float, check_every_s: float, folder: Path) -> dict:
     config = TrainingConfig(track=track, vehicle=get_vehicle("original_deepracer"),
                             reward_function_source=example_source(REWARD), hyperparameters=Hyperparameters(),
                             evaluation_episodes=0, max_episode_steps=MAX_EPISODE_STEPS, record_simtrace=False)
     trainer = start_training(folder, config)
-    started = time.monotonic()
-    while time.monotonic() - started < minutes * 60:
+    network = trainer.agent.network
+
+    def act(observation) -> int:
+        return int(network.predict(observation[None])[0])
+
+    curve = LearningCurve(track, minutes, check_every_s)
+    while True:
         trainer.commit_iteration(trainer.train_iteration(), None)
-    seconds = time.monotonic() - started
-    network = trainer.agent.network.eval()
-    progress = greedy_progress(track, lambda observation: int(network.predict(observation[None])[0]))
-    return {"env_steps": trainer.env_steps, "seconds": round(seconds, 1), "episodes": trainer.episodes,
-            "updates": trainer.iteration, "steps_per_second": round(trainer.env_steps / seconds, 1),
-            "greedy_progress": round(progress, 1)}
+        if not curve.tick(trainer.env_steps, act):
+            return curve.summary(trainer.env_steps, trainer.iteration)
 
 
-def train_sb3(track: str, minutes: float) -> dict:
+def train_sb3(track: str, minutes: float, check_every_s: float) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -83,35 +115,46 @@ def train_sb3(track: str, minutes: float) -> dict:
                 n_epochs=hp.num_epochs, gamma=hp.discount_factor, gae_lambda=hp.gae_lambda,
                 clip_range=hp.clip_epsilon, ent_coef=hp.entropy, seed=0, device="cpu", verbose=0)
 
-    class Budget(BaseCallback):
-        def _on_step(self) -> bool:
-            return time.monotonic() - started < minutes * 60
+    def act(observation) -> int:
+        return int(model.predict(observation, deterministic=True)[0])
 
-    started = time.monotonic()
+    class Budget(BaseCallback):
+        """Checks after each update (at the start of the next rollout); stops the rollout once over budget."""
+
+        running = True
+
+        def _on_rollout_start(self) -> None:
+            if model._n_updates:
+                self.running = curve.tick(int(model.num_timesteps), act)
+
+        def _on_step(self) -> bool:
+            return self.running
+
+    curve = LearningCurve(track, minutes, check_every_s)
     model.learn(total_timesteps=10**9, callback=Budget())
-    seconds = time.monotonic() - started
-    progress = greedy_progress(track, lambda observation: int(model.predict(observation, deterministic=True)[0]))
-    return {"env_steps": int(model.num_timesteps), "seconds": round(seconds, 1), "episodes": None,
-            "updates": int(model._n_updates // max(hp.num_epochs, 1)),
-            "steps_per_second": round(model.num_timesteps / seconds, 1), "greedy_progress": round(progress, 1)}
+    return curve.summary(int(model.num_timesteps), int(model._n_updates // hp.num_epochs))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5.0, help="wall-clock training budget of each trainer")
-    parser.add_argument("--track", default="pitlane_oval")
+    parser.add_argument("--minutes", type=float, default=6.0, help="training budget of each trainer")
+    parser.add_argument("--track", default="pitlane_technical")
+    parser.add_argument("--check-every", type=float, default=45.0, help="seconds of training between checks")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
+    print("ours")
     with tempfile.TemporaryDirectory() as scratch:
-        ours = train_ours(args.track, args.minutes, Path(scratch) / "ours")
-    sb3 = train_sb3(args.track, args.minutes)
+        ours = train_ours(args.track, args.minutes, args.check_every, Path(scratch) / "ours")
+    print("sb3")
+    sb3 = train_sb3(args.track, args.minutes, args.check_every)
 
-    print(f"\n{'trainer':<8} {'env steps':>10} {'steps/s':>9} {'updates':>8} {'greedy progress':>16}   "
-          f"({args.minutes:g} min each on {args.track})")
+    print(f"\n{'trainer':<8} {'env steps':>10} {'steps/s':>9} {'updates':>8} {'min to full laps':>17} "
+          f"{'final progress':>15}   ({args.minutes:g} min each on {args.track})")
     for name, figures in (("ours", ours), ("sb3", sb3)):
+        first = figures["minutes_to_full_laps"]
         print(f"{name:<8} {figures['env_steps']:>10} {figures['steps_per_second']:>9.1f} {figures['updates']:>8} "
-              f"{figures['greedy_progress']:>15.1f}%")
+              f"{first if first is not None else '-':>17} {figures['final_greedy_progress']:>14.1f}%")
     print(json.dumps({"benchmark": "ppo_vs_sb3", "minutes": args.minutes, "track": args.track,
                       "ours": ours, "sb3": sb3}))
 
