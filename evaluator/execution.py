@@ -18,8 +18,7 @@ from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
 from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
 from races.models import Race, Submission
-from races.services import track_sim
-from races.services.races import race_objects_spec
+from races.services import race_objects_spec, track_sim
 from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ def main() -> int:
         import numpy as np
         import torch
 
+        from sim.agent import race_policy
         from sim.archive import ArchiveError, load_actor_critic
         from sim.evaluation import run_race
         from sim.objects import objects_from_spec
@@ -62,11 +63,8 @@ def main() -> int:
         return _emit({"ok": False, "kind": "model", "error": f"the model could not be loaded: {error}"})
     loaded = time.monotonic()
 
-    def policy(observations: Any) -> np.ndarray:
-        return network.predict(observations).numpy()  # argmax of the policy tower, under inference_mode
-
     try:
-        run = run_race(policy, track, vehicle, rules, seed=seed, objects=objects)
+        run = run_race(race_policy(network), track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
         return _emit({"ok": False, "kind": "model", "error": f"the model failed while driving: {error}"})
     raced = time.monotonic()

@@ -18,7 +18,7 @@ from django.utils.text import slugify
 
 from races.models import Race, RaceParticipant
 from races.services.errors import RuleViolation
-from sim.objects import LANES, MAX_BOTS, MAX_BOXES
+from sim.objects import LANES, MAX_BOT_SPEED, MAX_BOTS, MAX_BOXES
 from sim.scoring import RankingMethod
 
 RaceType = Race.RaceType
@@ -33,7 +33,7 @@ SETTINGS_FIELDS = (
     "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s", "opens_at", "closes_at",
     "max_submissions_per_racer", "submission_cooldown_s", *BOX_SETTINGS, *BOT_SETTINGS,
 )
-BOT_SPEED_RANGE = (0.2, 4.0)  # m/s; 4 is the racers' own top speed
+BOT_SPEED_RANGE = (0.2, MAX_BOT_SPEED)  # m/s: no faster than the racers themselves
 BOT_LANE_CHANGE_RANGE = (2.0, 60.0)  # seconds between lane changes
 BOX_MIN_GAP_M = 1.0  # along the lap, between chosen box positions and from the start line
 
@@ -209,6 +209,9 @@ def race_objects_spec(race: Race) -> dict | None:
     def alternating(k: int) -> list[str]:
         return [LANES[i % 2] for i in range(k)]
 
+    def evenly_spaced(k: int) -> list[float]:  # the start line excluded
+        return [(i + 1) / (k + 1) for i in range(k)]
+
     if race.race_type == RaceType.OBJECT_AVOIDANCE:
         k = race.box_count
         if race.box_placement == Race.BoxPlacement.CUSTOM:
@@ -221,10 +224,10 @@ def race_objects_spec(race: Race) -> dict | None:
             ndists = [(i + 1 + 0.5 * (rng.random() - 0.5)) / (k + 1) for i in range(k)]
             lanes = [LANES[0] if rng.random() < 0.5 else LANES[1] for _ in range(k)]
             return {"kind": "boxes", "items": items(ndists, lanes)}
-        return {"kind": "boxes", "items": items([(i + 1) / (k + 1) for i in range(k)], alternating(k))}
+        return {"kind": "boxes", "items": items(evenly_spaced(k), alternating(k))}
     if race.race_type == RaceType.HEAD_TO_BOT:
         k = race.bot_count
-        return {"kind": "bots", "items": items([(i + 1) / (k + 1) for i in range(k)], alternating(k)),
+        return {"kind": "bots", "items": items(evenly_spaced(k), alternating(k)),
                 "speed": float(race.bot_speed_mps), "lane_change_every_s": race.bot_lane_change_s}
     return None
 

@@ -90,6 +90,11 @@ def assert_each_scored_exactly_once(submissions: list[Submission]) -> None:
         assert not submission.attempts.filter(status__in=EvaluationAttempt.ACTIVE).exists()
 
 
+def wait_for_a_first_result(submissions: list[Submission]) -> None:
+    ids = [s.pk for s in submissions]
+    wait_for(lambda: Submission.objects.filter(pk__in=ids, status="scored").exists(), 120, "a first result")
+
+
 def all_final(submissions: list[Submission]) -> bool:
     return not Submission.objects.filter(pk__in=[s.pk for s in submissions]).exclude(status__in=FINAL).exists()
 
@@ -101,8 +106,7 @@ def test_a_broker_that_restarts_empty_mid_batch_loses_no_submission(redis_server
                           threads=2)
     try:
         batch = submit(4)
-        wait_for(lambda: Submission.objects.filter(pk__in=[s.pk for s in batch], status="scored").exists(), 120,
-                 "a first result")
+        wait_for_a_first_result(batch)
         redis_server.kill()
         batch += submit(2)  # the nudges fail: the submissions must still be created (and later evaluated)
         time.sleep(4)  # long enough for the worker's consumer to hit connection errors
@@ -165,8 +169,7 @@ def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_pos
                           threads=2)
     try:
         batch = submit(4)
-        wait_for(lambda: Submission.objects.filter(pk__in=[s.pk for s in batch], status="scored").exists(), 120,
-                 "a first result")
+        wait_for_a_first_result(batch)
         stopped_at = timezone.now()
         postgres.stop("fast")
         connection.close()  # this process's connection went down with the server
