@@ -15,8 +15,9 @@ from sim.vehicle import ContinuousActionSpace, DiscreteActionSpace, Vehicle
 
 class PurePursuitDriver:
     def __init__(self, track: Track, max_speed: float = 1.0, lookahead: float = 0.45, grip_margin: float = 0.6,
-                 spec: CarSpec = DEFAULT_CAR) -> None:
-        self.track, self.max_speed, self.lookahead, self.spec = track, max_speed, lookahead, spec
+                 spec: CarSpec = DEFAULT_CAR, lane: str | None = None) -> None:
+        """``lane``: follow the inner or outer lane instead of the centre line (two cars side by side)."""
+        self.track, self.max_speed, self.lookahead, self.spec, self.lane = track, max_speed, lookahead, spec, lane
         self.grip = grip_margin * spec.max_lateral_accel
         self._curvature = _curvature_ahead(track, horizon=1.2)
 
@@ -24,7 +25,8 @@ class PurePursuitDriver:
         """(steering degrees, speed m/s) per car."""
         origin = np.column_stack([car.x, car.y])
         projection = self.track.project(origin)
-        target = self.track.interpolate((projection.ndist + self.lookahead / self.track.length) % 1.0)
+        ahead = (projection.ndist + self.lookahead / self.track.length) % 1.0
+        target = self.track.interpolate(ahead) if self.lane is None else self.track.lane_point(ahead, self.lane)
         rear = origin - 0.5 * self.spec.wheelbase * np.column_stack([np.cos(car.yaw), np.sin(car.yaw)])
         to_target = target - rear
         alpha = np.arctan2(to_target[:, 1], to_target[:, 0]) - car.yaw

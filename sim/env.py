@@ -81,9 +81,14 @@ class VectorRaceEnv:
         objects: Any = None,
         spec: CarSpec = DEFAULT_CAR,
         max_episode_steps: int = 3000,
+        start_lane: str | None = None,
     ) -> None:
         if mode not in ("training", "race"):
             raise ValueError("mode must be 'training' or 'race'")
+        if start_lane not in (None, "inner", "outer"):
+            raise ValueError("start_lane must be None (the centre line), 'inner' or 'outer'")
+        # Head-to-head races start two cars side by side, one per lane; everything else starts on the centre line.
+        self.start_lane = start_lane
         self.track, self.num_envs, self.vehicle, self.mode = track, num_envs, vehicle, mode
         self.reward_function = reward_function
         self.rules = rules or R.RaceRules()
@@ -200,7 +205,10 @@ class VectorRaceEnv:
 
     # ------------------------------------------------------------------------------------ internals
     def _start_episodes(self, cars: np.ndarray) -> None:
-        xy, yaw = self.track.pose_at(self.start_ndist[cars])
+        if self.start_lane is None:
+            xy, yaw = self.track.pose_at(self.start_ndist[cars])
+        else:
+            xy, yaw = self.track.lane_pose(self.start_ndist[cars], self.start_lane)
         self.car.place(cars, xy[:, 0], xy[:, 1], yaw)
         self.phase[cars] = HELD
         self.hold_s[cars] = self.spec.dt  # the prepare step

@@ -12,6 +12,9 @@ The one scoring module: the trainer's evaluation command, the evaluator and the 
   for this method, so a qualifying run has completed every lap and the sum is its race time;
 - penalties (off-track, collision) are already inside each lap's elapsed time;
 - lower scores are better; a leaderboard row is replaced only by a strictly better score.
+
+Head-to-head matches are decided here too (``match_outcome``): the car that completes the laps in less race
+time wins; otherwise the finisher, then more completed laps, then more progress; an exact tie goes to car A.
 """
 
 from __future__ import annotations
@@ -213,6 +216,67 @@ def is_better(candidate: RunScore, incumbent: RunScore | None) -> bool:
     if incumbent is None:
         return True
     return ranking_key(candidate) < ranking_key(incumbent)
+
+
+@dataclass(frozen=True)
+class MatchStanding:
+    """Where one car of a head-to-head match ended: ``race_time_ms`` (penalties included) only if it finished."""
+
+    finished: bool
+    completed_laps: int
+    last_lap_progress: float  # completion of the lap it was on when its run ended (0 when it finished)
+    race_time_ms: int | None
+
+    @classmethod
+    def of(cls, laps: Iterable[LapMetrics | Mapping[str, Any]], total_laps: int) -> MatchStanding:
+        records = [lap if isinstance(lap, LapMetrics) else LapMetrics.from_dict(lap) for lap in laps]
+        completed = sum(1 for lap in records if lap.completed)
+        finished = completed >= total_laps
+        last = records[-1] if records else None
+        progress = last.completion_percentage if last is not None and not last.completed else 0.0
+        return cls(finished, completed, float(progress),
+                   sum(_lap_time(lap) for lap in records) if finished else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """``winner`` is 0 (car A, the higher seed) or 1 (car B); ``reason`` says which rule decided it."""
+
+    winner: int
+    reason: str
+    standings: tuple[MatchStanding, MatchStanding]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"winner": self.winner, "reason": self.reason, "standings": [s.to_dict() for s in self.standings]}
+
+
+MATCH_REASONS = ("faster", "only finisher", "more laps", "more progress", "tie: higher seed")
+
+
+def match_outcome(laps_a: Iterable[LapMetrics | Mapping[str, Any]], laps_b: Iterable[LapMetrics | Mapping[str, Any]],
+                  total_laps: int) -> MatchOutcome:
+    """Decide a head-to-head match from both cars' laps (car A is the higher seed).
+
+    Both finished: less race time wins. One finished: it wins. Neither: more completed laps, then more
+    progress on the last lap. An exact tie on every rule goes to car A.
+    """
+    if isinstance(total_laps, bool) or not isinstance(total_laps, int) or total_laps < 1:
+        raise ScoringError(f"total_laps must be a positive integer, got {total_laps!r}")
+    a, b = MatchStanding.of(laps_a, total_laps), MatchStanding.of(laps_b, total_laps)
+    # Each rule: (reason, key where smaller is better); the first rule that separates the cars decides.
+    rules: list[tuple[str, tuple[float, float]]] = [("only finisher", (not a.finished, not b.finished))]
+    if a.finished and b.finished:
+        rules.append(("faster", (a.race_time_ms, b.race_time_ms)))
+    else:
+        rules += [("more laps", (-a.completed_laps, -b.completed_laps)),
+                  ("more progress", (-a.last_lap_progress, -b.last_lap_progress))]
+    for reason, (key_a, key_b) in rules:
+        if key_a != key_b:
+            return MatchOutcome(0 if key_a < key_b else 1, reason, (a, b))
+    return MatchOutcome(0, "tie: higher seed", (a, b))
 
 
 def format_lap_time(milliseconds: int | None) -> str:
