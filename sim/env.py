@@ -265,12 +265,34 @@ class VectorRaceEnv:
         return ended
 
     def _reset_onto_lane(self, car: int) -> None:
-        ndist = np.array([(self.start_ndist[car] + max(self.prev_progress[car], 0.0) / 100.0) % 1.0])
+        progress = max(self.prev_progress[car], 0.0)
+        progress -= self._setback_from_objects(car, (self.start_ndist[car] + progress / 100.0) % 1.0) * 100.0
+        self.prev_progress[car] = self.progress[car] = progress  # the progress of the reset pose
+        ndist = np.array([(self.start_ndist[car] + progress / 100.0) % 1.0])
         candidates = [self.track.lane_pose(ndist, lane) for lane in ("inner", "outer")]
         here = np.array([self.car.x[car], self.car.y[car]])
         xy, yaw = min(candidates, key=lambda pose: float(np.hypot(*(pose[0][0] - here))))
         self.car.place(np.array([car]), xy[:, 0], xy[:, 1], yaw)
         self._last_x[car], self._last_y[car] = self.car.x[car], self.car.y[car]
+
+    def _setback_from_objects(self, car: int, ndist: float) -> float:
+        """How far (fraction of a lap) to move a reset back so it is not on or just before an object: the
+        simapp resets a car ``RESET_BEHIND_DISTANCE_M`` behind an object it would land near, else a car reset
+        after hitting a box lands next to it and hits it again."""
+        if self.objects is None or not len(self.objects):
+            return 0.0
+        length = self.track.length
+        object_ndist = self.track.project(np.asarray(self.objects.centres, dtype=np.float64)).ndist
+        behind = R.RESET_BEHIND_DISTANCE_M / length
+        past = (np.asarray(self.objects.lengths) / 2 + self.spec.footprint_length / 2) / length  # overlapping it
+        setback = 0.0
+        for _ in range(len(object_ndist)):  # each pass clears one more object (boxes may stand in a row)
+            ahead = (object_ndist - (ndist - setback) + 0.5) % 1.0 - 0.5  # signed, in (-0.5, 0.5]
+            near = (ahead > -past) & (ahead < behind)
+            if not near.any():
+                break
+            setback += float(np.max(behind - ahead[near]))
+        return min(setback, 0.5)
 
     def _close_lap(self, car: int, code: int, completion: float) -> None:
         counters = self.counters

@@ -12,6 +12,7 @@ import numpy as np
 
 ROUND_ROBIN_ADVANCE = 0.05  # training: each episode starts 5 % of the lap further on (20 start points)
 IMMOBILIZED_STEPS = 15
+RESET_BEHIND_DISTANCE_M = 1.0  # a reset that would land near an object goes this far behind it
 IMMOBILIZED_DISTANCE = 0.0003  # metres moved per step at most
 REVERSED_STEPS = 15
 MAX_EPISODE_STEPS = 100_000

@@ -76,3 +76,19 @@ def test_bot_cars_drive_their_lane_and_change_lanes(oval):
     for _ in range(20):
         env.step(STRAIGHT)
     assert bots.lanes == ["outer", "inner"]
+
+
+def test_a_car_reset_after_hitting_a_box_restarts_a_metre_behind_it_and_can_steer_round(oval):
+    box_at = 1.2 / oval.length
+    xy, yaw = oval.pose_at(np.array([box_at]))
+    box = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))
+    env = VectorRaceEnv(oval, 1, CAR, mode="race", objects=box,
+                        rules=RaceRules(total_laps=1, collision_penalty_s=0.0, time_cap_s=40))
+    env.reset(seed=0)
+    while env.active[0] and env.counters.crash[0] == 0 and env.steps[0] < 400:
+        env.step(STRAIGHT)
+    assert env.counters.crash[0] == 1
+    reset_at = oval.project(np.array([[env.car.x[0], env.car.y[0]]])).s[0]
+    assert reset_at == pytest.approx(1.2 - 1.0, abs=0.02)  # RESET_BEHIND_DISTANCE_M behind the box's centre
+    assert 0.0 <= env.progress[0] == pytest.approx(100.0 * 0.2 / oval.length, abs=0.1)
+    assert not box.collisions(env.car).any()
