@@ -69,7 +69,7 @@ class TrainingConfig:
     max_episode_steps: int = 1500  # 100 s: an episode slower than this is going nowhere
     seed: int = 0
     export: str = "best"
-    mixed_precision: bool = True
+    mixed_precision: bool | None = None  # None: bf16 autocast only on CPUs with native bf16 (sim.agent)
     record_simtrace: bool = True
     tracks_dir: str | None = None
 

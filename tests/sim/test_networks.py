@@ -176,3 +176,16 @@ def test_layout_needs_no_weights() -> None:
     layout = expected_state_dict_layout(vehicle)
     assert all(dtype == torch.float32 for _, dtype in layout.values())
     assert parameter_count(vehicle) > 115_000_000
+
+
+def test_training_uses_bf16_autocast_only_where_the_cpu_computes_bf16_natively():
+    # Emulated bf16 (e.g. AVX2-only CPUs) is ~15x slower than fp32: the default must follow the CPU.
+    from sim.agent import cpu_has_native_bf16, mixed_precision_autocast
+
+    assert isinstance(cpu_has_native_bf16(), bool)
+    with mixed_precision_autocast():
+        assert torch.is_autocast_enabled("cpu") is cpu_has_native_bf16()
+    with mixed_precision_autocast(False):
+        assert not torch.is_autocast_enabled("cpu")
+    with mixed_precision_autocast(True):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
