@@ -14,11 +14,11 @@ from evaluator.models import EvaluationAttempt
 
 @admin.register(EvaluationAttempt)
 class EvaluationAttemptAdmin(admin.ModelAdmin):
-    list_display = ["pk", "submission", "number", "status", "worker_id", "started_at", "lease_expires_at",
+    list_display = ["pk", "submission", "match", "number", "status", "worker_id", "started_at", "lease_expires_at",
                     "finished_at", "sandbox_mode", "sandbox_seconds", "short_error"]
     list_filter = ["status", "sandbox_mode"]
-    search_fields = ["error", "worker_id", "submission__pk"]
-    list_select_related = ["submission"]
+    search_fields = ["error", "worker_id", "submission__pk", "match__pk"]
+    list_select_related = ["submission", "match__race"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in EvaluationAttempt._meta.fields]
 

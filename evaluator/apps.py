@@ -25,6 +25,20 @@ class EvaluatorConfig(AppConfig):
                 logging.getLogger("evaluator.reaper").warning("Reaper skipped: database unavailable (%s)",
                                                               str(error).strip()[:200])
 
+        def start_brackets() -> None:
+            import logging
+
+            from evaluator.dbretry import DATABASE_ERRORS
+            from races.services.brackets import brackets_start_due
+
+            try:
+                brackets_start_due()
+            except DATABASE_ERRORS as error:
+                logging.getLogger("evaluator.reaper").warning("Brackets not checked: database unavailable (%s)",
+                                                              str(error).strip()[:200])
+
         # Every worker process runs the reaper; it is idempotent (row locks, skip_locked), so many are fine.
         every = float(getattr(settings, "PITLANE_EVAL_REAP_EVERY_S", 15))
         periodic.register(reap, every_seconds=every, name="evaluator.reap")
+        # Head-to-head races start their bracket on the same tick once qualifying has closed (idempotent too).
+        periodic.register(start_brackets, every_seconds=every, name="races.brackets_start")

@@ -1,4 +1,8 @@
-"""What a worker does with a claimed attempt: fetch the archive, validate it, run the sandbox, record."""
+"""What a worker does with a claimed attempt: fetch the archive(s), validate them, run the sandbox, record.
+
+A submission's job races one model (``/model``); a bracket match's job races two (``/model/a``, ``/model/b``,
+the same read-only mount) against each other. Everything else is shared.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +21,7 @@ from evaluator import sandbox
 from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
 from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
-from races.models import Race, Submission
+from races.models import BracketMatch, Race, RacerModel, Submission
 from races.services import race_objects_spec, track_sim
 from sim.archive import ArchiveError, ArchiveLimits, extract_archive
 
@@ -42,7 +46,22 @@ def wall_seconds(race: Race) -> float:
 
 def race_job(submission: Submission) -> dict:
     """The job document for the sandbox: everything the runner needs, nothing else."""
-    race = submission.race
+    return _job(submission.race) | {
+        "objects": race_objects_spec(submission.race),  # boxes or bot cars in the direction raced; None: none
+        "model_dir": sandbox.MODEL_MOUNT,
+    }
+
+
+MATCH_CARS = ("a", "b")  # car A's and car B's model folders under the model mount
+
+
+def match_job(match: BracketMatch) -> dict:
+    """The job of a head-to-head match: the race's track and rules, car A's and car B's models."""
+    return _job(match.race) | {"kind": "match",
+                               "model_dirs": [f"{sandbox.MODEL_MOUNT}/{car}" for car in MATCH_CARS]}
+
+
+def _job(race: Race) -> dict:
     track = track_sim(race.track)  # file order; the runner applies the direction
     return {
         "track": {"name": race.track.slug, "rows": track.waypoints.tolist()},
@@ -55,21 +74,39 @@ def race_job(submission: Submission) -> dict:
             "time_cap_s": float(race.time_cap_s),
             "continuous": True,
         },
-        "objects": race_objects_spec(race),  # boxes or bot cars, positions in the direction raced; None: none
         "seed": 0,  # evaluations are deterministic: the same archive on the same race gives the same result
-        "model_dir": sandbox.MODEL_MOUNT,
     }
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a claim asks for: the race, the models to race (one, or car A's and car B's) and the job."""
+
+    race: Race
+    models: list[RacerModel]
+    job: dict
+
+    @property
+    def is_match(self) -> bool:
+        return len(self.models) == 2
+
+
+def work_of(claim: Claim) -> Work:
+    if claim.match_id is None:
+        submission = Submission.objects.select_related("race__track", "model").get(pk=claim.submission_id)
+        return Work(submission.race, [submission.model], race_job(submission))
+    match = BracketMatch.objects.select_related("race__track", "submission_a__model", "submission_b__model").get(
+        pk=claim.match_id)
+    return Work(match.race, [match.submission_a.model, match.submission_b.model], match_job(match))
 
 
 def execute_attempt(claim: Claim) -> None:
     """Evaluate a claimed attempt and record its outcome; heartbeats keep the lease while it runs."""
     heartbeat = Heartbeat(claim)
     try:
-        submission = with_database_retry(
-            Submission.objects.select_related("race__track", "model").get, pk=claim.submission_id
-        )
+        work = with_database_retry(work_of, claim)
         with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
-            _run(claim, submission, Path(scratch), heartbeat)
+            _run(claim, work, Path(scratch), heartbeat)
     except DATABASE_ERRORS as error:
         # The database stayed away longer than our patience: the evaluator's trouble, not the model's, so no
         # crash signature (two outages must not read as "the model crashed the evaluator twice the same way").
@@ -82,8 +119,11 @@ def execute_attempt(claim: Claim) -> None:
         heartbeat.stop()
 
 
-def _run(claim: Claim, submission: Submission, scratch: Path, heartbeat: Heartbeat) -> None:
-    limits = sandbox.SandboxLimits(wall_seconds=wall_seconds(submission.race))
+def _run(claim: Claim, work: Work, scratch: Path, heartbeat: Heartbeat) -> None:
+    limits = sandbox.SandboxLimits(wall_seconds=wall_seconds(work.race))
+    if work.is_match:  # two cars, each a camera and a network per step: twice the compute
+        wall = 2 * float(work.race.time_cap_s) + WALL_MARGIN_S
+        limits = sandbox.SandboxLimits(wall_seconds=wall, cpu_seconds=max(limits.cpu_seconds, int(wall)))
     model_dir = scratch / "model"
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
     process = sandbox.start_sandboxed(
@@ -94,35 +134,37 @@ def _run(claim: Claim, submission: Submission, scratch: Path, heartbeat: Heartbe
         allow_fallback=bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)),
     )
     heartbeat.watch(process)
-    try:
-        _fetch_and_validate(submission, scratch / "model.tar.gz", model_dir)
-    except ArchiveError as error:
-        process.abort()
-        _fail(claim, f"The model archive was refused: {error}", retryable=False)
-        return
-    except BaseException:
-        process.abort()
-        raise
-    outcome = process.finish(json.dumps(race_job(submission)).encode())
-    _record(claim, submission, outcome, limits)
+    folders = [model_dir / car for car in MATCH_CARS] if work.is_match else [model_dir]
+    for car, (model, folder) in enumerate(zip(work.models, folders, strict=True)):
+        try:
+            _fetch_and_validate(model, scratch / "model.tar.gz", folder)
+        except ArchiveError as error:
+            process.abort()
+            _fail(claim, f"The model archive was refused: {error}", retryable=False,
+                  car=car if work.is_match else None)
+            return
+        except BaseException:
+            process.abort()
+            raise
+    outcome = process.finish(json.dumps(work.job).encode())
+    _record(claim, work, outcome, limits)
 
 
-def _fetch_and_validate(submission: Submission, archive_copy: Path, model_dir: Path) -> None:
+def _fetch_and_validate(model: RacerModel, archive_copy: Path, model_dir: Path) -> None:
     """Copy the archive out of storage (may be S3) into private scratch, then validate it into ``model_dir``."""
-    with submission.model.archive.open("rb") as source, archive_copy.open("wb") as target:
+    with model.archive.open("rb") as source, archive_copy.open("wb") as target:
         shutil.copyfileobj(source, target, length=1024 * 1024)
     extract_archive(archive_copy, model_dir, ArchiveLimits())
     archive_copy.unlink()
 
 
-def _record(claim: Claim, submission: Submission, outcome: sandbox.SandboxOutcome,
-            limits: sandbox.SandboxLimits) -> None:
+def _record(claim: Claim, work: Work, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits) -> None:
     if outcome.timed_out:
         _fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
               retryable=True, crash_signature="timeout")
         return
     try:
-        result = parse_runner_output(outcome.stdout, submission.race.total_laps, limits.output_bytes)
+        result = parse_runner_output(outcome.stdout, work.race.total_laps, limits.output_bytes, match=work.is_match)
     except ResultError as error:
         detail = outcome.signal_name or f"exit code {outcome.returncode}"
         tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
@@ -131,7 +173,7 @@ def _record(claim: Claim, submission: Submission, outcome: sandbox.SandboxOutcom
         return
     if not result["ok"]:
         if result["kind"] == "model":  # deterministic: the same archive fails the same way, no retry
-            _fail(claim, result["error"], retryable=False)
+            _fail(claim, result["error"], retryable=False, car=result.get("car"))
         else:  # our side (job, installation): retry, but an identical failure twice stops
             _fail(claim, f"The evaluator failed: {result['error']}", retryable=True,
                   crash_signature=f"job:{result['error'][:80]}")
@@ -141,9 +183,9 @@ def _record(claim: Claim, submission: Submission, outcome: sandbox.SandboxOutcom
     with_database_retry(attempt_succeed, claim, result, patience_s=RECORD_PATIENCE_S)
 
 
-def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") -> None:
+def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "", car: int | None = None) -> None:
     with_database_retry(attempt_fail, claim, error, retryable=retryable, crash_signature=crash_signature,
-                        patience_s=RECORD_PATIENCE_S)
+                        car=car, patience_s=RECORD_PATIENCE_S)
 
 
 class Heartbeat:

@@ -9,8 +9,9 @@ from django.utils import timezone
 
 
 class EvaluationAttempt(models.Model):
-    """One try at evaluating a submission. A worker owns it while its lease is fresh (heartbeats extend it);
-    the reaper expires stale leases and opens the next attempt. Only the current owner may record a result."""
+    """One try at evaluating a submission, or at racing a head-to-head bracket match (exactly one of the two).
+    A worker owns it while its lease is fresh (heartbeats extend it); the reaper expires stale leases and opens
+    the next attempt. Only the current owner may record a result."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -22,7 +23,10 @@ class EvaluationAttempt(models.Model):
 
     ACTIVE = (Status.PENDING, Status.RUNNING)
 
-    submission = models.ForeignKey("races.Submission", on_delete=models.CASCADE, related_name="attempts")
+    submission = models.ForeignKey("races.Submission", on_delete=models.CASCADE, related_name="attempts",
+                                   null=True, blank=True)
+    match = models.ForeignKey("races.BracketMatch", on_delete=models.CASCADE, related_name="attempts",
+                              null=True, blank=True)
     number = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     # A fresh token per claim: a result is accepted only with the token of the current claim.
@@ -43,17 +47,35 @@ class EvaluationAttempt(models.Model):
     class Meta:
         ordering = ["created_at", "pk"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(submission__isnull=False, match__isnull=True)
+                | models.Q(submission__isnull=True, match__isnull=False),
+                name="evaluator_attempt_one_target",
+                violation_error_message="An attempt evaluates either a submission or a bracket match.",
+            ),
             models.UniqueConstraint(fields=["submission", "number"], name="evaluator_attempt_number_unique"),
-            # At most one live attempt per submission: the heart of "evaluated exactly once".
+            models.UniqueConstraint(fields=["match", "number"], name="evaluator_match_attempt_number_unique"),
+            # At most one live attempt per submission (or match): the heart of "evaluated exactly once".
             models.UniqueConstraint(
                 fields=["submission"],
                 condition=models.Q(status__in=["pending", "running"]),
                 name="evaluator_one_active_attempt",
             ),
+            models.UniqueConstraint(
+                fields=["match"],
+                condition=models.Q(status__in=["pending", "running"]),
+                name="evaluator_one_active_match_attempt",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"Attempt {self.number} of submission {self.submission_id} ({self.status})"
+        target = f"submission {self.submission_id}" if self.match_id is None else f"match {self.match_id}"
+        return f"Attempt {self.number} of {target} ({self.status})"
+
+    @property
+    def target(self):
+        """The submission or bracket match this attempt evaluates."""
+        return self.submission if self.match_id is None else self.match
 
     @staticmethod
     def new_token() -> uuid.UUID:

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from sim.objects import LANES
 from sim.rules import STATUS_LABELS
 from sim.scoring import LapMetrics
 
@@ -21,8 +22,12 @@ class ResultError(ValueError):
     """The runner's output is malformed: treated as a crash of the evaluation, never as a result."""
 
 
-def parse_runner_output(raw: bytes, total_laps: int, limit: int) -> dict[str, Any]:
-    """Parse and validate; returns either an ``ok`` result or the runner's own failure report."""
+def parse_runner_output(raw: bytes, total_laps: int, limit: int, match: bool = False) -> dict[str, Any]:
+    """Parse and validate; returns either an ``ok`` result or the runner's own failure report.
+
+    ``match``: the output of a head-to-head match job: ``cars`` (car A, car B: ``{"laps", "trace"}``) and
+    ``lanes`` instead of one car's laps, trace and simtrace; a model failure may name its ``car`` (0 or 1).
+    """
     if len(raw) > limit:
         raise ResultError(f"the runner printed more than {limit} bytes")
     try:
@@ -34,7 +39,19 @@ def parse_runner_output(raw: bytes, total_laps: int, limit: int) -> dict[str, An
     if not document["ok"]:
         if document.get("kind") not in ("model", "job") or not isinstance(document.get("error"), str):
             raise ResultError("the runner's failure report is malformed")
-        return {"ok": False, "kind": document["kind"], "error": document["error"][:2000]}
+        car = document.get("car")
+        if car is not None and (not match or car not in (0, 1) or isinstance(car, bool)):
+            raise ResultError("the runner's failure report names no car of the match")
+        report = {"ok": False, "kind": document["kind"], "error": document["error"][:2000]}
+        return report | {"car": car} if match else report
+    if match:
+        return {
+            "ok": True,
+            "cars": _cars(document.get("cars"), total_laps),
+            "lanes": _lanes(document.get("lanes")),
+            "duration_s": _number(document.get("duration_s"), "duration_s", 0, 3600),
+            "timings": _timings(document.get("timings", {})),
+        }
     return {
         "ok": True,
         "laps": _laps(document.get("laps"), total_laps),
@@ -43,6 +60,23 @@ def parse_runner_output(raw: bytes, total_laps: int, limit: int) -> dict[str, An
         "duration_s": _number(document.get("duration_s"), "duration_s", 0, 3600),
         "timings": _timings(document.get("timings", {})),
     }
+
+
+def _cars(cars: Any, total_laps: int) -> list[dict[str, Any]]:
+    if not isinstance(cars, list) or len(cars) != 2:
+        raise ResultError("a match result has exactly two cars")
+    checked = []
+    for car in cars:
+        if not isinstance(car, dict) or set(car) != {"laps", "trace"}:
+            raise ResultError("each car of a match is exactly {laps, trace}")
+        checked.append({"laps": _laps(car["laps"], total_laps), "trace": _trace(car["trace"])})
+    return checked
+
+
+def _lanes(lanes: Any) -> list[str]:
+    if not isinstance(lanes, list) or sorted(lanes) != sorted(LANES):
+        raise ResultError(f"a match's lanes are {' and '.join(LANES)}, one per car")
+    return lanes
 
 
 def _laps(laps: Any, total_laps: int) -> list[dict[str, Any]]:

@@ -13,6 +13,11 @@ Job: ``{"track": {"name", "rows"}, "direction", "rules": {...RaceRules fields}, 
 ``lane`` inner or outer (``sim.objects.objects_from_spec`` checks it; a bad spec is a job error).
 Result: ``{"ok": true, "laps": [...], "trace": {...}, "simtrace_csv": "...", "duration_s": ...,
 "timings": {"import_s", "load_s", "race_s"}}`` or ``{"ok": false, "kind": "model" | "job", "error": "..."}``.
+
+A head-to-head match job has ``"kind": "match"`` and ``"model_dirs": [car A's, car B's]`` instead of
+``model_dir`` and ``objects`` (the cars are each other's only objects); it is raced with
+``sim.head_to_head.run_match`` and prints ``{"ok": true, "cars": [{"laps", "trace"}, {...}], "lanes": [...],
+"duration_s", "timings"}``. A failure of one car's model names it: ``{"ok": false, "kind": "model", "car": 0 | 1}``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def main() -> int:
         from sim.agent import race_policy
         from sim.archive import ArchiveError, load_actor_critic
         from sim.evaluation import run_race
+        from sim.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
         from sim.objects import objects_from_spec
         from sim.rules import RaceRules
         from sim.simtrace import simtrace_csv_text
@@ -50,19 +56,33 @@ def main() -> int:
         track = Track.from_array(np.asarray(job["track"]["rows"], dtype=np.float64), name=job["track"]["name"])
         track = track.with_direction(job.get("direction", "counterclockwise"))
         rules = RaceRules(**job["rules"])
-        objects = objects_from_spec(track, job.get("objects"))  # a bad spec is refused before the model loads
         seed = int(job.get("seed", 0))
-        model_dir = str(job.get("model_dir", "/model"))
+        if job.get("kind") == "match":
+            model_dirs = [str(folder) for folder in job["model_dirs"]]
+            if len(model_dirs) != 2:
+                raise ValueError("a match job names exactly two model folders")
+        else:
+            objects = objects_from_spec(track, job.get("objects"))  # a bad spec is refused before the model loads
+            model_dirs = [str(job.get("model_dir", "/model"))]
     except (ValueError, KeyError, TypeError) as error:
         return _emit({"ok": False, "kind": "job", "error": f"unusable job: {error}"})
     job_read = time.monotonic()
+    is_match = len(model_dirs) == 2
 
-    try:
-        vehicle, network = load_actor_critic(model_dir)
-    except (ArchiveError, RuntimeError, ValueError) as error:
-        return _emit({"ok": False, "kind": "model", "error": f"the model could not be loaded: {error}"})
+    loaded_models = []
+    for car, model_dir in enumerate(model_dirs):
+        try:
+            loaded_models.append(load_actor_critic(model_dir))
+        except (ArchiveError, RuntimeError, ValueError) as error:
+            return _emit({"ok": False, "kind": "model", "error": f"the model could not be loaded: {error}",
+                          **({"car": car} if is_match else {})})
     loaded = time.monotonic()
+    timings = {"import_s": round(imported - started, 3), "wait_s": round(job_read - imported, 3),
+               "load_s": round(loaded - job_read, 3)}
 
+    if is_match:
+        return _race_match(loaded_models, track, rules, seed, started, loaded, timings)
+    vehicle, network = loaded_models[0]
     try:
         run = run_race(race_policy(network), track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
@@ -75,8 +95,30 @@ def main() -> int:
         "simtrace_csv": simtrace_csv_text(run.simtrace),
         "duration_s": round(raced - started, 3),
         # import_s overlaps the worker's archive validation; the job arrives when the archive is ready.
-        "timings": {"import_s": round(imported - started, 3), "wait_s": round(job_read - imported, 3),
-                    "load_s": round(loaded - job_read, 3), "race_s": round(raced - loaded, 3)},
+        "timings": timings | {"race_s": round(raced - loaded, 3)},
+    })
+
+
+def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: float, timings: dict) -> int:
+    """Race the two loaded models against each other and print both cars' laps and traces."""
+    from sim.agent import race_policy  # imported by main() already (before the job was read)
+    from sim.head_to_head import run_match
+
+    policies = [race_policy(network) for _, network in loaded_models]
+    vehicles = [vehicle for vehicle, _ in loaded_models]
+    try:
+        match = run_match(policies, track, vehicles, rules, seed=seed, record_simtrace=False)
+    except (RuntimeError, ValueError) as error:
+        # Which car's network raised is not known here: the match fails for both (an admin can re-run it).
+        return _emit({"ok": False, "kind": "model", "error": f"a model failed while driving: {error}"})
+    raced = time.monotonic()
+    return _emit({
+        "ok": True,
+        "cars": [{"laps": [lap.to_dict() for lap in run.laps], "trace": _compact_trace(run.trace)}
+                 for run in match.cars],
+        "lanes": list(match.lanes),
+        "duration_s": round(raced - started, 3),
+        "timings": timings | {"race_s": round(raced - loaded, 3)},
     })
 
 

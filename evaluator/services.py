@@ -1,5 +1,8 @@
 """Evaluation attempts: request, fair claim, lease and heartbeat, finish exactly once, reap lost workers.
 
+An attempt evaluates a submission or races a head-to-head bracket match (``attempt.match``); both go through
+the same claim, lease, heartbeat, retry and reaper. Matches are few and hold up a bracket: they go first.
+
 The database is the source of truth and the queue is only a nudge: each Dramatiq message says "there may
 be work"; the worker that receives it claims the fairest pending attempt (the racer served least recently,
 among racers under their concurrency cap). A lost message therefore costs nothing, and the reaper
@@ -21,12 +24,19 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from evaluator.models import EvaluationAttempt
-from races.models import Submission
+from races.models import BracketMatch, Submission
 from races.services import submission_fail, submission_mark_running, submission_record_result, submission_requeue
+from races.services.brackets import (
+    bracket_match_fail,
+    bracket_match_mark_running,
+    bracket_match_requeue,
+    bracket_record_result,
+)
 
 log = logging.getLogger(__name__)
 A = EvaluationAttempt.Status
 FINAL_SUBMISSION = (Submission.Status.SCORED, Submission.Status.FAILED, Submission.Status.DISQUALIFIED)
+FINAL_MATCH = (BracketMatch.Status.DECIDED, BracketMatch.Status.BYE, BracketMatch.Status.FAILED)
 # Attempts enqueued before this process started may have been nudged into a queue that no longer exists
 # (the embedded in-memory broker of a previous run, a set-up command): the first reap re-nudges them.
 PROCESS_STARTED = timezone.now()
@@ -56,15 +66,25 @@ def stale_pending_seconds() -> float:
 @dataclass(frozen=True)
 class Claim:
     attempt_id: int
-    submission_id: int
+    submission_id: int | None
     number: int
     token: uuid.UUID
+    match_id: int | None = None  # set instead of submission_id for a bracket match
 
 
 def evaluation_request(submission: Submission) -> EvaluationAttempt:
     """Open the next attempt for ``submission`` in the caller's transaction; nudge a worker after commit."""
-    last = submission.attempts.aggregate(n=Max("number"))["n"] or 0
-    attempt = EvaluationAttempt.objects.create(submission=submission, number=last + 1)
+    return _request(submission=submission)
+
+
+def evaluation_request_match(match: BracketMatch) -> EvaluationAttempt:
+    """Open the next attempt to race bracket ``match`` in the caller's transaction; nudge a worker after commit."""
+    return _request(match=match)
+
+
+def _request(**target: Submission | BracketMatch) -> EvaluationAttempt:
+    last = EvaluationAttempt.objects.filter(**target).aggregate(n=Max("number"))["n"] or 0
+    attempt = EvaluationAttempt.objects.create(number=last + 1, **target)
     # robust: a broker outage must not turn a committed submission into an error page; the reaper re-nudges.
     transaction.on_commit(nudge_workers, robust=True)
     return attempt
@@ -88,12 +108,15 @@ def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
     Every claim moves its racer to the back of the line, so the projection is: each racer's first waiting
     attempt (round 1), then each racer's second (round 2), and so on; within a round, the racer served
     longest ago goes first (never served = first; a racer with a running evaluation counts as served now,
-    since the per-racer cap holds them back). Within one racer, submission order is kept.
+    since the per-racer cap holds them back). Within one racer, submission order is kept. Bracket matches
+    come before all of them, oldest first.
     """
-    pending = list(EvaluationAttempt.objects.filter(status=A.PENDING).exclude(submission__status__in=FINAL_SUBMISSION)
-                   .select_related("submission").order_by("created_at", "pk"))
+    waiting = EvaluationAttempt.objects.filter(status=A.PENDING).order_by("created_at", "pk")
+    matches = list(waiting.filter(match__isnull=False).exclude(match__status__in=FINAL_MATCH).select_related("match"))
+    pending = list(waiting.filter(submission__isnull=False).exclude(submission__status__in=FINAL_SUBMISSION)
+                   .select_related("submission"))
     if not pending:
-        return []
+        return matches if limit is None else matches[:limit]
     users = {a.submission.user_id for a in pending}
     last_served = dict(
         EvaluationAttempt.objects.filter(submission__user_id__in=users, started_at__isnull=False)
@@ -114,13 +137,14 @@ def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
         rounds[user_id] = rounds.get(user_id, -1) + 1
         keyed.append(((rounds[user_id], last_served.get(user_id) or never, attempt.created_at, attempt.pk), attempt))
     keyed.sort(key=lambda pair: pair[0])
-    ordered = [attempt for _, attempt in keyed]
+    ordered = matches + [attempt for _, attempt in keyed]
     return ordered if limit is None else ordered[:limit]
 
 
 def queue_positions() -> dict[int, int]:
     """``{submission_id: position}`` of every waiting submission (1 = next); one pass over the queue."""
-    return {attempt.submission_id: i for i, attempt in enumerate(pending_in_fair_order(), start=1)}
+    return {attempt.submission_id: i for i, attempt in enumerate(pending_in_fair_order(), start=1)
+            if attempt.submission_id is not None}
 
 
 def queue_position(submission: Submission) -> int | None:
@@ -135,13 +159,20 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
     for candidate in pending_in_fair_order():
         with transaction.atomic():
             attempt = (
-                EvaluationAttempt.objects.select_for_update(skip_locked=True)
+                EvaluationAttempt.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=candidate.pk, status=A.PENDING)
-                .select_related("submission")
+                .select_related("submission", "match")
                 .first()
             )
             if attempt is None:
                 continue
+            if attempt.match_id is not None:
+                if attempt.match.status in FINAL_MATCH:
+                    _close(attempt, A.SUPERSEDED, f"not raced: the match is {attempt.match.status}")
+                    continue
+                _start(attempt, worker_id)
+                bracket_match_mark_running(attempt.match, attempt)
+                return Claim(attempt.pk, None, attempt.number, attempt.lease_token, match_id=attempt.match_id)
             if attempt.submission.status in FINAL_SUBMISSION:  # e.g. disqualified while it waited
                 _close(attempt, A.SUPERSEDED, f"not evaluated: the submission is {attempt.submission.status}")
                 continue
@@ -153,17 +184,21 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
             ).count()
             if busy >= cap:
                 continue
-            now = timezone.now()
-            attempt.status = A.RUNNING
-            attempt.lease_token = EvaluationAttempt.new_token()
-            attempt.lease_expires_at = now + timedelta(seconds=lease_seconds())
-            attempt.heartbeat_at = now
-            attempt.started_at = now
-            attempt.worker_id = worker_id[:128]
-            attempt.save()
+            _start(attempt, worker_id)
             submission_mark_running(attempt.submission, attempt)
             return Claim(attempt.pk, attempt.submission_id, attempt.number, attempt.lease_token)
     return None
+
+
+def _start(attempt: EvaluationAttempt, worker_id: str) -> None:
+    now = timezone.now()
+    attempt.status = A.RUNNING
+    attempt.lease_token = EvaluationAttempt.new_token()
+    attempt.lease_expires_at = now + timedelta(seconds=lease_seconds())
+    attempt.heartbeat_at = now
+    attempt.started_at = now
+    attempt.worker_id = worker_id[:128]
+    attempt.save()
 
 
 def attempt_heartbeat(claim: Claim) -> bool:
@@ -182,7 +217,10 @@ def attempt_succeed(claim: Claim, result: dict[str, Any]) -> bool:
         if attempt is None:
             log.warning("Rejected a late result of attempt %s (lease lost)", claim.attempt_id)
             return False
-        submission_record_result(attempt.submission, attempt, result)
+        if attempt.match_id is not None:
+            bracket_record_result(attempt.match, attempt, result)
+        else:
+            submission_record_result(attempt.submission, attempt, result)
         sandbox = result.get("sandbox", {})
         attempt.timings = {**result.get("timings", {}), "sandbox_s": sandbox.get("wall_seconds")}
         attempt.sandbox_mode = sandbox.get("mode", "")
@@ -190,8 +228,10 @@ def attempt_succeed(claim: Claim, result: dict[str, Any]) -> bool:
     return True
 
 
-def attempt_fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "") -> bool:
-    """A failed attempt: a model error fails the submission at once; a crash retries, but not forever."""
+def attempt_fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "", car: int | None = None) -> bool:
+    """A failed attempt: a model error fails the submission at once; a crash retries, but not forever.
+
+    For a match, ``car`` (0 or 1) names the car whose model failed: the other car wins by forfeit."""
     with transaction.atomic():
         attempt = _owned(claim)
         if attempt is None:
@@ -202,7 +242,7 @@ def attempt_fail(claim: Claim, error: str, retryable: bool, crash_signature: str
         if retryable:
             _retry_or_give_up(attempt, error)
         else:
-            submission_fail(attempt.submission, error, attempt)
+            _give_up(attempt, error, car)
     return True
 
 
@@ -215,9 +255,9 @@ def attempts_reap(now=None) -> dict[str, int]:
     ):
         with transaction.atomic():
             attempt = (
-                EvaluationAttempt.objects.select_for_update(skip_locked=True)
+                EvaluationAttempt.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(pk=attempt_id, status=A.RUNNING, lease_expires_at__lt=now)
-                .select_related("submission")
+                .select_related("submission", "match")
                 .first()
             )
             if attempt is None:
@@ -240,17 +280,18 @@ def attempts_reap(now=None) -> dict[str, int]:
 
 
 def _supersede_waiting_for_final_submissions() -> int:
-    """Pending attempts of submissions that became final meanwhile (disqualified) are not evaluated."""
-    return EvaluationAttempt.objects.filter(status=A.PENDING, submission__status__in=FINAL_SUBMISSION).update(
-        status=A.SUPERSEDED, error="not evaluated: the submission was already final", finished_at=timezone.now()
+    """Pending attempts of submissions (or matches) that became final meanwhile are not evaluated."""
+    waiting = EvaluationAttempt.objects.filter(status=A.PENDING)
+    return waiting.filter(Q(submission__status__in=FINAL_SUBMISSION) | Q(match__status__in=FINAL_MATCH)).update(
+        status=A.SUPERSEDED, error="not evaluated: it was already final", finished_at=timezone.now()
     )
 
 
 def _owned(claim: Claim) -> EvaluationAttempt | None:
     return (
-        EvaluationAttempt.objects.select_for_update()
+        EvaluationAttempt.objects.select_for_update(of=("self",))
         .filter(pk=claim.attempt_id, status=A.RUNNING, lease_token=claim.token)
-        .select_related("submission")
+        .select_related("submission", "match")
         .first()
     )
 
@@ -264,8 +305,9 @@ def _close(attempt: EvaluationAttempt, status: str, error: str = "") -> None:
 
 
 def _retry_or_give_up(attempt: EvaluationAttempt, error: str) -> None:
+    target = {"match": attempt.match} if attempt.match_id is not None else {"submission": attempt.submission}
     previous = (
-        EvaluationAttempt.objects.filter(submission=attempt.submission, number__lt=attempt.number)
+        EvaluationAttempt.objects.filter(number__lt=attempt.number, **target)
         .order_by("-number")
         .first()
     )
@@ -273,9 +315,20 @@ def _retry_or_give_up(attempt: EvaluationAttempt, error: str) -> None:
         previous.crash_signature == attempt.crash_signature
     )
     if same_crash:
-        submission_fail(attempt.submission, f"The model crashed the evaluator twice the same way: {error}", attempt)
+        _give_up(attempt, f"The model crashed the evaluator twice the same way: {error}")
     elif attempt.number >= max_attempts():
-        submission_fail(attempt.submission, f"Evaluation failed {attempt.number} times: {error}", attempt)
+        _give_up(attempt, f"Evaluation failed {attempt.number} times: {error}")
     else:
-        submission_requeue(attempt.submission, f"Attempt {attempt.number} failed ({error}); trying again")
-        evaluation_request(attempt.submission)
+        note = f"Attempt {attempt.number} failed ({error}); trying again"
+        if attempt.match_id is not None:
+            bracket_match_requeue(attempt.match, note)
+        else:
+            submission_requeue(attempt.submission, note)
+        _request(**target)
+
+
+def _give_up(attempt: EvaluationAttempt, reason: str, car: int | None = None) -> None:
+    if attempt.match_id is not None:
+        bracket_match_fail(attempt.match, reason, attempt, car=car)
+    else:
+        submission_fail(attempt.submission, reason, attempt)

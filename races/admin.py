@@ -143,6 +143,9 @@ class RaceAdmin(admin.ModelAdmin):
                               "description": "Only for object-avoidance races (empty: 3 boxes, evenly spaced)."}),
         ("Head to bot", {"fields": ["bot_count", "bot_speed_mps", "bot_lane_change_s"],
                          "description": "Only for head-to-bot races (empty: 3 bots at 1 m/s keeping their lane)."}),
+        ("Head to head", {"fields": ["bracket_size"],
+                          "description": "Only for head-to-head races (empty: 8): the top qualifiers race a "
+                                         "knockout bracket after the close."}),
         ("Schedule and limits", {"fields": ["opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
                                             "submission_cooldown_s"]}),
     ]

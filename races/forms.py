@@ -10,7 +10,7 @@ from django.utils import timezone
 from races.models import Race, Track
 from races.services import RuleViolation
 from races.services.races import (
-    EVALUABLE_RACE_TYPES,
+    BRACKET_SIZES,
     TYPE_DEFAULTS,
     race_format_box_positions,
     race_parse_box_positions,
@@ -47,6 +47,7 @@ class CommunityRaceForm(forms.ModelForm):
         ("Track", ("track", "direction"), ""),
         ("Object avoidance", ("box_count", "box_placement", "box_positions"), Race.RaceType.OBJECT_AVOIDANCE),
         ("Head to bot", ("bot_count", "bot_speed_mps", "bot_lane_change_s"), Race.RaceType.HEAD_TO_BOT),
+        ("Head to head", ("bracket_size",), Race.RaceType.HEAD_TO_HEAD),
         ("Scoring", ("ranking_method", "total_laps", "minimum_laps", "off_track_penalty_s", "collision_penalty_s",
                      "max_resets", "time_cap_s"), ""),
         ("Schedule and limits", ("opens_at", "closes_at", "max_submissions_per_racer", "submission_cooldown_s"), ""),
@@ -55,6 +56,12 @@ class CommunityRaceForm(forms.ModelForm):
     box_positions = forms.CharField(
         required=False, max_length=400, label="Box positions",
         help_text="Custom placement only: percent of the lap and lane per box, e.g. “20 inner, 45 outer, 70 inner”.",
+    )
+    bracket_size = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Bracket size",
+        choices=[("", "—")] + [(n, f"{n} racers") for n in BRACKET_SIZES],
+        help_text=f"The top qualifiers race the knockout bracket after the close (empty: "
+                  f"{TYPE_DEFAULTS['bracket_size']}).",
     )
     opens_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
     closes_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
@@ -65,7 +72,7 @@ class CommunityRaceForm(forms.ModelForm):
             "name", "description", "race_type", "track", "direction", "ranking_method", "total_laps", "minimum_laps",
             "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s", "opens_at", "closes_at",
             "max_submissions_per_racer", "submission_cooldown_s", "box_count", "box_placement", "box_positions",
-            "bot_count", "bot_speed_mps", "bot_lane_change_s",
+            "bot_count", "bot_speed_mps", "bot_lane_change_s", "bracket_size",
         ]
         labels = {
             "box_count": "Number of boxes",
@@ -80,8 +87,8 @@ class CommunityRaceForm(forms.ModelForm):
             "submission_cooldown_s": "Cooldown between submissions (s)",
         }
         help_texts = {
-            "race_type": "Object avoidance puts boxes on the track; head to bot, slower bot cars. "
-                         "Head-to-head brackets are not available yet.",
+            "race_type": "Object avoidance puts boxes on the track; head to bot, slower bot cars; head to head, "
+                         "a qualifying time trial and then a knockout bracket of two cars per match.",
             "box_count": f"1 to 10 (empty: {TYPE_DEFAULTS['box_count']}).",
             "box_placement": "Random positions are drawn once for this race: every run meets the same boxes.",
             "bot_count": f"1 to 6 (empty: {TYPE_DEFAULTS['bot_count']}), evenly spaced on alternating lanes.",
@@ -102,8 +109,6 @@ class CommunityRaceForm(forms.ModelForm):
             now = timezone.localtime().replace(second=0, microsecond=0)
             self.initial.setdefault("opens_at", now + timedelta(minutes=5))
             self.initial.setdefault("closes_at", now + timedelta(days=7))
-        evaluable = [(v, label) for v, label in Race.RaceType.choices if v in EVALUABLE_RACE_TYPES]
-        self.fields["race_type"].choices = evaluable
         if self.instance.pk and not self.is_bound:
             self.initial["box_positions"] = race_format_box_positions(self.instance.box_positions)
 

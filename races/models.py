@@ -142,6 +142,9 @@ class Race(models.Model):
     bot_speed_mps = models.FloatField("bot speed (m/s)", null=True, blank=True)
     bot_lane_change_s = models.FloatField("bot lane change every (s)", null=True, blank=True,
                                           help_text="Empty: the bots keep their lane")
+    bracket_size = models.PositiveSmallIntegerField("bracket size", null=True, blank=True,
+                                                    help_text="Head to head: the top 2, 4, 8 or 16 qualifiers race "
+                                                              "the knockout bracket after the race closes")
     # Random box positions are drawn from this, so every evaluation of the race sees the same boxes.
     objects_seed = models.PositiveIntegerField(default=new_objects_seed, editable=False)
     opens_at = models.DateTimeField()
@@ -284,6 +287,50 @@ class LeaderboardEntry(models.Model):
         verbose_name_plural = "leaderboard entries"
         constraints = [models.UniqueConstraint(fields=["race", "user"], name="races_leaderboard_one_row_per_racer")]
         indexes = [models.Index(fields=["race", "ranking_score_ms", "submitted_at"])]
+
+
+class BracketMatch(models.Model):
+    """One match of a head-to-head race's knockout bracket: two racers' models on the track together.
+
+    Car A is the higher seed (it starts the tie-break ahead). Each racer races with the submission of their
+    leaderboard row when the bracket started. A first-round match against nobody is a bye: decided at once.
+    Rules in ``races.services.brackets``.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DECIDED = "decided", "Decided"
+        BYE = "bye", "Bye"
+        FAILED = "failed", "Failed"
+
+    race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="bracket_matches")
+    round = models.PositiveSmallIntegerField()  # 1 = first round; the last round is the final
+    slot = models.PositiveSmallIntegerField()  # 0-based position within the round, top to bottom
+    racer_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    racer_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True,
+                                blank=True)
+    seed_a = models.PositiveSmallIntegerField()
+    seed_b = models.PositiveSmallIntegerField(null=True, blank=True)
+    submission_a = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    submission_b = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    winner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True,
+                               blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="outcome, both cars' laps and traces")
+    failure_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["race", "round", "slot"]
+        verbose_name_plural = "bracket matches"
+        constraints = [
+            models.UniqueConstraint(fields=["race", "round", "slot"], name="races_bracket_match_slot_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.race} round {self.round} match {self.slot + 1}"
 
 
 class EvaluationQueue(Submission):

@@ -44,7 +44,7 @@ class RaceSerializer(serializers.ModelSerializer):
             "ranking_method", "total_laps", "minimum_laps", "off_track_penalty_s", "collision_penalty_s",
             "max_resets", "time_cap_s", "opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
             "submission_cooldown_s", "box_count", "box_placement", "box_positions", "bot_count", "bot_speed_mps",
-            "bot_lane_change_s", "phase",
+            "bot_lane_change_s", "bracket_size", "phase",
         ]
         read_only_fields = ["slug", "kind", "organiser", "closed_early_at", "phase"]
         # Only the race type's own settings apply; the services fill its defaults and refuse the others'.

@@ -3,6 +3,16 @@
 Views, the API, the admin, management commands and the evaluator's actors all call these.
 """
 
+from races.services.brackets import (
+    bracket_champion,
+    bracket_match_detail,
+    bracket_match_rerun,
+    bracket_matches,
+    bracket_record_result,
+    bracket_rounds,
+    bracket_start,
+    brackets_start_due,
+)
 from races.services.errors import RuleViolation
 from races.services.leaderboards import (
     leaderboard_cache_key,
@@ -56,6 +66,14 @@ from races.services.tracks import (
 __all__ = [
     "PHASES",
     "RuleViolation",
+    "bracket_champion",
+    "bracket_match_detail",
+    "bracket_match_rerun",
+    "bracket_matches",
+    "bracket_record_result",
+    "bracket_rounds",
+    "bracket_start",
+    "brackets_start_due",
     "leaderboard_cache_key",
     "leaderboard_csv",
     "leaderboard_offer",

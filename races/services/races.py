@@ -22,16 +22,19 @@ from sim.objects import LANES, MAX_BOT_SPEED, MAX_BOTS, MAX_BOXES
 from sim.scoring import RankingMethod
 
 RaceType = Race.RaceType
-EVALUABLE_RACE_TYPES = {RaceType.TIME_TRIAL, RaceType.OBJECT_AVOIDANCE, RaceType.HEAD_TO_BOT}
 BOX_SETTINGS = ("box_count", "box_placement", "box_positions")
 BOT_SETTINGS = ("bot_count", "bot_speed_mps", "bot_lane_change_s")
+BRACKET_SETTINGS = ("bracket_size",)
 # The settings that belong to one race type only: empty for every other type.
-TYPE_SETTINGS = {RaceType.OBJECT_AVOIDANCE: BOX_SETTINGS, RaceType.HEAD_TO_BOT: BOT_SETTINGS}
-TYPE_DEFAULTS = {"box_count": 3, "box_placement": Race.BoxPlacement.EVEN, "bot_count": 3, "bot_speed_mps": 1.0}
+TYPE_SETTINGS = {RaceType.OBJECT_AVOIDANCE: BOX_SETTINGS, RaceType.HEAD_TO_BOT: BOT_SETTINGS,
+                 RaceType.HEAD_TO_HEAD: BRACKET_SETTINGS}
+TYPE_DEFAULTS = {"box_count": 3, "box_placement": Race.BoxPlacement.EVEN, "bot_count": 3, "bot_speed_mps": 1.0,
+                 "bracket_size": 8}
+BRACKET_SIZES = (2, 4, 8, 16)
 SETTINGS_FIELDS = (
     "name", "description", "race_type", "track", "direction", "ranking_method", "total_laps", "minimum_laps",
     "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s", "opens_at", "closes_at",
-    "max_submissions_per_racer", "submission_cooldown_s", *BOX_SETTINGS, *BOT_SETTINGS,
+    "max_submissions_per_racer", "submission_cooldown_s", *BOX_SETTINGS, *BOT_SETTINGS, *BRACKET_SETTINGS,
 )
 BOT_SPEED_RANGE = (0.2, MAX_BOT_SPEED)  # m/s: no faster than the racers themselves
 BOT_LANE_CHANGE_RANGE = (2.0, 60.0)  # seconds between lane changes
@@ -90,11 +93,8 @@ def race_validate_settings(values: dict) -> None:
 
 def _validate_race_type_settings(values: dict) -> None:
     race_type = values.get("race_type") or RaceType.TIME_TRIAL
-    if race_type == RaceType.HEAD_TO_HEAD:
-        raise RuleViolation("Head-to-head races (brackets of two entrants' models) cannot be evaluated yet: "
-                            "choose a time trial, object avoidance or head to bot.")
-    if race_type not in EVALUABLE_RACE_TYPES:
-        raise RuleViolation(f"Race type must be one of {', '.join(sorted(EVALUABLE_RACE_TYPES))}.")
+    if race_type not in RaceType.values:
+        raise RuleViolation(f"Race type must be one of {', '.join(RaceType.values)}.")
     for other, fields in TYPE_SETTINGS.items():
         given = [field for field in fields if _is_set(values.get(field))]
         if other != race_type and given:
@@ -105,6 +105,10 @@ def _validate_race_type_settings(values: dict) -> None:
         _validate_boxes(values)
     elif race_type == RaceType.HEAD_TO_BOT:
         _validate_bots(values)
+    elif race_type == RaceType.HEAD_TO_HEAD:
+        size = values.get("bracket_size")
+        if not _is_int(size) or size not in BRACKET_SIZES:
+            raise RuleViolation(f"The bracket size must be one of {', '.join(map(str, BRACKET_SIZES))} racers.")
 
 
 def _validate_boxes(values: dict) -> None:

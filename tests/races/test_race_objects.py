@@ -59,7 +59,8 @@ OA, HTB = "OBJECT_AVOIDANCE", "HEAD_TO_BOT"
          "Number of boxes, box placement: only for object avoidance races; leave empty for a head to bot"),
         ({"box_count": 3}, "Number of boxes: only for object avoidance races; leave empty for a time trial"),
         ({"bot_lane_change_s": 5}, "only for head to bot races"),
-        ({"race_type": "HEAD_TO_HEAD"}, "Head-to-head races .* cannot be evaluated yet"),
+        ({"race_type": "HEAD_TO_HEAD", "bracket_size": 32}, "bracket size must be one of 2, 4, 8, 16"),
+        ({"race_type": "HEAD_TO_HEAD", "bot_count": 2}, "only for head to bot races; leave empty for a head to head"),
     ],
 )
 def test_object_settings_are_validated_with_clear_messages(technical_track, values, message):
@@ -150,7 +151,8 @@ API_BASE = {"name": "API Boxes", "track": "pitlane_technical", "opens_at": "2030
         ({"race_type": HTB, "bot_speed_mps": 9}, "between 0.2 and 4 m/s"),
         ({"race_type": HTB, "box_placement": "random"}, "only for object avoidance races"),
         ({"bot_count": 2}, "leave empty for a time trial"),
-        ({"race_type": "HEAD_TO_HEAD"}, "cannot be evaluated yet"),
+        ({"race_type": "HEAD_TO_HEAD", "bracket_size": 5}, "bracket size must be one of 2, 4, 8, 16"),
+        ({"race_type": "HEAD_TO_HEAD", "bracket_size": 0}, "bracket size must be one of"),
     ],
 )
 def test_the_api_refuses_bad_object_settings_with_a_json_message(make_racer, technical_track, payload, message):
@@ -190,7 +192,8 @@ def race_form(track, **values) -> dict:
 def test_the_web_form_creates_edits_and_refuses_object_races(make_racer, technical_track, client):
     client.force_login(make_racer("Organiser"))
     page = client.get("/races/community/new/").content.decode()
-    assert 'data-race-type="OBJECT_AVOIDANCE"' in page and "Head to bot" in page and "Head to head" not in page
+    assert 'data-race-type="OBJECT_AVOIDANCE"' in page and "Head to bot" in page
+    assert 'data-race-type="HEAD_TO_HEAD"' in page and '<option value="16">16 racers</option>' in page
     bad = client.post("/races/community/new/", race_form(technical_track, box_count=4)).content.decode()
     assert "only for object avoidance races; leave empty for a time trial" in bad
     bad = client.post("/races/community/new/", race_form(technical_track, race_type=OA, box_placement="custom",

@@ -202,7 +202,9 @@ def test_staff_see_every_race_and_anonymous_visitors_only_public_ones(make_racer
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"race_type": "HEAD_TO_HEAD"}, "Head-to-head races .* cannot be evaluated yet"),
+        ({"race_type": "HEAD_TO_HEAD", "bracket_size": 6}, "bracket size must be one of 2, 4, 8, 16"),
+        ({"race_type": "TIME_TRIAL", "bracket_size": 8}, "Bracket size: only for head to head races"),
+        ({"race_type": "KNOCKOUT"}, "Race type must be one of"),
         ({"total_laps": 11}, "Total laps must be between 1 and 10"),
         ({"total_laps": 0, "minimum_laps": 0}, "Total laps must be between 1 and 10"),
         ({"minimum_laps": 4}, "Minimum laps must be between 1 and the total laps"),
