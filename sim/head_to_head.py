@@ -5,9 +5,12 @@ two envs step in lockstep and each sees the other car as a ``RivalCar`` object, 
 in its camera and lidar, in the reward params' object keys, and in collisions. Both rivals are synced from a
 snapshot of both poses taken before either env steps, so neither car sees the other's future.
 
-A contact between the two cars is a crash for both (the footprints overlap, whoever hit whom), counted once
-when the footprints first touch: after their resets two cars that still overlap do not crash again until
-they have separated. A car whose run has ended leaves the track. The match ends when both runs have ended
+A contact between the two cars (either footprint has a corner inside the other) is a crash for the car
+behind along the track, the one that ran into the other; when they are exactly level, for car B (the lower
+seed, as in the outcome's tie rule). It is counted once, when the footprints first touch: cars that still
+overlap do not crash again until they have separated. (Had both cars crashed, each would be reset behind the
+other, and two cars converging on the same line, e.g. the same model twice, would meet again and again.)
+A car whose run has ended leaves the track. The match ends when both runs have ended
 (laps done, reset budget spent or time cap); ``sim.scoring.match_outcome`` decides the winner.
 """
 
@@ -122,7 +125,7 @@ def _match(choosers: Sequence[Chooser], track: Track, vehicles: Sequence[Vehicle
 
 
 def _sync(envs: list[VectorRaceEnv], rivals: tuple[RivalCar, RivalCar], touching_before: bool) -> bool:
-    """Show each car the other's current pose (one snapshot for both) and flag a new contact to both."""
+    """Show each car the other's current pose (one snapshot for both) and flag a new contact to the car behind."""
     snapshot = [(float(env.car.x[0]), float(env.car.y[0]), float(env.car.yaw[0]), float(env.car.speed[0]),
                  bool(env.active[0])) for env in envs]
     rivals[0].sync(*snapshot[1])
@@ -130,5 +133,13 @@ def _sync(envs: list[VectorRaceEnv], rivals: tuple[RivalCar, RivalCar], touching
     # Symmetric: a corner of either car inside the other is a contact for both.
     touching = bool(rivals[0].touches(envs[0].car)[0] or rivals[1].touches(envs[1].car)[0])
     contact = touching and not touching_before
-    rivals[0].contact = rivals[1].contact = contact
+    behind = _behind(envs[0].track, snapshot) if contact else None
+    rivals[0].contact, rivals[1].contact = behind == 0, behind == 1
     return touching
+
+
+def _behind(track: Track, snapshot: list[tuple]) -> int:
+    """Which car (0 or 1) is behind the other along the track; car 1 (B) when they are level."""
+    s = track.project(np.array([[pose[0], pose[1]] for pose in snapshot])).s
+    gap = (s[0] - s[1] + track.length / 2) % track.length - track.length / 2  # > 0: car 0 is ahead
+    return 0 if gap < 0 else 1

@@ -86,18 +86,29 @@ def test_a_car_that_stalls_is_passed_and_the_finisher_wins(oval):
     assert sum(lap.crash_count for lap in b.laps) == 0
 
 
-def test_a_collision_is_a_crash_for_both_cars_and_is_counted_once_per_contact(oval):
-    # Both drivers aim for the centre line from their lanes: they meet within the first metres.
-    drivers = [PurePursuitDriver(oval, max_speed=1.5), PurePursuitDriver(oval, max_speed=1.5)]
+def test_a_collision_is_a_crash_for_the_car_behind_counted_once_per_contact(oval):
+    # Both drivers aim for the centre line from their lanes: they meet within the first metres; B is slower.
+    drivers = [PurePursuitDriver(oval, max_speed=1.5), PurePursuitDriver(oval, max_speed=1.2)]
     match = run_driver_match(drivers, [CAR, CAR], RaceRules(total_laps=1, time_cap_s=60, collision_penalty_s=2.0),
                              seed=0, record_simtrace=True)
-    crashes = [sum(lap.crash_count for lap in run.laps) for run in match.cars]
-    first_crash = [min(row.steps for row in run.simtrace if row.episode_status == "crashed") for run in match.cars]
-    assert first_crash[0] == first_crash[1] < 60  # the same contact is a crash for both, within 4 s
-    # Counted when the footprints first touch: two cars reset on top of each other do not crash on every step
-    # (a car serving its penalty at the moment of contact is not charged again).
-    assert min(crashes) >= 1 and max(crashes) <= 10 and abs(crashes[0] - crashes[1]) <= 1
-    assert all(run.laps[-1].completed for run in match.cars)  # both get on with the race after their penalties
+    a, b = match.cars
+    first_crash = min(row.steps for row in b.simtrace if row.episode_status == "crashed")
+    assert first_crash < 45  # within 3 s of the start
+    assert sum(lap.crash_count for lap in a.laps) == 0  # the car ahead is not charged
+    # Counted when the footprints first touch, not on every step they overlap.
+    assert 1 <= sum(lap.crash_count for lap in b.laps) <= 3
+    assert a.laps[-1].completed and b.laps[-1].completed
+    assert match.outcome.winner == 0
+
+
+def test_the_same_model_twice_does_not_lock_up_in_endless_contacts(oval):
+    for seed in (0, 2):  # identical drivers: at each contact only the car behind (or B, when level) is charged
+        drivers = [PurePursuitDriver(oval, max_speed=1.5), PurePursuitDriver(oval, max_speed=1.5)]
+        match = run_driver_match(drivers, [CAR, CAR], RaceRules(total_laps=1, time_cap_s=60), seed=seed)
+        crashes = sorted(sum(lap.crash_count for lap in run.laps) for run in match.cars)
+        assert crashes[0] == 0 and 1 <= crashes[1] <= 3
+        assert all(run.laps[-1].completed for run in match.cars)
+        assert match.outcome.reason == "faster"
 
 
 def test_matches_are_deterministic(oval):
