@@ -15,9 +15,20 @@ from django.utils.html import format_html
 
 from evaluator.models import EvaluationAttempt
 from evaluator.services import pending_in_fair_order
-from races.models import EvaluationQueue, LeaderboardEntry, Race, RaceParticipant, RacerModel, Submission, Track
+from races.models import (
+    BracketMatch,
+    EvaluationQueue,
+    LeaderboardEntry,
+    Race,
+    RaceParticipant,
+    RacerModel,
+    Submission,
+    Track,
+)
 from races.services import (
     RuleViolation,
+    bracket_match_rerun,
+    bracket_start,
     race_clone,
     race_validate_settings,
     submission_disqualify,
@@ -133,7 +144,7 @@ class RaceAdmin(admin.ModelAdmin):
     date_hierarchy = "opens_at"
     inlines = [ParticipantInline]
     readonly_fields = ["objects_seed"]
-    actions = ["clone_as_next_round", "open_now", "close_now"]
+    actions = ["clone_as_next_round", "open_now", "close_now", "start_bracket"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "kind", "organiser"]}),
         ("Track", {"fields": ["track", "direction"]}),
@@ -189,6 +200,46 @@ class RaceAdmin(admin.ModelAdmin):
         now = timezone.now()
         changed = queryset.filter(closes_at__gt=now, closed_early_at__isnull=True).update(closed_early_at=now)
         messages.success(request, f"Closed {changed} race(s).")
+
+
+    @admin.action(description="Start the bracket (head-to-head races, once closed)")
+    def start_bracket(self, request, queryset):
+        for race in queryset:
+            try:
+                matches = bracket_start(race, by=request.user)
+            except RuleViolation as error:
+                messages.error(request, f"{race.name}: {error.message}")
+            else:
+                messages.success(request, f"{race.name}: the bracket has started ({len(matches)} first-round "
+                                          "match(es)).")
+
+
+@admin.register(BracketMatch)
+class BracketMatchAdmin(admin.ModelAdmin):
+    """Head-to-head matches: watch them, and re-run one (e.g. after a failure)."""
+
+    list_display = ["pk", "race", "round", "slot", "seed_a", "racer_a", "seed_b", "racer_b", "status", "winner",
+                    "decided_at"]
+    list_filter = ["status", "race"]
+    list_select_related = ["race", "racer_a", "racer_b", "winner"]
+    readonly_fields = [field.name for field in BracketMatch._meta.fields]
+    actions = ["rerun"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # matches are made by the bracket
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None or request.method == "GET"
+
+    @admin.action(description="Re-run the match")
+    def rerun(self, request, queryset):
+        for match in queryset:
+            try:
+                bracket_match_rerun(match)
+            except RuleViolation as error:
+                messages.error(request, f"{match}: {error.message}")
+            else:
+                messages.success(request, f"{match}: queued again.")
 
 
 # --- submissions and the queue -----------------------------------------------------------------------------------

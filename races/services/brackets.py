@@ -46,10 +46,16 @@ def bracket_slots(race: Race, qualifiers: int) -> int:
     return size
 
 
-def bracket_start(race: Race) -> list[BracketMatch]:
-    """Seed the first round from the qualifying board (after the close); byes are decided at once."""
+def bracket_start(race: Race, by=None) -> list[BracketMatch]:
+    """Seed the first round from the qualifying board (after the close); byes are decided at once.
+
+    ``by``: the person asking (the organiser of a community race, or staff); None for the worker's tick.
+    """
     from evaluator.services import evaluation_request_match  # the evaluator depends on races, not the reverse
 
+    if by is not None and not getattr(by, "is_staff", False) and (
+            not race.is_community or race.organiser_id != getattr(by, "pk", None)):
+        raise RuleViolation("Only the organiser can start this race's bracket.", "forbidden")
     with transaction.atomic():
         race = Race.objects.select_for_update().get(pk=race.pk)
         if race.race_type != Race.RaceType.HEAD_TO_HEAD:
@@ -172,9 +178,14 @@ def bracket_match_rerun(match: BracketMatch) -> BracketMatch:
         match = BracketMatch.objects.select_for_update().get(pk=match.pk)
         if match.status == M.BYE:
             raise RuleViolation("A bye has nothing to race.", "bye")
-        if match.status not in (M.DECIDED, M.FAILED) or match.attempts.filter(
-                status__in=EvaluationAttempt.ACTIVE).exists():
-            raise RuleViolation(f"This match is {match.status}: re-run it once it is decided or failed.", "busy")
+        if match.status not in (M.DECIDED, M.FAILED):
+            raise RuleViolation(f"This match is {match.status}: only a decided or failed match can be re-run.",
+                                "busy")
+        if match.attempts.filter(status=EvaluationAttempt.Status.RUNNING).exists():
+            raise RuleViolation("This match is being raced right now; re-run it once that ends.", "busy")
+        # A waiting attempt of a match decided meanwhile would never run: the re-run's attempt replaces it.
+        match.attempts.filter(status=EvaluationAttempt.Status.PENDING).update(
+            status=EvaluationAttempt.Status.SUPERSEDED, error="replaced by a re-run", finished_at=timezone.now())
         following = _next_match(match)
         if following is not None:
             started = following.attempts.exclude(status=EvaluationAttempt.Status.PENDING).exists()

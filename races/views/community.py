@@ -10,6 +10,7 @@ from races.forms import CommunityRaceForm, JoinForm
 from races.models import Race
 from races.services import (
     RuleViolation,
+    bracket_start,
     participant_remove,
     race_by_invite_code,
     race_close_early,
@@ -82,6 +83,7 @@ def race_manage(request, slug: str):
     participants = race.participants.select_related("user__racer").filter(removed_at__isnull=True).order_by("joined_at")
     return render(request, "races/race_manage.html", {
         "race": race, "phase": race.phase(), "form": form, "participants": participants,
+        "bracket_started": race.bracket_matches.exists(),
         "invite_url": request.build_absolute_uri(race_invite_path(race)),
     })
 
@@ -97,6 +99,9 @@ def race_action(request, slug: str, action: str):
         elif action == "close":
             race_close_early(race, request.user)
             messages.success(request, "The race is closed.")
+        elif action == "start-bracket":
+            matches = bracket_start(race, by=request.user)
+            messages.success(request, f"The bracket has started: {len(matches)} first-round match(es).")
         elif action == "delete":
             race_delete(race, request.user)
             messages.success(request, "The race was deleted.")
