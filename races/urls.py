@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from races.views import community, models, races, submissions, tracks
+from races.views import brackets, community, models, races, submissions, tracks
 
 app_name = "races"
 
@@ -24,6 +24,9 @@ urlpatterns = [
     path("submissions/<int:pk>/status.json", submissions.submission_status_json, name="submission_status_json"),
     path("submissions/<int:pk>/simtrace.csv", submissions.submission_simtrace_csv, name="submission_simtrace"),
     path("submissions/<int:pk>/trajectory.png", submissions.submission_trajectory_png, name="submission_trajectory"),
+    path("matches/<int:pk>/", brackets.match_detail, name="match_detail"),
+    path("matches/<int:pk>/match.json", brackets.match_json, name="match_json"),
+    path("matches/<int:pk>/trajectory.png", brackets.match_trajectory_png, name="match_trajectory"),
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),

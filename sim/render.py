@@ -28,11 +28,13 @@ _SUPERSAMPLE = 2  # draw at 2x and downscale for anti-aliased lines
 
 @dataclass(frozen=True)
 class Trajectory:
-    """A driven path: xy (T, 2) in metres and speed (T,) in m/s; `label` shows in the legend."""
+    """A driven path: xy (T, 2) in metres and speed (T,) in m/s; `label` shows in the legend. With a `colour`
+    (RGB) the path is drawn in that one colour instead of by speed (two cars of a head-to-head match)."""
 
     xy: np.ndarray
     speed: np.ndarray
     label: str = ""
+    colour: tuple[int, int, int] | None = None
 
 
 def speed_colour(speed: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
@@ -54,7 +56,7 @@ def _as_trajectory(item) -> Trajectory:
     speed = np.asarray(traj.speed, dtype=float)
     if xy.ndim != 2 or xy.shape[1] != 2 or speed.shape != (len(xy),):
         raise ValueError(f"trajectory needs xy (T, 2) and speed (T,), got {xy.shape} and {speed.shape}")
-    return Trajectory(xy, speed, traj.label)
+    return Trajectory(xy, speed, traj.label, traj.colour)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -164,7 +166,7 @@ def render_track_image(
     ss = _SUPERSAMPLE
     img = Image.new("RGB", (width * ss, height * ss), GRASS)
     draw = ImageDraw.Draw(img)
-    show_bar = bool(trajs)
+    show_bar = any(t.colour is None for t in trajs)
     header = max(0, round(height * 0.07)) if title != "" else 0
     bar_w = round(min(110, width * 0.12)) if show_bar else 0
     box = (6 * ss, (header + 4) * ss, (width - bar_w - 6) * ss, (height - 6) * ss)
@@ -181,14 +183,20 @@ def render_track_image(
             pts = view(traj.xy)
             colours = speed_colour((traj.speed[:-1] + traj.speed[1:]) / 2, vmin, vmax)
             for k in range(len(pts) - 1):
-                draw.line([pts[k], pts[k + 1]], fill=tuple(int(c) for c in colours[k]), width=line_w)
-        bar_left = (width - bar_w + 10) * ss
-        bar_box = (bar_left, int(height * 0.2) * ss, bar_left + 18 * ss, int(height * 0.8) * ss)
-        _draw_colour_bar(draw, bar_box, vmin, vmax, ss)
-        labels = [t.label for t in trajs if t.label]
+                fill = traj.colour or tuple(int(c) for c in colours[k])
+                draw.line([pts[k], pts[k + 1]], fill=fill, width=line_w)
         font = _font(12 * ss)
-        for i, label in enumerate(labels[:6]):
-            draw.text((bar_left, (int(height * 0.84) + 16 * i) * ss), label, fill=TEXT, font=font)
+        if show_bar:
+            bar_left = (width - bar_w + 10) * ss
+            bar_box = (bar_left, int(height * 0.2) * ss, bar_left + 18 * ss, int(height * 0.8) * ss)
+            _draw_colour_bar(draw, bar_box, vmin, vmax, ss)
+            labels = [(t.label, TEXT) for t in trajs if t.label]
+            legend = (bar_left, int(height * 0.84))
+        else:  # one colour per path: the legend names them in their colours, top left
+            labels = [(t.label, t.colour) for t in trajs if t.label]
+            legend = (12 * ss, header + 10)
+        for i, (label, colour) in enumerate(labels[:6]):
+            draw.text((legend[0], (legend[1] + 16 * i) * ss), label, fill=colour, font=font)
     if header:
         text = title if title is not None else f"{track.title} — {track.length:.2f} m"
         draw.text(

@@ -12,11 +12,13 @@ urlpatterns = [
     path("races/<slug:slug>/", views.RaceDetail.as_view(), name="api_race_detail"),
     path("races/<slug:slug>/leaderboard/", views.RaceLeaderboard.as_view(), name="api_race_leaderboard"),
     path("races/<slug:slug>/leaderboard.csv", views.RaceLeaderboardCsv.as_view(), name="api_race_leaderboard_csv"),
+    path("races/<slug:slug>/bracket/", views.RaceBracket.as_view(), name="api_race_bracket"),
     path("races/<slug:slug>/reset-code/", views.RaceResetCode.as_view(), name="api_race_reset_code"),
     path("races/<slug:slug>/close/", views.RaceClose.as_view(), name="api_race_close"),
     path("races/<slug:slug>/participants/", views.RaceParticipants.as_view(), name="api_race_participants"),
     path("races/<slug:slug>/participants/<int:user_id>/", views.RaceParticipantRemove.as_view(),
          name="api_race_participant_remove"),
+    path("matches/<int:pk>/", views.MatchDetail.as_view(), name="api_match_detail"),
     path("submissions/", views.SubmissionList.as_view(), name="api_submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="api_submission_detail"),
 ]

@@ -14,6 +14,7 @@ from django.core.validators import slug_re
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
@@ -35,10 +36,12 @@ from races.api.serializers import (
     SubmissionSerializer,
     TrackSerializer,
 )
-from races.models import Race, Submission, Track
+from races.models import BracketMatch, Race, Submission, Track
 from races.services import (
     PHASES,
     RuleViolation,
+    bracket_match_detail,
+    bracket_summary,
     leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_table,
@@ -219,6 +222,29 @@ class RaceLeaderboardCsv(LeagueView):
         response = HttpResponse(leaderboard_csv(race), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{race.slug}-leaderboard.csv"'
         return response
+
+
+class RaceBracket(LeagueView):
+    """The knockout bracket of a head-to-head race: state (qualifying, starting, racing, finished), champion
+    and rounds of match cards (seeds, racers, winner, race times). Other race types answer state "none"."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug: str):
+        return Response(bracket_summary(visible_race(request, slug)))
+
+
+class MatchDetail(LeagueView):
+    """One bracket match: both cars' lap tables, start lanes and replay traces (as public as its race)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk: int):
+        match = get_object_or_404(BracketMatch.objects.select_related("race").filter(
+            race__in=race_visible_to(request.user)), pk=pk)
+        return Response(bracket_match_detail(match))
 
 
 class RaceJoin(LeagueView):

@@ -11,6 +11,7 @@ from races.services.brackets import (
     bracket_record_result,
     bracket_rounds,
     bracket_start,
+    bracket_summary,
     brackets_start_due,
 )
 from races.services.errors import RuleViolation
@@ -73,6 +74,7 @@ __all__ = [
     "bracket_record_result",
     "bracket_rounds",
     "bracket_start",
+    "bracket_summary",
     "brackets_start_due",
     "leaderboard_cache_key",
     "leaderboard_csv",

@@ -11,9 +11,13 @@ matches feeding a slot are decided, the next round's match is created and queued
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
+import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -22,6 +26,8 @@ from league.services import racer_alias
 from races.models import BracketMatch, Race, Submission
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_rows
+from races.services.tracks import track_sim
+from sim.render import Trajectory, render_track_png
 from sim.scoring import LapMetrics, ScoringError, format_lap_time, match_outcome
 
 log = logging.getLogger(__name__)
@@ -284,6 +290,52 @@ def bracket_match_detail(match: BracketMatch, include_trace: bool = True) -> dic
     card["race"] = race.slug
     card["round_name"] = _round_name(match.round, _round_count(list(bracket_matches(race))))
     return card
+
+
+def bracket_summary(race: Race) -> dict[str, Any]:
+    """The bracket of a head-to-head race for the API and the race page: state, champion and rounds."""
+    rounds = bracket_rounds(race)
+    champion = bracket_champion(race)
+    if race.race_type != Race.RaceType.HEAD_TO_HEAD:
+        state = "none"
+    elif rounds:
+        state = "finished" if champion is not None else "racing"
+    else:
+        state = "qualifying" if race.phase() != "closed" else "starting"
+    return {
+        "race": race.slug,
+        "state": state,
+        "bracket_size": race.bracket_size,
+        "champion": (racer_alias(champion) or champion.get_username()) if champion is not None else None,
+        "rounds": rounds,
+    }
+
+
+CAR_COLOURS = ((255, 90, 31), (56, 189, 248))  # car A orange (as a solo run's car), car B sky blue
+
+
+def bracket_match_trajectory_png(match: BracketMatch) -> bytes | None:
+    """Both cars' paths over the track (car A orange, car B blue), rendered once per result and kept in
+    storage; None before the match is raced."""
+    cars = (match.result or {}).get("cars")
+    if not cars or not all(car.get("trace", {}).get("x") for car in cars):
+        return None
+    name = f"trajectories/match-{match.pk}-{match.result.get('attempt') or 0}.png"
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as stream:
+            return stream.read()
+    race = match.race
+    paths = []
+    for car, colour, (user, seed) in zip(cars, CAR_COLOURS, ((match.racer_a, match.seed_a),
+                                                             (match.racer_b, match.seed_b)), strict=True):
+        trace = car["trace"]
+        paths.append(Trajectory(np.column_stack([trace["x"], trace["y"]]), np.asarray(trace["speed"]),
+                                f"#{seed} {racer_alias(user) or user.get_username()}", colour))
+    buffer = io.BytesIO()
+    render_track_png(track_sim(race.track, race.direction), buffer, paths, size=(960, 640),
+                     title=f"{race.name} — {_round_name(match.round, _round_count(list(bracket_matches(race))))}")
+    default_storage.save(name, ContentFile(buffer.getvalue()))
+    return buffer.getvalue()
 
 
 def _decide(match: BracketMatch, winner) -> None:

@@ -20,6 +20,7 @@ from races.forms import SubmitForm
 from races.models import Race
 from races.services import (
     RuleViolation,
+    bracket_summary,
     leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_top,
@@ -56,6 +57,8 @@ def race_detail(request, slug: str):
     rows_html, ranked = leaderboard_rows_html(race, me, phase)
     context = {"race": race, "phase": phase, "leaderboard_rows": rows_html, "ranked": ranked, "me": me,
                "rows_shown": LEADERBOARD_ROWS_SHOWN}
+    if race.race_type == Race.RaceType.HEAD_TO_HEAD:
+        context["bracket"] = bracket_summary(race)
     if request.user.is_authenticated:
         context |= {
             "my_submissions": my_submissions(race, request.user),

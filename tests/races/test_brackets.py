@@ -237,3 +237,84 @@ def test_admins_start_brackets_and_rerun_matches_from_the_admin(qualified, clien
     match.refresh_from_db()
     assert match.status == "queued" and match.winner is None
     assert client.get(f"/admin/races/bracketmatch/{match.pk}/change/").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------ pages and API
+TRACE = {"t": [0.0, 0.5, 1.0], "x": [0.0, 0.5, 1.0], "y": [0.0, 0.1, 0.2], "yaw": [0.0, 10.0, 20.0],
+         "speed": [0.0, 1.0, 1.5], "status": ["prepare", "in_progress", "in_progress"]}
+
+
+def raced(ms_a: int, ms_b: int) -> dict:
+    data = result(ms_a, ms_b)
+    for car in data["cars"]:
+        car["trace"] = TRACE
+    return data
+
+
+def test_the_race_page_shows_the_qualifying_board_then_the_bracket_and_match_pages(qualified, client):
+    race = qualified(3, bracket_size=4)
+    page = client.get(f"/races/{race.slug}/").content.decode()
+    assert "Qualifying" in page and "top 4 racers are seeded" in page and "Head to head" in page
+    close(race)
+    bracket_start(race)
+    semi = BracketMatch.objects.get(race=race, round=1, slot=1)
+    bracket_record_result(semi, None, raced(9100, 9200))
+    page = client.get(f"/races/{race.slug}/").content.decode()
+    assert "Semi-finals" in page and "Final" in page and "bye" in page
+    assert f'href="/matches/{semi.pk}/"' in page and "00:09.100" in page
+    detail = client.get(f"/matches/{semi.pk}/").content.decode()
+    assert "Qual2" in detail and "Qual3" in detail and "00:09.200" in detail and "winner" in detail
+    assert 'data-match-replay="/matches/' in detail
+    data = client.get(f"/matches/{semi.pk}/match.json").json()
+    assert [car["seed"] for car in data["cars"]] == [2, 3] and data["cars"][1]["trace"]["x"] == TRACE["x"]
+    assert data["cars"][0]["lane"] == "inner" and data["winner"] == "Qual2"
+    png = client.get(f"/matches/{semi.pk}/trajectory.png")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    final = BracketMatch.objects.get(race=race, round=2)
+    assert client.get(f"/matches/{final.pk}/trajectory.png").status_code == 404  # not raced yet
+    assert client.get(f"/matches/{final.pk}/").status_code == 200
+
+
+def test_the_bracket_api_follows_the_race_and_its_visibility(qualified, make_racer, client):
+    from rest_framework.test import APIClient
+
+    organiser = make_racer("Host")
+    race = qualified(2, kind=Race.Kind.COMMUNITY, organiser=organiser)
+    member = race.participants.first().user
+    api = APIClient()
+    assert api.get(f"/api/races/{race.slug}/bracket/").status_code == 404  # private: no hint it exists
+    api.force_authenticate(make_racer("Stranger"))
+    assert api.get(f"/api/races/{race.slug}/bracket/").status_code == 404
+    api.force_authenticate(member)
+    body = api.get(f"/api/races/{race.slug}/bracket/").json()
+    assert body == {"race": race.slug, "state": "qualifying", "bracket_size": 8, "champion": None, "rounds": []}
+    close(race)
+    assert api.get(f"/api/races/{race.slug}/bracket/").json()["state"] == "starting"
+    (final,) = bracket_start(race)
+    bracket_record_result(final, None, raced(9300, 9100))
+    body = api.get(f"/api/races/{race.slug}/bracket/").json()
+    assert body["state"] == "finished" and body["champion"] == "Qual2"
+    (column,) = body["rounds"]
+    assert column["name"] == "Final" and column["matches"][0]["winner"] == "Qual2"
+    match = api.get(f"/api/matches/{final.pk}/").json()
+    assert [len(car["laps"]) for car in match["cars"]] == [1, 1] and match["reason"] == "faster"
+    api.force_authenticate(make_racer("Outsider"))
+    response = api.get(f"/api/matches/{final.pk}/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("application/json")
+    client.force_login(make_racer("Nosy"))
+    assert client.get(f"/matches/{final.pk}/").status_code == 404
+    assert client.get(f"/matches/{final.pk}/match.json").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/api/races/nope/bracket/", "/api/matches/999999/", "/api/races/%E2%80%A6/bracket/"])
+def test_bracket_api_odd_input_is_a_json_404(url, db):
+    from rest_framework.test import APIClient
+
+    response = APIClient().get(url)
+    assert response.status_code == 404 and response["Content-Type"].startswith("application/json")
+
+
+def test_a_time_trial_has_no_bracket(make_race, client):
+    race = make_race(name="Plain Trial")
+    assert client.get(f"/api/races/{race.slug}/bracket/").json()["state"] == "none"
+    assert "Bracket" not in client.get(f"/races/{race.slug}/").content.decode()

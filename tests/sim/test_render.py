@@ -69,3 +69,16 @@ def test_bad_trajectories_and_sizes_are_rejected():
 def test_speed_colour_ramp_runs_from_blue_to_red():
     slow, fast = speed_colour(np.array([0.0, 4.0]), 0.0, 4.0)
     assert slow[2] > slow[0] and fast[0] > fast[2]
+
+
+def test_trajectories_with_their_own_colour_are_drawn_in_it_without_a_speed_bar():
+    track = get_track("pitlane_oval")
+    orange, blue = (255, 90, 31), (56, 189, 248)
+    paths = [Trajectory(track.lane_point(np.linspace(0, 1, 200), "inner"), np.full(200, 1.0), "A", orange),
+             Trajectory(track.lane_point(np.linspace(0, 1, 200), "outer"), np.full(200, 3.0), "B", blue)]
+    img = render_track_image(track, paths, size=(600, 400))
+    pixels = np.asarray(img).reshape(-1, 3).astype(int)
+    for colour in (orange, blue):
+        assert (np.abs(pixels - colour).max(axis=1) <= 10).sum() > 300
+    red_end = speed_colour(np.array([4.0]), 0.0, 4.0)[0].astype(int)  # the top of the speed bar
+    assert (np.abs(pixels - red_end).max(axis=1) <= 10).sum() < 50
