@@ -72,11 +72,6 @@ class EvaluationAttempt(models.Model):
         target = f"submission {self.submission_id}" if self.match_id is None else f"match {self.match_id}"
         return f"Attempt {self.number} of {target} ({self.status})"
 
-    @property
-    def target(self):
-        """The submission or bracket match this attempt evaluates."""
-        return self.submission if self.match_id is None else self.match
-
     @staticmethod
     def new_token() -> uuid.UUID:
         return uuid.uuid4()

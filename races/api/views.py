@@ -225,8 +225,8 @@ class RaceLeaderboardCsv(LeagueView):
 
 
 class RaceBracket(LeagueView):
-    """The knockout bracket of a head-to-head race: state (qualifying, starting, racing, finished), champion
-    and rounds of match cards (seeds, racers, winner, race times). Other race types answer state "none"."""
+    """The knockout bracket of a head-to-head race: state (qualifying, starting, too_few, racing, finished),
+    champion and rounds of match cards (seeds, racers, winner, race times). Other race types: state "none"."""
 
     permission_classes = [AllowAny]
 

@@ -300,8 +300,12 @@ def bracket_summary(race: Race) -> dict[str, Any]:
         state = "none"
     elif rounds:
         state = "finished" if champion is not None else "racing"
+    elif race.phase() != "closed":
+        state = "qualifying"
+    elif race.submissions.filter(status__in=UNFINISHED_SUBMISSIONS).exists() or race.leaderboard.count() >= 2:
+        state = "starting"
     else:
-        state = "qualifying" if race.phase() != "closed" else "starting"
+        state = "too_few"  # fewer than 2 qualifiers: there is nothing to race
     return {
         "race": race.slug,
         "state": state,

@@ -176,11 +176,13 @@ def test_the_bracket_waits_for_qualifying_runs_still_in_the_queue(qualified, mak
     assert (bye.seed_a, alias(bye.racer_a)) == (1, "Late")  # the late run topped the board: seed 1
 
 
-def test_the_periodic_start_skips_open_races_and_races_without_two_qualifiers(qualified):
+def test_the_periodic_start_skips_open_races_and_races_without_two_qualifiers(qualified, client):
     open_race = qualified(2)
     lonely = close(qualified(1, prefix="Solo"))
     assert brackets_start_due() == 0
     assert not BracketMatch.objects.filter(race__in=[open_race, lonely]).exists()
+    assert client.get(f"/api/races/{lonely.slug}/bracket/").json()["state"] == "too_few"
+    assert "Fewer than 2 racers qualified" in client.get(f"/races/{lonely.slug}/").content.decode()
 
 
 def test_a_failed_match_can_be_rerun_until_the_next_round_has_raced(qualified):
