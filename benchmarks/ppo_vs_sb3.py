@@ -1,14 +1,18 @@
 """Our PPO trainer against stable-baselines3 PPO: same environment, same settings, same wall-clock budget.
 
-Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 6] [--track pitlane_technical] [--check-every 45]
+Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 8] [--track pitlane_technical] [--check-every 60]
+     [--sb3-shared]
 
 Both learn the lab's task: front camera, 15 discrete actions (30 deg / 5, 1 m/s / 3), Example 1 reward, the
 console's default hyperparameters (lr 3e-4, batch 64, 10 epochs, entropy 0.01, discount 0.999, clip 0.2,
 GAE 0.95), about 1,000 steps between updates, torch on both cores.
   ours  sim.training: 20 cars stepped by one numpy call, the DeepRacer 3-layer CNN with separate policy and
-        value towers, bf16 autocast + channels_last for the update
-  sb3   stable_baselines3.PPO("CnnPolicy") on 4 copies of sim.env.RaceEnv (the Gymnasium single-car
-        environment that passes gymnasium's check_env) in a DummyVecEnv, n_steps 256
+        value towers (channels_last; bf16 autocast only on CPUs with native bf16)
+  sb3   stable_baselines3.PPO("CnnPolicy", share_features_extractor=False) on 4 copies of sim.env.RaceEnv (the
+        Gymnasium single-car environment that passes gymnasium's check_env) in a DummyVecEnv, n_steps 256.
+        Its NatureCNN is layer for layer the DeepRacer 3-layer CNN (convs 32/8/4, 64/4/2, 64/3/1, dense 512), and
+        with separate extractors it trains the same network as ours: the comparison is of trainers, not of
+        network sizes (a shared trunk would halve SB3's compute but is not the DeepRacer network; --sb3-shared).
 
 Every ``--check-every`` seconds of training (the clock is paused meanwhile) the policy drives greedily
 (argmax) from 4 evenly spaced starting points; greedy progress is their mean (% of a lap, 100 = every start
@@ -30,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sim.agent import cpu_has_native_bf16
 from sim.env import RaceEnv
 from sim.hyperparameters import Hyperparameters
 from sim.reward_examples import example_source
@@ -101,7 +106,7 @@ def train_ours(track: str, minutes: float, check_every_s: float, folder: Path) -
             return curve.summary(trainer.env_steps, trainer.iteration)
 
 
-def train_sb3(track: str, minutes: float, check_every_s: float) -> dict:
+def train_sb3(track: str, minutes: float, check_every_s: float, shared: bool) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -113,7 +118,8 @@ def train_sb3(track: str, minutes: float, check_every_s: float) -> dict:
     hp = Hyperparameters()
     model = PPO("CnnPolicy", envs, learning_rate=hp.learning_rate, n_steps=256, batch_size=hp.batch_size,
                 n_epochs=hp.num_epochs, gamma=hp.discount_factor, gae_lambda=hp.gae_lambda,
-                clip_range=hp.clip_epsilon, ent_coef=hp.entropy, seed=0, device="cpu", verbose=0)
+                clip_range=hp.clip_epsilon, ent_coef=hp.entropy, seed=0, device="cpu", verbose=0,
+                policy_kwargs={"share_features_extractor": shared})
 
     def act(observation) -> int:
         return int(model.predict(observation, deterministic=True)[0])
@@ -137,9 +143,10 @@ def train_sb3(track: str, minutes: float, check_every_s: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=6.0, help="training budget of each trainer")
+    parser.add_argument("--minutes", type=float, default=8.0, help="training budget of each trainer")
     parser.add_argument("--track", default="pitlane_technical")
-    parser.add_argument("--check-every", type=float, default=45.0, help="seconds of training between checks")
+    parser.add_argument("--check-every", type=float, default=60.0, help="seconds of training between checks")
+    parser.add_argument("--sb3-shared", action="store_true", help="SB3 with one CNN for policy and value")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -147,7 +154,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         ours = train_ours(args.track, args.minutes, args.check_every, Path(scratch) / "ours")
     print("sb3")
-    sb3 = train_sb3(args.track, args.minutes, args.check_every)
+    sb3 = train_sb3(args.track, args.minutes, args.check_every, args.sb3_shared)
 
     print(f"\n{'trainer':<8} {'env steps':>10} {'steps/s':>9} {'updates':>8} {'min to full laps':>17} "
           f"{'final progress':>15}   ({args.minutes:g} min each on {args.track})")
@@ -156,6 +163,7 @@ def main() -> None:
         print(f"{name:<8} {figures['env_steps']:>10} {figures['steps_per_second']:>9.1f} {figures['updates']:>8} "
               f"{first if first is not None else '-':>17} {figures['final_greedy_progress']:>14.1f}%")
     print(json.dumps({"benchmark": "ppo_vs_sb3", "minutes": args.minutes, "track": args.track,
+                      "sb3_shared_extractor": args.sb3_shared, "cpu_bf16": cpu_has_native_bf16(),
                       "ours": ours, "sb3": sb3}))
 
 

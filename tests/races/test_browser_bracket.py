@@ -83,7 +83,10 @@ def test_the_match_replay_draws_both_cars(live_server, make_race, make_racer, ma
                 return [orange, blue];
             }""")
             assert min(colours) > 20, colours
-            assert page.locator("img[alt^='Both cars']").evaluate("img => img.complete && img.naturalWidth") > 0
+            # The picture is rendered on request: wait for it to load (or fail) rather than racing it.
+            picture = page.locator("img[alt^='Both cars']")
+            picture.evaluate("img => img.complete || new Promise(done => { img.onload = img.onerror = done; })")
+            assert picture.evaluate("img => img.naturalWidth") > 0
         finally:
             browser.close()
     assert not errors, errors
