@@ -6,7 +6,7 @@ import json
 import math
 from typing import Any
 
-from sim.objects import LANES
+from sim.objects import LANES, MAX_BOTS
 from sim.rules import STATUS_LABELS
 from sim.scoring import LapMetrics
 
@@ -102,8 +102,8 @@ def _laps(laps: Any, total_laps: int) -> list[dict[str, Any]]:
 
 
 def _trace(trace: Any) -> dict[str, list]:
-    if not isinstance(trace, dict) or set(trace) != set(TRACE_KEYS):
-        raise ResultError(f"the trace must have exactly the keys {', '.join(TRACE_KEYS)}")
+    if not isinstance(trace, dict) or not set(TRACE_KEYS) <= set(trace) <= {*TRACE_KEYS, "bots"}:
+        raise ResultError(f"the trace must have exactly the keys {', '.join(TRACE_KEYS)} (and bots with bot cars)")
     lengths = {len(values) if isinstance(values, list) else -1 for values in trace.values()}
     if len(lengths) != 1 or -1 in lengths or lengths.pop() > MAX_TRACE_POINTS:
         raise ResultError(f"trace columns must be lists of equal length (at most {MAX_TRACE_POINTS})")
@@ -112,7 +112,19 @@ def _trace(trace: Any) -> dict[str, list]:
             _number(value, f"trace {key}", -1e6, 1e6)
     if not all(isinstance(status, str) and len(status) <= 20 for status in trace["status"]):
         raise ResultError("trace statuses must be short strings")
+    if "bots" in trace:
+        _bot_poses(trace["bots"])
     return trace
+
+
+def _bot_poses(steps: list) -> None:
+    """Each step: the flat [x, y, yaw] of the same 1..MAX_BOTS bot cars."""
+    sizes = {len(step) if isinstance(step, list) else -1 for step in steps}
+    if len(sizes) > 1 or not all(3 <= size <= 3 * MAX_BOTS and size % 3 == 0 for size in sizes):
+        raise ResultError(f"trace bots must list [x, y, yaw] of the same 1 to {MAX_BOTS} bot cars at every step")
+    for step in steps:
+        for value in step:
+            _number(value, "trace bots", -1e6, 1e6)
 
 
 def _timings(timings: Any) -> dict[str, float]:

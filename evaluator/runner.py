@@ -123,14 +123,13 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
 
 
 def _compact_trace(trace: dict[str, Any]) -> dict[str, list]:
-    compact: dict[str, list] = {}
-    for key, values in trace.items():
-        sampled = list(values)[::TRACE_EVERY]
-        compact[key] = [
-            round(float(v), TRACE_DECIMALS) if isinstance(v, int | float) or hasattr(v, "dtype") else str(v)
-            for v in sampled
-        ]
-    return compact
+    def compact(value: Any) -> Any:
+        if isinstance(value, list):  # the bots' poses of one step
+            return [compact(v) for v in value]
+        return round(float(value), TRACE_DECIMALS) if isinstance(value, int | float) or hasattr(value, "dtype") \
+            else str(value)
+
+    return {key: [compact(v) for v in list(values)[::TRACE_EVERY]] for key, values in trace.items()}
 
 
 def _emit(document: dict[str, Any]) -> int:

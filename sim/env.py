@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from sim import rules as R
 from sim.car import DEFAULT_CAR, CarSpec, CarState, advance, body_points, clip_commands
+from sim.objects import BotCars
 from sim.params import StepGeometry, params_dicts, step_geometry
 from sim.reward_function import RewardFunction
 from sim.scoring import LapMetrics
@@ -57,6 +58,8 @@ class RaceRecord:
     """What a race-mode run produced for one car."""
 
     laps: list[LapMetrics] = field(default_factory=list)
+    # t, x, y, yaw (degrees), speed, status per step; with bot cars on the track also "bots": per step the flat
+    # [x, y, yaw (degrees)] of every bot, so a replay can show them where they were.
     trace: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("t", "x", "y", "yaw", "speed", "status")})
     simtrace: list[SimTraceRow] = field(default_factory=list)
 
@@ -325,6 +328,10 @@ class VectorRaceEnv:
     def _record(self, live, geometry, status, steering_deg, speed, actions, rewards, done) -> None:
         actions = np.asarray(actions)
         closest = self.track.closest_waypoint(geometry.point, geometry.ndist) if self.record_simtrace else None
+        bots = None
+        if self.record_trace and isinstance(self.objects, BotCars):  # a match's rival has a trace of its own
+            poses = np.column_stack([self.objects.centres, np.degrees(self.objects.yaws)])
+            bots = poses.ravel().tolist()
         for car in np.flatnonzero(live):
             code = int(status[car])
             if self.record_trace:
@@ -335,6 +342,8 @@ class VectorRaceEnv:
                 trace["yaw"].append(float(np.degrees(self.car.yaw[car])))
                 trace["speed"].append(float(self.car.speed[car]))
                 trace["status"].append(R.STATUS_NAMES[code])
+                if bots is not None:
+                    trace.setdefault("bots", []).append(bots)
             if self.record_simtrace:
                 action = (int(actions[car]) if self.vehicle.is_discrete
                           else f"[{steering_deg[car]:.2f} {speed[car]:.2f}]")

@@ -221,8 +221,8 @@ def render_track_png(
     img.save(path_or_buffer, format="PNG", optimize=False)
 
 
-def track_preview_png(track: Track, size: tuple[int, int] = (480, 320)) -> bytes:
-    """A small PNG (bytes) of the bare track for the league server's track pages."""
+def track_preview_png(track: Track, size: tuple[int, int] = (480, 320), boxes: Sequence[np.ndarray] = ()) -> bytes:
+    """A small PNG (bytes) of the track (and its obstacle boxes) for the league server's track and race pages."""
     buf = io.BytesIO()
-    render_track_image(track, size=size, title="").save(buf, format="PNG")
+    render_track_image(track, size=size, title="", boxes=boxes).save(buf, format="PNG")
     return buf.getvalue()

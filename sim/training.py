@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from sim import rules as R
-from sim.agent import Agent
+from sim.agent import Agent, use_cores_for_torch
 from sim.archive import load_model, write_model_archive
 from sim.checkpoints import (
     Checkpoint,
@@ -259,7 +259,7 @@ class Trainer:
     def __init__(self, folder: ModelFolder, config: TrainingConfig, checkpoint: Checkpoint | None = None,
                  initial_weights: dict[str, torch.Tensor] | None = None, threads: int = 2) -> None:
         self.folder, self.config = folder, config
-        torch.set_num_threads(threads)
+        use_cores_for_torch(threads)
         self.track = config.load_track()
         self.reward_function = RewardFunction.from_source(config.reward_function_source)
         hp = config.hyperparameters

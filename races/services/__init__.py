@@ -44,7 +44,7 @@ from races.services.races import (
     races_by_phase,
     races_in_phase,
 )
-from races.services.runs import run_discard, run_trajectory_png, submission_summary
+from races.services.runs import race_track_picture, run_discard, run_trajectory_png, submission_summary
 from races.services.submissions import (
     submission_allowance,
     submission_create,
@@ -97,6 +97,7 @@ __all__ = [
     "race_join",
     "race_objects_spec",
     "race_reset_invite_code",
+    "race_track_picture",
     "race_update",
     "race_validate_settings",
     "race_visible_to",

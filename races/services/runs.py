@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from races.models import Run, Submission
 from races.services.races import race_objects_spec
-from races.services.tracks import track_sim
+from races.services.tracks import track_preview, track_sim
 from sim.objects import objects_from_spec
-from sim.render import Trajectory, render_track_png
+from sim.render import Trajectory, render_track_png, track_preview_png
 from sim.scoring import format_lap_time
 
 
@@ -67,6 +69,22 @@ def race_box_corners(race) -> list[np.ndarray]:
     if spec is None or spec["kind"] != "boxes":
         return []
     return objects_from_spec(track_sim(race.track, race.direction), spec).rectangles()
+
+
+def race_track_picture(race) -> bytes:
+    """The race page's map: the track in the race's direction with its obstacle boxes where every run meets
+    them. A plain counterclockwise race shows the track's stored preview; other pictures are rendered once per
+    layout (the key changes with the track, direction and boxes, so an edited race never shows a stale one)."""
+    boxes = race_box_corners(race)
+    if race.direction == "counterclockwise" and not boxes:
+        return track_preview(race.track)
+    layout = repr((race.track.slug, race.direction, [corners.round(4).tolist() for corners in boxes]))
+    key = f"race-picture:{hashlib.sha256(layout.encode()).hexdigest()}"
+    png = cache.get(key)
+    if png is None:
+        png = track_preview_png(track_sim(race.track, race.direction), boxes=boxes)
+        cache.set(key, png, timeout=24 * 3600)
+    return png
 
 
 def _trajectory_name(submission: Submission) -> str:

@@ -26,12 +26,12 @@ from races.services import (
     leaderboard_top,
     models_of,
     race_is_member,
+    race_track_picture,
     race_visible_to,
     races_by_phase,
     races_in_phase,
     submission_allowance,
     submission_create,
-    track_preview,
 )
 from races.views.common import CLOSED_SHOWN, visible_race
 from sim.scoring import format_lap_time
@@ -156,4 +156,4 @@ def race_leaderboard_csv(request, slug: str):
 
 def race_track_png(request, slug: str):
     race = visible_race(request, slug)
-    return HttpResponse(track_preview(race.track), content_type="image/png")
+    return HttpResponse(race_track_picture(race), content_type="image/png")

@@ -103,6 +103,21 @@ def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, o
 
 
 @pytest.mark.slow
+def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval, submit, lapping_archive,
+                                                               monkeypatch, capsys, tmp_path):
+    race = make_race(track=oval, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, total_laps=1,
+                     time_cap_s=30)
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(lapping_archive)
+    extract_archive(archive, tmp_path / "model", ArchiveLimits())
+    output = run_in_process(race_job(submit(race)) | {"model_dir": str(tmp_path / "model")}, monkeypatch, capsys)
+    trace = parse_runner_output(json.dumps(output).encode(), race.total_laps, 10**8)["trace"]
+    assert len(trace["bots"]) == len(trace["x"]) > 10
+    assert {len(step) for step in trace["bots"]} == {6}  # x, y, yaw of each of the 2 bots
+    assert trace["bots"][0] != trace["bots"][-1]  # they drove on
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
 def test_hitting_a_box_is_recorded_as_a_collision_with_its_penalty(make_race, oval, submit):
     """The cloned driver follows the centre line; boxes on the lanes reach into it, so it hits them."""

@@ -49,6 +49,13 @@ def test_a_valid_result_passes_unchanged():
         (document(timings={"race_s": -1.0}), "timings race_s is out of range"),
         (document(timings={"exfiltrate": 1.0}), "timings must be an object"),
         (b'[1, 2, 3]', "no boolean 'ok'"),
+        (document(trace=TRACE | {"bots": [[1.0, 2.0, 90.0], [1.0, 2.0]]}), "the same 1 to 6 bot cars"),
+        (document(trace=TRACE | {"bots": [[], []]}), "the same 1 to 6 bot cars"),
+        (document(trace=TRACE | {"bots": [[0.0, 0.0, 0.0] * 7] * 2}), "the same 1 to 6 bot cars"),
+        (document(trace=TRACE | {"bots": [[1.0, 2.0, "north"]] * 2}), "trace bots must be a finite number"),
+        (document(trace=TRACE | {"bots": [[1.0, 2.0, 90.0]]}), "lists of equal length"),
+        (document(trace=TRACE | {"bots": "everywhere"}), "lists of equal length"),
+        (document(trace=TRACE | {"rivals": [[1.0, 2.0, 90.0]] * 2}), "exactly the keys"),
     ],
 )
 def test_malformed_results_are_refused(raw, message):
@@ -64,3 +71,8 @@ def test_oversized_output_is_refused():
 def test_the_runners_own_failure_report_is_passed_on():
     raw = json.dumps({"ok": False, "kind": "model", "error": "bad weights"}).encode()
     assert parse_runner_output(raw, total_laps=3, limit=10**6) == {"ok": False, "kind": "model", "error": "bad weights"}
+
+
+def test_a_head_to_bot_trace_keeps_the_bot_cars_poses():
+    trace = TRACE | {"bots": [[1.0, 2.0, 90.0, 3.0, 4.0, -90.0], [1.1, 2.0, 90.0, 3.1, 4.0, -90.0]]}
+    assert parse_runner_output(document(trace=trace), total_laps=3, limit=10**6)["trace"] == trace

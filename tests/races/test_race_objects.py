@@ -272,3 +272,31 @@ def test_the_replay_and_the_trajectory_picture_show_the_boxes(make_racer, make_r
     plain = submission_create(racer, trial, make_model(racer, "other"))
     score(plain, 10.25)
     assert client.get(f"/submissions/{plain.pk}/status.json").json()["run"]["boxes"] == []
+
+
+def box_pixels(png: bytes) -> int:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from sim.render import BOX
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+    return int((np.abs(pixels - BOX).sum(axis=1) < 30).sum())
+
+
+def test_the_race_page_map_shows_the_boxes_and_follows_the_direction(make_race, client):
+    boxes = make_race(name="Boxes", race_type=OA, box_count=3)
+    mirrored = make_race(name="Mirrored", race_type=OA, box_count=3, direction="clockwise")
+    trial = make_race(name="Trial")
+
+    box_map = client.get(f"/races/{boxes.slug}/track.png")
+    assert box_map.status_code == 200 and box_map["Content-Type"] == "image/png"
+    assert box_pixels(box_map.content) > 20
+    assert box_pixels(client.get(f"/races/{trial.slug}/track.png").content) == 0
+    # Driven the other way the boxes sit elsewhere and the arrow turns: a different picture.
+    assert client.get(f"/races/{mirrored.slug}/track.png").content != box_map.content
+
+    Race.objects.filter(pk=boxes.pk).update(box_count=1)  # as an admin edit does
+    assert box_pixels(client.get(f"/races/{boxes.slug}/track.png").content) < box_pixels(box_map.content)

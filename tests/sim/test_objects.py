@@ -92,3 +92,26 @@ def test_a_car_reset_after_hitting_a_box_restarts_a_metre_behind_it_and_can_stee
     assert reset_at == pytest.approx(1.2 - 1.0, abs=0.02)  # RESET_BEHIND_DISTANCE_M behind the box's centre
     assert 0.0 <= env.progress[0] == pytest.approx(100.0 * 0.2 / oval.length, abs=0.1)
     assert not box.collisions(env.car).any()
+
+
+def test_a_race_trace_records_where_the_bot_cars_were_at_every_step(oval):
+    bots = BotCars(oval, [0.5, 0.7], ["inner", "outer"], speed=1.0)
+    env = VectorRaceEnv(oval, 1, CAR, mode="race", objects=bots, record_trace=True,
+                        rules=RaceRules(total_laps=1, time_cap_s=40))
+    env.reset(seed=0)
+    for _ in range(30):
+        env.step(STRAIGHT)
+    trace = env.records[0].trace
+    assert len(trace["bots"]) == len(trace["x"]) == 30
+    last = np.asarray(trace["bots"][-1]).reshape(2, 3)  # x, y, yaw (degrees) of each bot
+    assert last[:, :2] == pytest.approx(bots.centres)
+    assert last[:, 2] == pytest.approx(np.degrees(bots.yaws))
+    first = np.asarray(trace["bots"][0]).reshape(2, 3)
+    assert np.hypot(*(last[0, :2] - first[0, :2])) == pytest.approx(29 / 15, rel=0.05)  # 1 m/s for 29 steps
+
+
+def test_a_time_trial_trace_has_no_bot_column(oval):
+    env = VectorRaceEnv(oval, 1, CAR, mode="race", record_trace=True, rules=RaceRules(total_laps=1))
+    env.reset(seed=0)
+    env.step(STRAIGHT)
+    assert "bots" not in env.records[0].trace

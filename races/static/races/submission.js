@@ -96,14 +96,21 @@
         ctx.beginPath(); ctx.moveTo(px(trace.x[k]), py(trace.y[k])); ctx.lineTo(px(trace.x[k + 1]), py(trace.y[k + 1])); ctx.stroke();
       }
       const off = !["in_progress", "lap_complete", "prepare"].includes(trace.status[i]);
+      // Bot cars (head-to-bot races) where they were at this moment, drawn under the racer's car.
+      const bots = (trace.bots && trace.bots[i]) || [];
+      for (let k = 0; k + 2 < bots.length; k += 3) drawCar(bots[k], bots[k + 1], bots[k + 2], "#9ca3af");
+      drawCar(trace.x[i], trace.y[i], trace.yaw[i], off ? "#dc2626" : "#ff5a1f");
+      readout.textContent = `${clock.toFixed(1)} s / ${end.toFixed(1)} s · ${trace.speed[i].toFixed(2)} m/s · ${trace.status[i].replace(/_/g, " ")}`;
+      seek.value = String(Math.round(1000 * clock / end));
+    }
+
+    function drawCar(x, y, yawDegrees, fill) {
       const car = Math.max(10, 0.3 * scale);
-      ctx.save(); ctx.translate(px(trace.x[i]), py(trace.y[i])); ctx.rotate(-trace.yaw[i] * Math.PI / 180);
-      ctx.fillStyle = off ? "#dc2626" : "#ff5a1f"; ctx.strokeStyle = "#111"; ctx.lineWidth = 2;
+      ctx.save(); ctx.translate(px(x), py(y)); ctx.rotate(-yawDegrees * Math.PI / 180);
+      ctx.fillStyle = fill; ctx.strokeStyle = "#111"; ctx.lineWidth = 2;
       ctx.fillRect(-car / 2, -car / 4, car, car / 2); ctx.strokeRect(-car / 2, -car / 4, car, car / 2);
       ctx.fillStyle = "#111"; ctx.fillRect(car / 4, -car / 4, car / 4, car / 2);
       ctx.restore();
-      readout.textContent = `${clock.toFixed(1)} s / ${end.toFixed(1)} s · ${trace.speed[i].toFixed(2)} m/s · ${trace.status[i].replace(/_/g, " ")}`;
-      seek.value = String(Math.round(1000 * clock / end));
     }
 
     function frame(now) {
