@@ -3,7 +3,8 @@
 Measures requests per second and p50/p99 latency of the race page (HTML), its live leaderboard JSON and the
 API leaderboard. Target: >= 300 req/s and p99 <= 100 ms. The load generator runs on the same 2-core machine
 as the server: ``wrk`` (C, installed by ``./pitlane test``) when it is on the PATH, else Python threads
-(``--python-clients``; they take much of the CPU themselves, so those figures are a lower bound).
+(``--python-clients``; they take much of the CPU themselves, so those figures are a lower bound). Each endpoint
+gets 2 s of uncounted warm-up first. The page is fetched as an anonymous spectator (the shared cached copy).
 
 Run: .venv/bin/python benchmarks/http_load.py [--rows 1000 --seconds 10 --clients 16 --python-clients]
 The last line is one JSON object with every figure.
@@ -89,7 +90,10 @@ def main() -> None:
             "leaderboard JSON": f"/races/{slug}/leaderboard.json",
             "API leaderboard": f"/api/races/{slug}/leaderboard/",
         }
-        results = {name: load(path, args.clients, args.seconds) for name, path in targets.items()}
+        results = {}
+        for name, path in targets.items():
+            load(path, args.clients, 2.0)  # warm-up, not counted: template compilation, first cache fills
+            results[name] = load(path, args.clients, args.seconds)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import hashlib
+import time
 from functools import lru_cache
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -52,8 +56,32 @@ def race_list(request):
 
 def race_detail(request, slug: str):
     race = visible_race(request, slug)
-    me = racer_alias(request.user) if request.user.is_authenticated else None
     phase = race.phase()
+    spectator_key = spectator_page_key(request, race, phase)
+    if spectator_key is not None and (page := cache.get(spectator_key)) is not None:
+        return HttpResponse(page)
+    response = _race_detail(request, race, phase)
+    if spectator_key is not None:
+        cache.set(spectator_key, response.content, timeout=600)
+    return response
+
+
+def spectator_page_key(request, race: Race, phase: str) -> str | None:
+    """The whole page is the same for every anonymous spectator of a race: a key that changes with everything it
+    shows (the race's and track's stored values, the board version of the row just loaded, the phase and the
+    minute, for the countdown), or None where the page is personal: signed in, or a session or flash message
+    waiting. Brackets change without touching the race row, so bracket pages are always rendered."""
+    cookies = request.COOKIES
+    if (request.user.is_authenticated or settings.SESSION_COOKIE_NAME in cookies
+            or CookieStorage.cookie_name in cookies or race.race_type == Race.RaceType.HEAD_TO_HEAD):
+        return None
+    stored = [getattr(model, field.attname) for model in (race, race.track) for field in model._meta.concrete_fields]
+    fingerprint = hashlib.sha256(repr(stored).encode()).hexdigest()[:32]
+    return f"race-page:{race.pk}:{fingerprint}:{phase}:{int(time.time() // 60)}"
+
+
+def _race_detail(request, race: Race, phase: str) -> HttpResponse:
+    me = racer_alias(request.user) if request.user.is_authenticated else None
     rows_html, ranked = leaderboard_rows_html(race, me, phase)
     context = {"race": race, "phase": phase, "leaderboard_rows": rows_html, "ranked": ranked, "me": me,
                "rows_shown": LEADERBOARD_ROWS_SHOWN}

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.test import Client
+from django.contrib import messages
+from django.contrib.messages.storage.base import Message
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
 from races.models import Race, Submission
@@ -101,3 +104,35 @@ def test_the_race_page_shows_the_new_row_and_highlights_only_the_viewers_own(mak
     assert board(html) == ["Fast", "Slow"] and 'mine" data-submission' in html
     html = anonymous.get(page).content.decode()
     assert board(html) == ["Fast", "Slow"] and 'mine"' not in html
+
+
+def test_spectators_share_one_page_that_still_follows_every_change(make_racer, make_race, make_model, client):
+    race = make_race(name="Spectator Cup")
+    fast = make_racer("Fast")
+    page = client.get(f"/races/{race.slug}/").content.decode()
+    assert board(page) == [] and "Spectator Cup" in page
+
+    score(submission_create(fast, race, make_model(fast)), 10.0)
+    assert board(client.get(f"/races/{race.slug}/").content.decode()) == ["Fast"]
+
+    Race.objects.filter(pk=race.pk).update(name="Renamed Cup", collision_penalty_s=7)  # an admin edit
+    page = client.get(f"/races/{race.slug}/").content.decode()
+    assert "Renamed Cup" in page and "Spectator Cup" not in page
+    race.track.__class__.objects.filter(pk=race.track_id).update(title="Retitled Track")
+    assert "Retitled Track" in client.get(f"/races/{race.slug}/").content.decode()
+
+
+def test_signed_in_racers_and_waiting_messages_never_get_the_spectators_page(make_racer, make_race, make_model):
+    race = make_race(name="Personal Cup")
+    Client().get(f"/races/{race.slug}/")  # fills the spectators' copy
+    racer = make_racer("Mine")
+    signed_in = Client()
+    signed_in.force_login(racer)
+    page = signed_in.get(f"/races/{race.slug}/").content.decode()
+    assert "Submit a model" in page and "Mine" in page
+
+    flashed = Client()  # a flash message waiting in its cookie (as after a refused join link)
+    storage = CookieStorage(RequestFactory().get("/"))
+    flashed.cookies["messages"] = storage._encode([Message(messages.ERROR, "That invite code has expired.")])
+    assert "That invite code has expired." in flashed.get(f"/races/{race.slug}/").content.decode()
+    assert "That invite code has expired." not in Client().get(f"/races/{race.slug}/").content.decode()

@@ -26,14 +26,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threads",
             type=int,
-            default=int(os.environ.get("PITLANE_WEB_THREADS", "8")),
-            help="threads per gunicorn worker",
+            default=int(os.environ["PITLANE_WEB_THREADS"]) if os.environ.get("PITLANE_WEB_THREADS") else None,
+            help="threads per gunicorn worker (default: 8 in the embedded layout; 1 with a real broker: sync "
+                 "workers, whose latency tail measured best, benchmarks/http_load.py)",
         )
 
-    def handle(self, *args, bind: str, workers: int, threads: int, **options):
+    def handle(self, *args, bind: str, workers: int, threads: int | None, **options):
+        embedded = is_embedded()
+        if threads is None:
+            threads = 8 if embedded else 1
         if workers < 1 or threads < 1:
             raise CommandError("--workers and --threads must be at least 1")
-        embedded = is_embedded()
         if embedded:
             # One process: the in-memory queue and its worker threads must live where requests enqueue.
             workers = 1
