@@ -12,4 +12,4 @@ def test_reward_graph_is_a_png_with_lines_and_episode_dots(tmp_path):
     path = draw_reward_graph(tmp_path / "reward-graph.png", iterations, episodes, best_iteration=9)
     image = Image.open(path)
     assert image.format == "PNG" and image.size == (900, 480)
-    assert len(set(image.convert("RGB").getdata())) > 50  # lines, dots and text, not a blank canvas
+    assert len(set(image.convert("RGB").get_flattened_data())) > 50  # lines, dots and text, not a blank canvas
