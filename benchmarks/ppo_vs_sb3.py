@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.agent import cpu_has_native_bf16
+from sim.agent import cpu_has_native_bf16, use_cores_for_torch
 from sim.env import RaceEnv
 from sim.hyperparameters import Hyperparameters
 from sim.reward_examples import example_source
@@ -153,7 +152,7 @@ def main() -> None:
     parser.add_argument("--check-every", type=float, default=60.0, help="seconds of training between checks")
     parser.add_argument("--sb3-shared", action="store_true", help="SB3 with one CNN for policy and value")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    use_cores_for_torch(2)
 
     print("ours")
     with tempfile.TemporaryDirectory() as scratch:

@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.agent import race_policy
+from sim.agent import race_policy, use_cores_for_torch
 from sim.evaluation import run_race
 from sim.hyperparameters import Hyperparameters
 from sim.ideal_lap import ideal_lap_time
@@ -129,7 +127,7 @@ def main() -> None:
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument("--skip-fast", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    use_cores_for_torch(2)
 
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -105,7 +105,7 @@ def _hyperparameters(args: argparse.Namespace) -> Hyperparameters:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sim.agent import race_policy
+    from sim.agent import race_policy, use_cores_for_torch
     from sim.evaluation import run_race
     from sim.render import render_track_png
     from sim.simtrace import evaluation_simtrace_path, write_simtrace_csv
@@ -113,6 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     source = Path(args.model)
     if source.is_dir() and (source / "model.tar.gz").is_file():
         source = source / "model.tar.gz"  # a training model folder
+    use_cores_for_torch(1)  # one car, batch 1: as the league's evaluator races it
     vehicle, network = load_actor_critic(source)
     track = get_track(args.track, args.tracks_dir)
     rules = RaceRules(total_laps=args.laps, off_track_penalty_s=args.off_track_penalty,

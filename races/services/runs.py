@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -75,14 +76,15 @@ def race_track_picture(race) -> bytes:
     """The race page's map: the track in the race's direction with its obstacle boxes where every run meets
     them. A plain counterclockwise race shows the track's stored preview; other pictures are rendered once per
     layout (the key changes with the track, direction and boxes, so an edited race never shows a stale one)."""
-    boxes = race_box_corners(race)
-    if race.direction == "counterclockwise" and not boxes:
+    spec = race_objects_spec(race)
+    has_boxes = spec is not None and spec["kind"] == "boxes"
+    if race.direction == "counterclockwise" and not has_boxes:
         return track_preview(race.track)
-    layout = repr((race.track.slug, race.direction, [corners.round(4).tolist() for corners in boxes]))
+    layout = json.dumps([race.track.slug, race.direction, spec if has_boxes else None], sort_keys=True)
     key = f"race-picture:{hashlib.sha256(layout.encode()).hexdigest()}"
     png = cache.get(key)
-    if png is None:
-        png = track_preview_png(track_sim(race.track, race.direction), boxes=boxes)
+    if png is None:  # boxes are built from the spec only when the picture is drawn
+        png = track_preview_png(track_sim(race.track, race.direction), boxes=race_box_corners(race))
         cache.set(key, png, timeout=24 * 3600)
     return png
 
