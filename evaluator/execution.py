@@ -195,12 +195,21 @@ class Heartbeat:
     def __init__(self, claim: Claim) -> None:
         self.claim = claim
         self._stopped = threading.Event()
+        self._lost = threading.Event()
+        self._lock = threading.Lock()  # a lease lost just before watch() must still kill the process
         self._process: sandbox.SandboxProcess | None = None
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{claim.attempt_id}")
         self._thread.start()
 
     def watch(self, process: sandbox.SandboxProcess) -> None:
-        self._process = process
+        with self._lock:
+            self._process = process
+            if self._lost.is_set():
+                process.kill()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -226,8 +235,10 @@ class Heartbeat:
                 wait = every
                 if not owned:
                     log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
-                    if self._process is not None:
-                        self._process.kill()
+                    with self._lock:
+                        self._lost.set()
+                        if self._process is not None:
+                            self._process.kill()
                     return
         finally:
             connection.close()

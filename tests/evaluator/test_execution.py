@@ -130,6 +130,27 @@ def test_a_run_whose_lease_was_taken_over_is_stopped_and_its_outcome_ignored(eva
     assert statuses(submission) == ["expired", "pending"]
 
 
+def test_a_lease_lost_while_the_sandbox_is_still_starting_stops_the_run_once_it_has_started(evaluate, monkeypatch):
+    """On a loaded machine the reaper can win before the worker holds the process: the run must not go on."""
+    runner(monkeypatch, "import time; time.sleep(600)")
+    monkeypatch.setattr(execution, "HEARTBEAT_EVERY_S", 0.1)
+    submission = evaluate(runs=0)
+    claim = attempt_claim_next("slow-worker")
+    EvaluationAttempt.objects.filter(pk=claim.attempt_id).update(lease_expires_at=timezone.now())
+    attempts_reap()
+    start_sandboxed = sandbox.start_sandboxed
+
+    def slow_start(*args, **kwargs):
+        time.sleep(1.0)  # the heartbeat notices the lost lease meanwhile
+        return start_sandboxed(*args, **kwargs)
+
+    monkeypatch.setattr(sandbox, "start_sandboxed", slow_start)
+    started = time.monotonic()
+    execute_attempt(claim)
+    assert time.monotonic() - started < 15
+    assert statuses(submission) == ["expired", "pending"]
+
+
 def test_a_database_outage_outlasting_the_workers_patience_is_retried_but_never_blamed_on_the_model(
         evaluate, monkeypatch):
     """Twice the result could not be stored: two retries, not "the model crashed the evaluator twice"."""
