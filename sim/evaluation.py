@@ -39,9 +39,10 @@ def run_race(policy: Policy, track: Track, vehicle: Vehicle, rules: RaceRules, s
 
 
 def run_driver_race(driver: PurePursuitDriver, vehicle: Vehicle, rules: RaceRules, seed: int = 0,
-                    start_ndist: float = 0.0, record_simtrace: bool = False) -> RaceRun:
-    """The same race driven by the scripted driver (it reads the car's state instead of the camera)."""
-    env = _race_env(driver.track, vehicle, rules, seed, None, start_ndist, record_simtrace)
+                    objects: Any = None, start_ndist: float = 0.0, record_simtrace: bool = False) -> RaceRun:
+    """The same race driven by the scripted driver (it reads the car's state instead of the camera, and follows
+    the centre line: it does not steer round objects)."""
+    env = _race_env(driver.track, vehicle, rules, seed, objects, start_ndist, record_simtrace)
     return _drive(env, lambda _observation: driver.actions(env.car, vehicle), seed)
 
 

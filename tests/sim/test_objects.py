@@ -115,3 +115,19 @@ def test_a_time_trial_trace_has_no_bot_column(oval):
     env.reset(seed=0)
     env.step(STRAIGHT)
     assert "bots" not in env.records[0].trace
+
+
+def test_the_scripted_driver_races_into_a_box_on_its_centre_line(oval):
+    """run_driver_race takes the race's objects: the centre-line driver does not avoid them, so it crashes."""
+    from sim.drivers import PurePursuitDriver
+    from sim.evaluation import run_driver_race
+    from sim.vehicle import get_vehicle
+
+    xy, yaw = oval.pose_at(np.array([3.0 / oval.length]))
+    box = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))
+    rules = RaceRules(total_laps=1, time_cap_s=60)
+    driver, vehicle = PurePursuitDriver(oval, max_speed=1.0), get_vehicle("original_deepracer")
+    clear = run_driver_race(driver, vehicle, rules)
+    blocked = run_driver_race(driver, vehicle, rules, objects=box)
+    assert sum(lap.crash_count for lap in clear.laps) == 0
+    assert sum(lap.crash_count for lap in blocked.laps) >= 1
