@@ -1,6 +1,6 @@
 """Time to a reliable model: train until a race-mode evaluation drives 3 consecutive laps without leaving the track.
 
-Run: .venv/bin/python benchmarks/time_to_lap.py [--max-minutes 20] [--skip-shared] [--skip-fast]
+Run: .venv/bin/python benchmarks/time_to_lap.py [--max-minutes 20] [--seeds 1] [--skip-shared] [--skip-fast]
 
 Scenarios (each from scratch, each stopped at its budget):
   lab        the console lab's settings: camera, 3-layer CNN, 30 deg / 5 / 1 m/s / 3 (15 actions), Example 1
@@ -12,13 +12,16 @@ Scenarios (each from scratch, each stopped at its budget):
 
 After every training iteration the latest weights race a deterministic evaluation (fp32 argmax, as the
 league's evaluator runs them): 3 laps, continuous, no reset allowed to count (any off-track fails the check).
-Times are wall clock on this machine and include the checks. Last line: one JSON object with the figures.
+Times are wall clock on this machine and include the checks. One training run follows one random path, so its
+time varies from seed to seed: ``--seeds N`` trains the lab scenarios from seeds 0..N-1 and reports the median
+and the range. Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +57,7 @@ def reward_function(params):
 class Outcome:
     scenario: str
     track: str
+    seed: int
     reached: bool
     minutes: float
     iterations: int
@@ -101,15 +105,15 @@ def train_until_clean(scenario: str, config: TrainingConfig, minutes: float, fol
     track = trainer.track
     speed = max(action.speed for action in config.vehicle.action_space.actions)
     ideal = round(ideal_lap_time(track, max_speed=speed).lap_time, 2)
-    return Outcome(scenario, config.track, reached, (time.monotonic() - started) / 60, trainer.iteration,
+    return Outcome(scenario, config.track, config.seed, reached, (time.monotonic() - started) / 60, trainer.iteration,
                    trainer.episodes, trainer.env_steps, best_lap, ideal, check_seconds)
 
 
-def lab_config(track: str, tracks_dir: str | None) -> TrainingConfig:
+def lab_config(track: str, tracks_dir: str | None, seed: int = 0) -> TrainingConfig:
     return TrainingConfig(track=track, vehicle=get_vehicle("original_deepracer"),
                           reward_function_source=example_source("example_1_follow_center_line"),
                           hyperparameters=Hyperparameters(), evaluation_episodes=0, record_simtrace=False,
-                          tracks_dir=tracks_dir)
+                          tracks_dir=tracks_dir, seed=seed)
 
 
 def fast_config() -> TrainingConfig:
@@ -124,6 +128,7 @@ def fast_config() -> TrainingConfig:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-minutes", type=float, default=20.0, help="budget per scenario")
+    parser.add_argument("--seeds", type=int, default=1, help="lab scenarios: train from seeds 0..N-1")
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument("--skip-fast", action="store_true")
     args = parser.parse_args()
@@ -132,26 +137,46 @@ def main() -> None:
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        outcomes.append(train_until_clean("lab", lab_config("pitlane_technical", None), args.max_minutes,
-                                          root / "lab"))
+        lab_tracks = [("lab", "pitlane_technical", None)]
         if not args.skip_shared and (SHARED_TRACKS / "reInvent2019_track.npy").is_file():
-            config = lab_config("reInvent2019_track", str(SHARED_TRACKS))
-            outcomes.append(train_until_clean("lab-2019", config, args.max_minutes, root / "lab-2019"))
+            lab_tracks.append(("lab-2019", "reInvent2019_track", str(SHARED_TRACKS)))
+        for scenario, track, tracks_dir in lab_tracks:
+            for seed in range(args.seeds):
+                outcomes.append(train_until_clean(scenario, lab_config(track, tracks_dir, seed), args.max_minutes,
+                                                  root / f"{scenario}-{seed}"))
         if not args.skip_fast:
             config = fast_config()
             warm = train_imitation_model(config.load_track(), config.vehicle, seed=0).network.state_dict()
             outcomes.append(train_until_clean("fast", config, args.max_minutes, root / "fast",
                                               initial_weights=warm, keep_going=True))
 
-    print(f"\n{'scenario':<9} {'track':<20} {'3 clean laps':>12} {'minutes':>8} {'iters':>6} {'episodes':>9} "
-          f"{'env steps':>10} {'best lap s':>11} {'ideal lap s':>12}")
+    print(f"\n{'scenario':<9} {'track':<20} {'seed':>4} {'3 clean laps':>12} {'minutes':>8} {'iters':>6} "
+          f"{'episodes':>9} {'env steps':>10} {'best lap s':>11} {'ideal lap s':>12}")
     for o in outcomes:
         best = f"{o.best_lap_s:.2f}" if o.best_lap_s is not None else "-"
-        print(f"{o.scenario:<9} {o.track:<20} {'yes' if o.reached else 'NO':>12} {o.minutes:>8.2f} {o.iterations:>6} "
-              f"{o.episodes:>9} {o.env_steps:>10} {best:>11} {o.ideal_lap_s:>12.2f}")
+        print(f"{o.scenario:<9} {o.track:<20} {o.seed:>4} {'yes' if o.reached else 'NO':>12} {o.minutes:>8.2f} "
+              f"{o.iterations:>6} {o.episodes:>9} {o.env_steps:>10} {best:>11} {o.ideal_lap_s:>12.2f}")
     print("(ideal lap: racing line and speed profile at the car's top speed; target: lab <= 20 minutes)")
-    print(json.dumps({"benchmark": "time_to_lap", "budget_minutes": args.max_minutes,
-                      "scenarios": [o.to_dict() for o in outcomes]}))
+    summaries = [summarise(scenario, outcomes) for scenario in dict.fromkeys(o.scenario for o in outcomes)]
+    if args.seeds > 1:
+        print(f"\n{'scenario':<9} {'seeds':>5} {'reached':>8} {'median min':>11} {'fastest':>8} {'slowest':>8} "
+              f"{'median steps':>13}")
+        for summary in summaries:
+            print(f"{summary['scenario']:<9} {summary['seeds']:>5} {summary['reached']:>8} "
+                  f"{summary['median_minutes']:>11.2f} {summary['fastest_minutes']:>8.2f} "
+                  f"{summary['slowest_minutes']:>8.2f} {summary['median_env_steps']:>13.0f}")
+    print(json.dumps({"benchmark": "time_to_lap", "budget_minutes": args.max_minutes, "seeds": args.seeds,
+                      "summaries": summaries, "scenarios": [o.to_dict() for o in outcomes]}))
+
+
+def summarise(scenario: str, outcomes: list[Outcome]) -> dict:
+    """Median and range over a scenario's seeds; a seed that never reached clean laps counts at its budget."""
+    runs = [o for o in outcomes if o.scenario == scenario]
+    minutes = [o.minutes for o in runs]
+    return {"scenario": scenario, "seeds": len(runs), "reached": sum(o.reached for o in runs),
+            "median_minutes": round(statistics.median(minutes), 2), "fastest_minutes": round(min(minutes), 2),
+            "slowest_minutes": round(max(minutes), 2),
+            "median_env_steps": statistics.median(o.env_steps for o in runs)}
 
 
 if __name__ == "__main__":
