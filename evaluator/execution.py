@@ -207,10 +207,6 @@ class Heartbeat:
             if self._lost.is_set():
                 process.kill()
 
-    @property
-    def lost(self) -> bool:
-        return self._lost.is_set()
-
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=1)
