@@ -12,7 +12,7 @@ from evaluator import runner, sandbox
 from evaluator.execution import execute_attempt, race_job
 from evaluator.results import parse_runner_output
 from evaluator.services import attempt_claim_next
-from races.models import Run
+from races.models import Race, Run
 from races.services import model_upload, submission_create, submission_summary, track_install_builtins
 from sim.archive import ArchiveLimits, extract_archive
 
@@ -92,7 +92,7 @@ def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, o
     race = make_race(track=oval, race_type="OBJECT_AVOIDANCE", box_count=4, box_placement="random", total_laps=1,
                      time_cap_s=60)
     # The seed is drawn when a race is made; seed 1's boxes lie on the car's line (some seeds' boxes miss it).
-    type(race).objects.filter(pk=race.pk).update(objects_seed=1)
+    Race.objects.filter(pk=race.pk).update(objects_seed=1)
     race.refresh_from_db()
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
