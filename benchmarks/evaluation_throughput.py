@@ -129,9 +129,9 @@ def _prepare(racer_count: int):
 def _lapping_archive(track) -> bytes:
     cached = OUT / "driver-clone-technical.tar.gz"
     if not cached.exists():
-        from sim.archive import write_model_archive
-        from sim.imitation import train_imitation_model
-        from sim.vehicle import get_vehicle
+        from sim.io.archive import write_model_archive
+        from sim.learn.imitation import train_imitation_model
+        from sim.world.vehicle import get_vehicle
 
         OUT.mkdir(parents=True, exist_ok=True)
         vehicle = get_vehicle("original_deepracer")

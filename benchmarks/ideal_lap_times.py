@@ -13,9 +13,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.builtin_tracks import BUILTIN_TRACKS
-from sim.ideal_lap import ideal_lap_time
-from sim.track import Track, get_track
+from sim.race.ideal_lap import ideal_lap_time
+from sim.world.builtin_tracks import BUILTIN_TRACKS
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
 
 
 def best_time_us(fn, repeats: int = 7, number: int = 200) -> float:

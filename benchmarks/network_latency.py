@@ -20,9 +20,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim import archive
-from sim.networks import build_actor_critic, parameter_count
-from sim.vehicle import (
+from sim.io import archive
+from sim.learn.networks import build_actor_critic, parameter_count
+from sim.world.vehicle import (
     FRONT_FACING_CAMERA,
     NEURAL_NETWORKS,
     STEREO_CAMERAS,

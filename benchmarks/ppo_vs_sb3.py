@@ -6,9 +6,9 @@ Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 8] [--track pitlane_te
 Both learn the lab's task: front camera, 15 discrete actions (30 deg / 5, 1 m/s / 3), Example 1 reward, the
 console's default hyperparameters (lr 3e-4, batch 64, 10 epochs, entropy 0.01, discount 0.999, clip 0.2,
 GAE 0.95), about 1,000 steps between updates, torch on both cores.
-  ours  sim.training: 20 cars stepped by one numpy call, the DeepRacer 3-layer CNN with separate policy and
+  ours  sim.learn.training: 20 cars stepped by one numpy call, the DeepRacer 3-layer CNN with separate policy and
         value towers (channels_last; bf16 autocast only on CPUs with native bf16)
-  sb3   stable_baselines3.PPO("CnnPolicy", share_features_extractor=False) on 4 copies of sim.env.RaceEnv (the
+  sb3   stable_baselines3.PPO("CnnPolicy", share_features_extractor=False) on 4 copies of sim.race.env.RaceEnv (the
         Gymnasium single-car environment that passes gymnasium's check_env) in a DummyVecEnv, n_steps 256.
         Its NatureCNN is layer for layer the DeepRacer 3-layer CNN (convs 32/8/4, 64/4/2, 64/3/1, dense 512), and
         with separate extractors it trains the same network as ours: the comparison is of trainers, not of
@@ -18,7 +18,7 @@ Every ``--check-every`` seconds of training (the clock is paused meanwhile) the 
 (argmax) from 4 evenly spaced starting points; greedy progress is their mean (% of a lap, 100 = every start
 drove a whole lap without leaving the track). Figures: env steps/s, minutes to the first 100 %, minutes to
 100 % that holds at every later check, and the progress at the end of the budget. Last line: one JSON object.
-Both run in one process after ``sim.agent.use_cores_for_torch``: numpy's OpenBLAS on one thread for SB3 too.
+Both run in one process after ``sim.learn.agent.use_cores_for_torch``: numpy's OpenBLAS on one thread for SB3 too.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.agent import cpu_has_native_bf16, use_cores_for_torch
-from sim.env import RaceEnv
-from sim.hyperparameters import Hyperparameters
-from sim.reward_examples import example_source
-from sim.reward_function import RewardFunction
-from sim.track import get_track
-from sim.training import TrainingConfig, start_training
-from sim.vehicle import get_vehicle
+from sim.learn.agent import cpu_has_native_bf16, use_cores_for_torch
+from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.training import TrainingConfig, start_training
+from sim.race.env import RaceEnv
+from sim.world.reward_examples import example_source
+from sim.world.reward_function import RewardFunction
+from sim.world.track_catalog import get_track
+from sim.world.vehicle import get_vehicle
 
 REWARD = "example_1_follow_center_line"
 EVALUATION_STARTS = np.linspace(0.0, 1.0, 4, endpoint=False)

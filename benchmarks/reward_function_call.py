@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.reward_examples import EXAMPLES
-from sim.reward_function import RewardFunction, isolated_copy, validate_reward_function
+from sim.world.reward_examples import EXAMPLES
+from sim.world.reward_function import RewardFunction, isolated_copy, validate_reward_function
 
 WAYPOINTS = [(0.05 * i, 0.01 * i) for i in range(150)] + [(0.0, 0.0)]
 PARAMS = {

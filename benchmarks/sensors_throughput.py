@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.sensors import SENSOR_NAMES, Bodies, make_sensor  # noqa: E402
-from sim.track import get_track  # noqa: E402
+from sim.world.track_catalog import get_track  # noqa: E402
 
 SHARED_TRACKS = Path(__file__).resolve().parents[2] / "shared" / "tracks"
 BATCHES = (1, 64)

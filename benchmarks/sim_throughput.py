@@ -25,12 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from sim.builtin_tracks import build_builtin_track  # noqa: E402
-from sim.drivers import PurePursuitDriver  # noqa: E402
-from sim.env import VectorRaceEnv  # noqa: E402
-from sim.reward_examples import EXAMPLES  # noqa: E402
-from sim.reward_function import RewardFunction  # noqa: E402
-from sim.vehicle import ContinuousActionSpace, Vehicle  # noqa: E402
+from sim.race.drivers import PurePursuitDriver  # noqa: E402
+from sim.race.env import VectorRaceEnv  # noqa: E402
+from sim.world.builtin_tracks import build_builtin_track  # noqa: E402
+from sim.world.reward_examples import EXAMPLES  # noqa: E402
+from sim.world.reward_function import RewardFunction  # noqa: E402
+from sim.world.vehicle import ContinuousActionSpace, Vehicle  # noqa: E402
 
 GAZEBO_STEPS_PER_SECOND = 15
 

@@ -30,15 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.agent import race_policy, use_cores_for_torch
-from sim.evaluation import run_race
-from sim.hyperparameters import Hyperparameters
-from sim.ideal_lap import ideal_lap_time
-from sim.imitation import train_imitation_model
-from sim.reward_examples import example_source
-from sim.rules import RaceRules
-from sim.training import TrainingConfig, start_training
-from sim.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
+from sim.learn.agent import race_policy, use_cores_for_torch
+from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.imitation import train_imitation_model
+from sim.learn.training import TrainingConfig, start_training
+from sim.race.evaluation import run_race
+from sim.race.ideal_lap import ideal_lap_time
+from sim.world.reward_examples import example_source
+from sim.world.rules import RaceRules
+from sim.world.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
 
 SHARED_TRACKS = Path(__file__).resolve().parents[2] / "shared" / "tracks"
 CHECK_RULES = RaceRules(total_laps=3, time_cap_s=240.0)

@@ -23,7 +23,7 @@ from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
 from races.models import BracketMatch, Race, RacerModel, Submission
 from races.services import race_objects_spec, track_sim
-from sim.archive import ArchiveError, ArchiveLimits, extract_archive
+from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0

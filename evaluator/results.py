@@ -6,9 +6,9 @@ import json
 import math
 from typing import Any
 
-from sim.objects import LANES, MAX_BOTS
-from sim.rules import STATUS_LABELS
-from sim.scoring import LapMetrics
+from sim.race.scoring import LapMetrics
+from sim.world.objects import LANES, MAX_BOTS
+from sim.world.rules import STATUS_LABELS
 
 LAP_INT_FIELDS = ("trial", "elapsed_time_in_milliseconds", "off_track_count", "crash_count", "immobilized_count",
                   "reversed_count", "reset_count")

@@ -10,13 +10,13 @@ and copies and validates the archive into ``/model`` while this process imports,
 Job: ``{"track": {"name", "rows"}, "direction", "rules": {...RaceRules fields}, "objects", "seed", "model_dir"}``;
 ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or ``{"kind": "bots",
 "items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the direction raced and
-``lane`` inner or outer (``sim.objects.objects_from_spec`` checks it; a bad spec is a job error).
+``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job error).
 Result: ``{"ok": true, "laps": [...], "trace": {...}, "simtrace_csv": "...", "duration_s": ...,
 "timings": {"import_s", "load_s", "race_s"}}`` or ``{"ok": false, "kind": "model" | "job", "error": "..."}``.
 
 A head-to-head match job has ``"kind": "match"`` and ``"model_dirs": [car A's, car B's]`` instead of
 ``model_dir`` and ``objects`` (the cars are each other's only objects); it is raced with
-``sim.head_to_head.run_match`` and prints ``{"ok": true, "cars": [{"laps", "trace"}, {...}], "lanes": [...],
+``sim.race.head_to_head.run_match`` and prints ``{"ok": true, "cars": [{"laps", "trace"}, {...}], "lanes": [...],
 "duration_s", "timings"}``. A failure of one car's model names it: ``{"ok": false, "kind": "model", "car": 0 | 1}``.
 """
 
@@ -38,14 +38,14 @@ def main() -> int:
         import numpy as np
         import torch
 
-        from sim.agent import race_policy
-        from sim.archive import ArchiveError, load_actor_critic
-        from sim.evaluation import run_race
-        from sim.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
-        from sim.objects import objects_from_spec
-        from sim.rules import RaceRules
-        from sim.simtrace import simtrace_csv_text
-        from sim.track import Track
+        from sim.io.archive import ArchiveError, load_actor_critic
+        from sim.io.simtrace import simtrace_csv_text
+        from sim.learn.agent import race_policy
+        from sim.race.evaluation import run_race
+        from sim.race.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
+        from sim.world.objects import objects_from_spec
+        from sim.world.rules import RaceRules
+        from sim.world.track import Track
     except Exception as error:  # a broken installation is our fault, not the model's
         return _emit({"ok": False, "kind": "job", "error": f"runner import failed: {error!r}"})
     torch.set_num_threads(1)
@@ -101,8 +101,8 @@ def main() -> int:
 
 def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: float, timings: dict) -> int:
     """Race the two loaded models against each other and print both cars' laps and traces."""
-    from sim.agent import race_policy  # imported by main() already (before the job was read)
-    from sim.head_to_head import run_match
+    from sim.learn.agent import race_policy  # imported by main() already (before the job was read)
+    from sim.race.head_to_head import run_match
 
     policies = [race_policy(network) for _, network in loaded_models]
     vehicles = [vehicle for vehicle, _ in loaded_models]

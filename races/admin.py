@@ -38,7 +38,7 @@ from races.services import (
 )
 from races.services.races import SETTINGS_FIELDS, race_with_type_defaults
 from races.services.tracks import MAX_ROUTE_FILE_BYTES
-from sim.scoring import format_lap_time
+from sim.race.scoring import format_lap_time
 
 
 # --- tracks ---------------------------------------------------------------------------------------------------

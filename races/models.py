@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from sim.scoring import RankingMethod
+from sim.race.scoring import RankingMethod
 
 
 class Track(models.Model):

@@ -53,9 +53,9 @@ def install_baseline_entry(race: Race, stdout: TextIO) -> None:
     import tempfile
     from pathlib import Path
 
-    from sim.archive import write_model_archive
-    from sim.imitation import train_imitation_model
-    from sim.vehicle import get_vehicle
+    from sim.io.archive import write_model_archive
+    from sim.learn.imitation import train_imitation_model
+    from sim.world.vehicle import get_vehicle
 
     stdout.write("Training the baseline entry (a clone of the scripted driver, about 20 s)...\n")
     vehicle = get_vehicle("original_deepracer")

@@ -1,7 +1,8 @@
 """``python -m sim train|evaluate|garage|tracks|validate-reward``: the console lab's workflow, locally.
 
-Each sub-command is a thin layer over the library (``sim.training``, ``sim.evaluation``, ``sim.scoring``,
-``sim.vehicle``, ``sim.track``, ``sim.reward_function``); errors are printed as one clear line, exit code 2.
+Each sub-command is a thin layer over the library (``sim.learn.training``, ``sim.race.evaluation``,
+``sim.race.scoring``, ``sim.world.vehicle``, ``sim.world.track_catalog``, ``sim.world.reward_function``); errors
+are printed as one clear line, exit code 2.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.archive import ArchiveError, load_actor_critic
-from sim.hyperparameters import HyperparameterError, Hyperparameters
-from sim.reward_examples import EXAMPLE_FILES, example_source
-from sim.reward_function import RewardFunctionError, validate_reward_function
-from sim.rules import RaceRules
-from sim.scoring import RankingMethod, ScoringError, format_lap_time, score_run
-from sim.track import available_tracks, get_track
-from sim.vehicle import VehicleError, get_vehicle, list_vehicles
+from sim.io.archive import ArchiveError, load_actor_critic
+from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
+from sim.race.scoring import RankingMethod, ScoringError, format_lap_time, score_run
+from sim.world.reward_examples import EXAMPLE_FILES, example_source
+from sim.world.reward_function import RewardFunctionError, validate_reward_function
+from sim.world.rules import RaceRules
+from sim.world.track_catalog import available_tracks, get_track
+from sim.world.vehicle import VehicleError, get_vehicle, list_vehicles
 
 DEFAULT_REWARD = "example_1_follow_center_line"
 _HYPERPARAMETER_FLAGS = {
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from sim.training import StopConditions, TrainingConfig, resume_training, start_training
+    from sim.learn.training import StopConditions, TrainingConfig, resume_training, start_training
 
     stop = StopConditions(max_minutes=args.max_minutes, max_episodes=args.max_episodes)
     if args.resume:
@@ -64,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         initial_weights = None
         if args.warm_start:
-            from sim.imitation import train_imitation_model
+            from sim.learn.imitation import train_imitation_model
 
             print("Warm start: cloning the scripted driver's behaviour ...")
             initial_weights = train_imitation_model(config.load_track(), vehicle, seed=args.seed).network.state_dict()
@@ -105,10 +106,10 @@ def _hyperparameters(args: argparse.Namespace) -> Hyperparameters:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from sim.agent import race_policy, use_cores_for_torch
-    from sim.evaluation import run_race
-    from sim.render import render_track_png
-    from sim.simtrace import evaluation_simtrace_path, write_simtrace_csv
+    from sim.io.render import render_track_png
+    from sim.io.simtrace import evaluation_simtrace_path, write_simtrace_csv
+    from sim.learn.agent import race_policy, use_cores_for_torch
+    from sim.race.evaluation import run_race
 
     source = Path(args.model)
     if source.is_dir() and (source / "model.tar.gz").is_file():
@@ -176,7 +177,7 @@ def cmd_tracks(args: argparse.Namespace) -> int:
 
 
 def cmd_validate_reward(args: argparse.Namespace) -> int:
-    from sim.params import synthetic_params
+    from sim.world.params import synthetic_params
 
     path = Path(args.reward_function)
     track = get_track(args.track, args.tracks_dir)

@@ -5,7 +5,7 @@ and its leaderboard is the seeding board. Once it has closed and every qualifyin
 ``bracket_size`` qualifiers are seeded 1 vs N, 2 vs N-1 ... in the usual order (1 and 2 can only meet in the
 final); with fewer qualifiers the bracket shrinks to the next power of two and the top seeds get byes. Each
 racer races with the submission of their board row at the start. A match is raced in the evaluator's
-sandbox (``evaluator.services.evaluation_request_match``); ``sim.scoring.match_outcome`` decides it. When both
+sandbox (``evaluator.services.evaluation_request_match``); ``sim.race.scoring.match_outcome`` decides it. When both
 matches feeding a slot are decided, the next round's match is created and queued.
 """
 
@@ -27,8 +27,8 @@ from races.models import BracketMatch, Race, Submission
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_rows
 from races.services.tracks import track_sim
-from sim.render import Trajectory, render_track_png
-from sim.scoring import LapMetrics, ScoringError, format_lap_time, match_outcome
+from sim.io.render import Trajectory, render_track_png
+from sim.race.scoring import LapMetrics, ScoringError, format_lap_time, match_outcome
 
 log = logging.getLogger(__name__)
 M = BracketMatch.Status

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from races.models import LeaderboardEntry, Race, Run, Submission
-from sim.scoring import RunScore, format_lap_time
+from sim.race.scoring import RunScore, format_lap_time
 
 
 def leaderboard_offer(submission: Submission, score: RunScore) -> bool:

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from races.models import RacerModel
 from races.services.errors import RuleViolation
-from sim.archive import ArchiveError, ArchiveLimits, inspect_archive
+from sim.io.archive import ArchiveError, ArchiveLimits, inspect_archive
 
 
 def upload_limit_bytes() -> int:

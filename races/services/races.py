@@ -18,8 +18,8 @@ from django.utils.text import slugify
 
 from races.models import Race, RaceParticipant
 from races.services.errors import RuleViolation
-from sim.objects import LANES, MAX_BOT_SPEED, MAX_BOTS, MAX_BOXES
-from sim.scoring import RankingMethod
+from sim.race.scoring import RankingMethod
+from sim.world.objects import LANES, MAX_BOT_SPEED, MAX_BOTS, MAX_BOXES
 
 RaceType = Race.RaceType
 BOX_SETTINGS = ("box_count", "box_placement", "box_positions")
@@ -201,7 +201,7 @@ def race_with_type_defaults(values: dict) -> dict:
 
 
 def race_objects_spec(race: Race) -> dict | None:
-    """Where the race's boxes or bot cars start, in the evaluator's format (``sim.objects.objects_from_spec``).
+    """Where the race's boxes or bot cars start, in the evaluator's format (``sim.world.objects.objects_from_spec``).
 
     Fixed layouts space the objects evenly (start line excluded) on alternating lanes. Random box layouts are
     drawn from the race's own seed with ``random.random``, whose sequence Python keeps stable across versions:

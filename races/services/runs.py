@@ -15,9 +15,9 @@ from django.core.files.storage import default_storage
 from races.models import Run, Submission
 from races.services.races import race_objects_spec
 from races.services.tracks import track_preview, track_sim
-from sim.objects import objects_from_spec
-from sim.render import Trajectory, render_track_png, track_preview_png
-from sim.scoring import format_lap_time
+from sim.io.render import Trajectory, render_track_png, track_preview_png
+from sim.race.scoring import format_lap_time
+from sim.world.objects import objects_from_spec
 
 
 def submission_summary(

@@ -15,7 +15,7 @@ from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
 from races.services.races import race_is_member
 from races.services.runs import run_discard
-from sim.scoring import LapMetrics, ScoringError, score_run
+from sim.race.scoring import LapMetrics, ScoringError, score_run
 
 S = Submission.Status
 TRANSITIONS: dict[str, set[str]] = {

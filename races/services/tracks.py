@@ -12,9 +12,9 @@ from django.utils.text import slugify
 
 from races.models import Track
 from races.services.errors import RuleViolation
-from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
-from sim.render import track_preview_png
-from sim.track import Track as SimTrack
+from sim.io.render import track_preview_png
+from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
+from sim.world.track import Track as SimTrack
 
 MAX_ROUTE_FILE_BYTES = 2 * 1024 * 1024
 

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from races.forms import ModelUploadForm
 from races.services import RuleViolation, model_delete, model_upload, models_of
 from races.services.racer_models import upload_limit_bytes
-from sim.scoring import format_lap_time
+from sim.race.scoring import format_lap_time
 
 
 @login_required

@@ -38,7 +38,7 @@ from races.services import (
     submission_create,
 )
 from races.views.common import CLOSED_SHOWN, visible_race
-from sim.scoring import format_lap_time
+from sim.race.scoring import format_lap_time
 
 # The page shows the top of the board (and your own row); the CSV export and the API have every row.
 LEADERBOARD_ROWS_SHOWN = 100

@@ -3,7 +3,7 @@
 ``make_sensor(name)`` returns a :class:`Sensor`: ``name``, ``observation_space`` (exact shape and dtype of
 ONE car's observation) and ``observe(track, x, y, yaw, objects=None) -> (N, *shape)`` for N cars whose
 origins (midway between the axles) are at (x, y) heading yaw. ``objects`` is None, a :class:`Bodies`
-or anything with ``centres``/``yaws`` arrays such as ``sim.objects.StaticBoxes`` (see ``bodies``).
+or anything with ``centres``/``yaws`` arrays such as ``sim.world.objects.StaticBoxes`` (see ``bodies``).
 
 | name | observation |
 |---|---|

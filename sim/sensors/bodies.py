@@ -1,7 +1,7 @@
 """What the sensors can see besides the floor: upright oriented boxes (obstacle boxes, other cars).
 
 Sensors accept ``objects`` as either ``None`` (an empty track), a :class:`Bodies`, or any object with
-``centres`` (K, 2) and ``yaws`` (K,) arrays — such as ``sim.objects.StaticBoxes`` — whose missing
+``centres`` (K, 2) and ``yaws`` (K,) arrays — such as ``sim.world.objects.StaticBoxes`` — whose missing
 ``lengths`` / ``widths`` / ``heights`` default to the simapp's box obstacle (0.5 m along its yaw, 0.4 m
 across; height below). Bodies are shared by every car in the batch; ``owners`` marks a body that *is*
 one of the cars (head-to-head), so that car does not see itself.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.car import CarSpec
-from sim.objects import BOX_LENGTH, BOX_WIDTH
+from sim.world.car import CarSpec
+from sim.world.objects import BOX_LENGTH, BOX_WIDTH
 
 # The simapp's box obstacle height is not in the sources we studied; 0.3 m is taller than the camera
 # (0.13 m) and the lidar plane (0.18 m), which is what matters: both sensors see boxes.

@@ -15,7 +15,8 @@ from PIL import Image
 
 from sim.sensors.bodies import Bodies
 from sim.sensors.camera import FrontFacingCamera
-from sim.track import Track, get_track
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
 
 LOOKAHEAD_M = 1.0
 

@@ -14,7 +14,7 @@ from evaluator.results import parse_runner_output
 from evaluator.services import attempt_claim_next
 from races.models import Race, Run
 from races.services import model_upload, submission_create, submission_summary, track_install_builtins
-from sim.archive import ArchiveLimits, extract_archive
+from sim.io.archive import ArchiveLimits, extract_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

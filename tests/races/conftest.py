@@ -56,9 +56,9 @@ def make_race(technical_track):
 @pytest.fixture(scope="session")
 def archive_bytes(tmp_path_factory):
     """A valid model.tar.gz built with the project's own writer (fresh weights)."""
-    from sim.archive import write_model_archive
-    from sim.networks import build_actor_critic
-    from sim.vehicle import DiscreteActionSpace, Vehicle
+    from sim.io.archive import write_model_archive
+    from sim.learn.networks import build_actor_critic
+    from sim.world.vehicle import DiscreteActionSpace, Vehicle
 
     vehicle = Vehicle(
         sensors=("FRONT_FACING_CAMERA",),
@@ -86,10 +86,10 @@ def make_model(db):
 @pytest.fixture(scope="session")
 def lapping_archive(tmp_path_factory) -> bytes:
     """A model that completes laps of the oval: cloned from the scripted driver, by our own code."""
-    from sim.archive import write_model_archive
-    from sim.builtin_tracks import build_builtin_track
-    from sim.imitation import train_imitation_model
-    from sim.vehicle import get_vehicle
+    from sim.io.archive import write_model_archive
+    from sim.learn.imitation import train_imitation_model
+    from sim.world.builtin_tracks import build_builtin_track
+    from sim.world.vehicle import get_vehicle
 
     vehicle = get_vehicle("original_deepracer")
     result = train_imitation_model(build_builtin_track("pitlane_oval"), vehicle, frames=3000, epochs=4)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from races.models import LeaderboardEntry, Race, Submission, Track
 from races.services import submission_create
-from sim.builtin_tracks import build_builtin_track
+from sim.world.builtin_tracks import build_builtin_track
 from tests.races.test_services import score
 
 pytestmark = pytest.mark.django_db(transaction=True)

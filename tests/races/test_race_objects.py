@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 from races.models import Race
 from races.services import RuleViolation, race_create, race_update
 from races.services.races import race_objects_spec
-from sim.builtin_tracks import build_builtin_track
-from sim.objects import BotCars, StaticBoxes, objects_from_spec
+from sim.world.builtin_tracks import build_builtin_track
+from sim.world.objects import BotCars, StaticBoxes, objects_from_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -250,7 +250,7 @@ def test_the_replay_and_the_trajectory_picture_show_the_boxes(make_racer, make_r
 
     from races.models import Run
     from races.services import submission_create
-    from sim.render import BOX
+    from sim.io.render import BOX
     from tests.races.test_services import score
 
     racer = make_racer()
@@ -280,7 +280,7 @@ def box_pixels(png: bytes) -> int:
     import numpy as np
     from PIL import Image
 
-    from sim.render import BOX
+    from sim.io.render import BOX
 
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
     return int((np.abs(pixels - BOX).sum(axis=1) < 30).sum())

@@ -22,9 +22,9 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from sim import archive
-from sim.networks import build_actor_critic
-from sim.vehicle import DEEP_CONVOLUTIONAL_NETWORK_DEEP, FRONT_FACING_CAMERA, DiscreteActionSpace, Vehicle
+from sim.io import archive
+from sim.learn.networks import build_actor_critic
+from sim.world.vehicle import DEEP_CONVOLUTIONAL_NETWORK_DEEP, FRONT_FACING_CAMERA, DiscreteActionSpace, Vehicle
 
 SMALL_VEHICLE = Vehicle(
     (FRONT_FACING_CAMERA,), DEEP_CONVOLUTIONAL_NETWORK_DEEP, DiscreteActionSpace.from_granularity(30, 5, 1, 3)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from sim import archive
-from sim.networks import build_actor_critic, expected_state_dict_layout
-from sim.vehicle import (
+from sim.io import archive
+from sim.learn.networks import build_actor_critic, expected_state_dict_layout
+from sim.world.vehicle import (
     DEEP_CONVOLUTIONAL_NETWORK_DEEP,
     DEEP_CONVOLUTIONAL_NETWORK_SHALLOW,
     FRONT_FACING_CAMERA,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import archive
+from sim.io import archive
 from tests.sim.hostile_archives import build_hostile_corpus
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from shapely.geometry import LinearRing, LineString, Polygon
 
-from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
-from sim.geometry import ring_curvature
-from sim.track import Track, get_track
+from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
+from sim.world.geometry import ring_curvature
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
 
 SHARED_TRACKS = Path(__file__).resolve().parents[2].parent / "shared" / "tracks"
 CAR_MIN_TURN_RADIUS = 0.164 / np.tan(np.radians(30))  # wheelbase / tan(max steer) ~ 0.28 m

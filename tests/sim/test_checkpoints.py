@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from sim.checkpoints import latest_checkpoint, restore_checkpoint, save_checkpoint
+from sim.learn.checkpoints import latest_checkpoint, restore_checkpoint, save_checkpoint
 
 
 def _model_and_optimizer():

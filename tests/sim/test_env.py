@@ -9,16 +9,16 @@ import pytest
 import shapely
 from gymnasium.utils.env_checker import check_env
 
-from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
-from sim.car import CarSpec, CarState, advance, body_points, clip_commands
-from sim.drivers import PurePursuitDriver
-from sim.env import RaceEnv, VectorRaceEnv
-from sim.evaluation import run_driver_race
-from sim.reward_examples import EXAMPLES
-from sim.reward_function import RewardFunction
-from sim.rules import RaceRules, progress
-from sim.track import Track
-from sim.vehicle import ContinuousActionSpace, Vehicle, get_vehicle
+from sim.race.drivers import PurePursuitDriver
+from sim.race.env import RaceEnv, VectorRaceEnv
+from sim.race.evaluation import run_driver_race
+from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
+from sim.world.car import CarSpec, CarState, advance, body_points, clip_commands
+from sim.world.reward_examples import EXAMPLES
+from sim.world.reward_function import RewardFunction
+from sim.world.rules import RaceRules, progress
+from sim.world.track import Track
+from sim.world.vehicle import ContinuousActionSpace, Vehicle, get_vehicle
 
 SHARED_TRACKS = Path(__file__).resolve().parents[3] / "shared" / "tracks"
 LAB_CAR = get_vehicle("original_deepracer")

@@ -5,7 +5,7 @@ import pytest
 import shapely
 from shapely.geometry import LinearRing, Polygon
 
-from sim.geometry import Polyline, RoadRegion, as_points, ring_curvature, signed_area
+from sim.world.geometry import Polyline, RoadRegion, as_points, ring_curvature, signed_area
 
 
 def star_ring(n: int = 120, seed: int = 0) -> np.ndarray:

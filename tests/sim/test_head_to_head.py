@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
-from sim.builtin_tracks import build_builtin_track
-from sim.car import CarState
-from sim.drivers import PurePursuitDriver, commands_to_actions
-from sim.env import VectorRaceEnv
-from sim.head_to_head import RivalCar, run_driver_match, run_match, start_lanes
-from sim.params import ObjectView
-from sim.rules import RaceRules
-from sim.scoring import LapMetrics, ScoringError, match_outcome
+from sim.race.drivers import PurePursuitDriver, commands_to_actions
+from sim.race.env import VectorRaceEnv
+from sim.race.head_to_head import RivalCar, run_driver_match, run_match, start_lanes
+from sim.race.scoring import LapMetrics, ScoringError, match_outcome
 from sim.sensors.bodies import as_bodies
-from sim.vehicle import ContinuousActionSpace, Vehicle
+from sim.world.builtin_tracks import build_builtin_track
+from sim.world.car import CarState
+from sim.world.params import ObjectView
+from sim.world.rules import RaceRules
+from sim.world.vehicle import ContinuousActionSpace, Vehicle
 
 CAR = Vehicle(("FRONT_FACING_CAMERA",), "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", ContinuousActionSpace(-30, 30, 0.5, 2.0))
 TWO_LAPS = RaceRules(total_laps=2, time_cap_s=60)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from sim.ideal_lap import ideal_lap_time, speed_profile
-from sim.track import Track, get_track
+from sim.race.ideal_lap import ideal_lap_time, speed_profile
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
 
 
 def circle_track(radius: float, width: float, n: int = 400) -> Track:

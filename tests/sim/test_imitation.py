@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from sim.builtin_tracks import build_builtin_track
-from sim.evaluation import run_race
-from sim.imitation import train_imitation_model
-from sim.rules import RaceRules
-from sim.vehicle import get_vehicle
+from sim.learn.imitation import train_imitation_model
+from sim.race.evaluation import run_race
+from sim.world.builtin_tracks import build_builtin_track
+from sim.world.rules import RaceRules
+from sim.world.vehicle import get_vehicle
 
 
 @pytest.mark.slow

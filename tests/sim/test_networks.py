@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from sim.networks import (
+from sim.learn.networks import (
     LOG_STD_MAX,
     build_actor_critic,
     expected_state_dict_layout,
     parameter_count,
 )
-from sim.vehicle import (
+from sim.world.vehicle import (
     DEEP_CONVOLUTIONAL_NETWORK,
     DEEP_CONVOLUTIONAL_NETWORK_DEEP,
     DEEP_CONVOLUTIONAL_NETWORK_SHALLOW,
@@ -131,7 +131,7 @@ def test_continuous_head_is_a_gaussian_with_clipped_state_independent_log_std() 
     vehicle = Vehicle((FRONT_FACING_CAMERA, SECTOR_LIDAR), DEEP_CONVOLUTIONAL_NETWORK_DEEP, ContinuousActionSpace())
     model = build_actor_critic(vehicle, seed=0)
     batch = observations(vehicle, 4)
-    distribution = model.distribution(batch)  # the name sim.ppo uses
+    distribution = model.distribution(batch)  # the name sim.learn.ppo uses
     assert distribution.mean.shape == (4, 2)
     act = model.act(batch, deterministic=True)
     assert torch.equal(act.action, distribution.mean) and act.log_prob.shape == (4,)
@@ -180,7 +180,7 @@ def test_layout_needs_no_weights() -> None:
 
 def test_training_uses_bf16_autocast_only_where_the_cpu_computes_bf16_natively():
     # Emulated bf16 (e.g. AVX2-only CPUs) is ~15x slower than fp32: the default must follow the CPU.
-    from sim.agent import cpu_has_native_bf16, mixed_precision_autocast
+    from sim.learn.agent import cpu_has_native_bf16, mixed_precision_autocast
 
     assert isinstance(cpu_has_native_bf16(), bool)
     with mixed_precision_autocast():

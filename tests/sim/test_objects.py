@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from sim.builtin_tracks import build_builtin_track
-from sim.env import VectorRaceEnv
-from sim.objects import BotCars, StaticBoxes
-from sim.reward_function import RewardFunction
-from sim.rules import RaceRules
-from sim.vehicle import ContinuousActionSpace, Vehicle
+from sim.race.env import VectorRaceEnv
+from sim.world.builtin_tracks import build_builtin_track
+from sim.world.objects import BotCars, StaticBoxes
+from sim.world.reward_function import RewardFunction
+from sim.world.rules import RaceRules
+from sim.world.vehicle import ContinuousActionSpace, Vehicle
 
 CAR = Vehicle(("FRONT_FACING_CAMERA",), "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", ContinuousActionSpace(-30, 30, 0.5, 1.0))
 STRAIGHT = np.array([[0.0, 1.0]], dtype=np.float32)
@@ -119,9 +119,9 @@ def test_a_time_trial_trace_has_no_bot_column(oval):
 
 def test_the_scripted_driver_races_into_a_box_on_its_centre_line(oval):
     """run_driver_race takes the race's objects: the centre-line driver does not avoid them, so it crashes."""
-    from sim.drivers import PurePursuitDriver
-    from sim.evaluation import run_driver_race
-    from sim.vehicle import get_vehicle
+    from sim.race.drivers import PurePursuitDriver
+    from sim.race.evaluation import run_driver_race
+    from sim.world.vehicle import get_vehicle
 
     xy, yaw = oval.pose_at(np.array([3.0 / oval.length]))
     box = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from sim.hyperparameters import HyperparameterError, Hyperparameters
-from sim.ppo import Rollout, compute_gae, ppo_update
+from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
+from sim.learn.ppo import Rollout, compute_gae, ppo_update
 
 
 def test_gae_with_lambda_one_is_the_discounted_return_minus_value():

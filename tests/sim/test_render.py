@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sim.render import ROAD, Trajectory, render_track_image, render_track_png, speed_colour, track_preview_png
-from sim.track import get_track
+from sim.io.render import ROAD, Trajectory, render_track_image, render_track_png, speed_colour, track_preview_png
+from sim.world.track_catalog import get_track
 
 
 def pixel_at(img: Image.Image, track, xy, size) -> tuple[int, int, int]:
     """Colour of the rendered pixel under world point xy (same fit as the renderer, via a probe render)."""
-    from sim.render import _View
+    from sim.io.render import _View
 
     header = round(size[1] * 0.07)
     view = _View(track, (6 * 2, (header + 4) * 2, (size[0] - 6) * 2, (size[1] - 6) * 2))

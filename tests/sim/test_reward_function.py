@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.reward_examples import EXAMPLES
-from sim.reward_function import (
+from sim.world.reward_examples import EXAMPLES
+from sim.world.reward_function import (
     RewardFunction,
     RewardFunctionError,
     isolated_copy,
@@ -268,8 +268,8 @@ def test_validation_arguments_are_checked():
 
 
 def test_the_labs_examples_validate_on_the_synthetic_cars_of_a_built_in_track():
-    from sim.params import synthetic_params
-    from sim.track import get_track
+    from sim.world.params import synthetic_params
+    from sim.world.track_catalog import get_track
 
     names, cars = synthetic_params(get_track("pitlane_oval"))
     for name, source in EXAMPLES.items():

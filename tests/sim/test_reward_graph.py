@@ -1,6 +1,6 @@
 from PIL import Image
 
-from sim.reward_graph import draw_reward_graph
+from sim.learn.reward_graph import draw_reward_graph
 
 
 def test_reward_graph_is_a_png_with_lines_and_episode_dots(tmp_path):

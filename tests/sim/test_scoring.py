@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.scoring import (
+from sim.race.scoring import (
     LapMetrics,
     RankingMethod,
     RunScore,

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.objects import StaticBoxes
 from sim.sensors import Bodies, make_sensor
 from sim.sensors.camera import FOCAL, HEIGHT, PITCH, WIDTH, horizon_row
 from sim.sensors.floor import BORDER, ROAD, SKY_HORIZON, SKY_TOP, TURF, floor_raster
-from sim.track import Track
+from sim.world.objects import StaticBoxes
+from sim.world.track import Track
 
 TRACKS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "tracks"
 HALF_WIDTH = 0.5

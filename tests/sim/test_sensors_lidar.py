@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.objects import StaticBoxes
 from sim.sensors import Bodies, make_sensor, validate_sensor_combination
 from sim.sensors.lidar import HEIGHT_M, MAX_RANGE, MOUNT_FORWARD, RAY_ANGLES
+from sim.world.objects import StaticBoxes
 
 ORIGIN = (np.zeros(1), np.zeros(1), np.zeros(1))
 
@@ -128,7 +128,7 @@ def test_cars_in_a_batch_see_each_other_behind() -> None:
 
 
 def test_lidar_sizes_match_the_networks_lidar_embedders() -> None:
-    from sim.networks import LIDAR_INPUT_SIZE
+    from sim.learn.networks import LIDAR_INPUT_SIZE
 
     for name, size in LIDAR_INPUT_SIZE.items():
         assert make_sensor(name).observation_space.shape == (size,)

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 from deepracer.logs import DeepRacerLog, SimulationLogsIO
 
-from sim.simtrace import (
+from sim.io.simtrace import (
     SIM_TRACE_FIELDS,
     SimTraceError,
     SimTraceRow,
@@ -182,11 +182,11 @@ def test_simapp_csvs_without_the_crash_counter_are_read_and_garbage_is_refused()
 
 @pytest.mark.parametrize("vehicle_name", ["original_deepracer", "continuous_camera"])
 def test_deepracer_utils_reads_the_simtrace_of_a_real_race(tmp_path, vehicle_name):
-    from sim.builtin_tracks import build_builtin_track
-    from sim.drivers import PurePursuitDriver
-    from sim.evaluation import run_driver_race
-    from sim.rules import RaceRules
-    from sim.vehicle import get_vehicle
+    from sim.race.drivers import PurePursuitDriver
+    from sim.race.evaluation import run_driver_race
+    from sim.world.builtin_tracks import build_builtin_track
+    from sim.world.rules import RaceRules
+    from sim.world.vehicle import get_vehicle
 
     track, vehicle = build_builtin_track("pitlane_oval"), get_vehicle(vehicle_name)
     run = run_driver_race(PurePursuitDriver(track, max_speed=1.0), vehicle, RaceRules(total_laps=1),

@@ -9,7 +9,8 @@ import pytest
 import shapely
 from shapely.geometry import LinearRing, Point, Polygon
 
-from sim.track import Track, get_track
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
 
 SHARED_TRACKS = Path(__file__).resolve().parents[2].parent / "shared" / "tracks"
 TRACK_FILES = sorted(SHARED_TRACKS.glob("*.npy")) if SHARED_TRACKS.is_dir() else []

@@ -10,13 +10,11 @@ import pytest
 import torch
 from deepracer.logs import DeepRacerLog
 
-from sim.archive import inspect_archive, load_actor_critic, write_model_archive
-from sim.checkpoints import latest_checkpoint
-from sim.hyperparameters import Hyperparameters
-from sim.networks import build_actor_critic
-from sim.reward_examples import EXAMPLE_FILES, example_source
-from sim.reward_function import RewardFunctionError
-from sim.training import (
+from sim.io.archive import inspect_archive, load_actor_critic, write_model_archive
+from sim.learn.checkpoints import latest_checkpoint
+from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.networks import build_actor_critic
+from sim.learn.training import (
     StopConditions,
     TrainingConfig,
     TrainingError,
@@ -24,7 +22,9 @@ from sim.training import (
     round_robin_starts,
     start_training,
 )
-from sim.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
+from sim.world.reward_examples import EXAMPLE_FILES, example_source
+from sim.world.reward_function import RewardFunctionError
+from sim.world.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
 
 SMALL = Hyperparameters(batch_size=128, num_epochs=3, learning_rate=1e-3, episodes_between_training=5)
 

@@ -6,10 +6,10 @@ Seeds make the run reproducible (same machine kind, same torch): after 3 iterati
 
 import pytest
 
-from sim.hyperparameters import Hyperparameters
-from sim.reward_examples import example_source
-from sim.training import TrainingConfig, start_training
-from sim.vehicle import get_vehicle
+from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.training import TrainingConfig, start_training
+from sim.world.reward_examples import example_source
+from sim.world.vehicle import get_vehicle
 
 
 @pytest.mark.slow

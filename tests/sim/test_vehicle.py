@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.vehicle import (
+from sim.world.vehicle import (
     DEEP_CONVOLUTIONAL_NETWORK,
     DEEP_CONVOLUTIONAL_NETWORK_SHALLOW,
     FRONT_FACING_CAMERA,

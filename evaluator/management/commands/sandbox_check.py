@@ -29,7 +29,7 @@ for target in ("/usr/pitlane-probe", "/app/sim/pitlane-probe"):
         break
     except OSError:
         report["writable_outside_scratch"] = None
-import torch, sim.evaluation  # the runner's imports
+import torch, sim.race.evaluation  # the runner's imports
 report["import_s"] = round(time.monotonic() - started, 2)
 print(json.dumps(report))
 """

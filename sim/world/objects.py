@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.car import DEFAULT_CAR, CarSpec, CarState, body_points
-from sim.track import Track
+from sim.world.car import DEFAULT_CAR, CarSpec, CarState, body_points
+from sim.world.track import Track
 
 BOX_LENGTH, BOX_WIDTH = 0.5, 0.4  # the simapp's box obstacle: 0.5 m along x, 0.4 m along y
 LANES = ("inner", "outer")

@@ -5,7 +5,7 @@ One iteration = ``episodes_between_training`` episodes, each starting 5 % of the
 waits and is skipped for inference), then ``num_epochs`` of PPO over that experience, then a few
 deterministic evaluation episodes whose mean progress tracks the best checkpoint. Every iteration writes
 a checkpoint and the metrics; the end of the run (stop condition, Ctrl-C) writes the reward graph and the
-``model.tar.gz`` (see ``sim.model_folder`` for the layout).
+``model.tar.gz`` (see ``sim.io.model_folder`` for the layout).
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim import rules as R
-from sim.agent import Agent, use_cores_for_torch
-from sim.archive import load_model, write_model_archive
-from sim.checkpoints import (
+from sim.io.archive import load_model, write_model_archive
+from sim.io.model_folder import ModelFolder, TrainingMetrics, write_json
+from sim.io.simtrace import SimTraceCsvWriter, SimTraceRow, write_sim_trace_log
+from sim.learn.agent import Agent, use_cores_for_torch
+from sim.learn.checkpoints import (
     Checkpoint,
     checkpoint_dir,
     latest_checkpoint,
@@ -37,17 +38,17 @@ from sim.checkpoints import (
     restore_checkpoint,
     save_checkpoint,
 )
-from sim.env import VectorRaceEnv
-from sim.hyperparameters import Hyperparameters
-from sim.model_folder import ModelFolder, TrainingMetrics, write_json
-from sim.networks import build_actor_critic
-from sim.params import synthetic_params
-from sim.ppo import Rollout, UpdateStats, ppo_update
-from sim.reward_function import RewardFunction, validate_reward_function
-from sim.reward_graph import draw_reward_graph
-from sim.simtrace import SimTraceCsvWriter, SimTraceRow, write_sim_trace_log
-from sim.track import Track, get_track
-from sim.vehicle import Vehicle
+from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.networks import build_actor_critic
+from sim.learn.ppo import Rollout, UpdateStats, ppo_update
+from sim.learn.reward_graph import draw_reward_graph
+from sim.race.env import VectorRaceEnv
+from sim.world import rules as R
+from sim.world.params import synthetic_params
+from sim.world.reward_function import RewardFunction, validate_reward_function
+from sim.world.track import Track
+from sim.world.track_catalog import get_track
+from sim.world.vehicle import Vehicle
 
 EXPORT_CHOICES = ("best", "last")
 KEEP_LAST_CHECKPOINTS = 2  # plus the best one: a SHALLOW checkpoint with Adam state is ~140 MB
@@ -69,7 +70,7 @@ class TrainingConfig:
     max_episode_steps: int = 1500  # 100 s: an episode slower than this is going nowhere
     seed: int = 0
     export: str = "best"
-    mixed_precision: bool | None = None  # None: bf16 autocast only on CPUs with native bf16 (sim.agent)
+    mixed_precision: bool | None = None  # None: bf16 autocast only on CPUs with native bf16 (sim.learn.agent)
     record_simtrace: bool = True
     tracks_dir: str | None = None
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.car import DEFAULT_CAR, CarSpec, CarState
-from sim.track import Track
-from sim.vehicle import ContinuousActionSpace, DiscreteActionSpace, Vehicle
+from sim.world.car import DEFAULT_CAR, CarSpec, CarState
+from sim.world.track import Track
+from sim.world.vehicle import ContinuousActionSpace, DiscreteActionSpace, Vehicle
 
 
 class PurePursuitDriver:

@@ -1,4 +1,4 @@
-"""The trainer's view of a network: fast mixed-precision CPU compute over ``sim.networks.ActorCritic``.
+"""The trainer's view of a network: fast mixed-precision CPU compute over ``sim.learn.networks.ActorCritic``.
 
 Convolutions run in channels-last layout, under bfloat16 autocast where the CPU computes bfloat16 natively
 (AVX512-BF16 or AMX: about 3x faster than fp32); elsewhere (e.g. AVX2-only CPUs) bfloat16 is emulated and about
@@ -20,7 +20,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.distributions import Categorical, Distribution, Normal
 
-from sim.networks import ActorCritic
+from sim.learn.networks import ActorCritic
 
 
 @functools.cache
@@ -81,7 +81,7 @@ class Agent:
         return Normal(outputs, self.network.policy_net.head.std().expand_as(outputs))
 
     def evaluate(self, observations: Any) -> tuple[Distribution, torch.Tensor]:
-        """(action distribution, values) with gradients: the ``sim.ppo.ActorCriticModule`` protocol."""
+        """(action distribution, values) with gradients: the ``sim.learn.ppo.ActorCriticModule`` protocol."""
         with self._autocast():
             outputs, values = self.network(observations)
         return self.distribution(outputs), values.float()

@@ -22,16 +22,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim import rules as R
-from sim.car import DEFAULT_CAR, CarSpec, CarState, advance, body_points, clip_commands
-from sim.objects import BotCars
-from sim.params import StepGeometry, params_dicts, step_geometry
-from sim.reward_function import RewardFunction
-from sim.scoring import LapMetrics
+from sim.io.simtrace import SimTraceRow
+from sim.race.scoring import LapMetrics
 from sim.sensors import make_sensor
-from sim.simtrace import SimTraceRow
-from sim.track import Track
-from sim.vehicle import Vehicle
+from sim.world import rules as R
+from sim.world.car import DEFAULT_CAR, CarSpec, CarState, advance, body_points, clip_commands
+from sim.world.objects import BotCars
+from sim.world.params import StepGeometry, params_dicts, step_geometry
+from sim.world.reward_function import RewardFunction
+from sim.world.track import Track
+from sim.world.vehicle import Vehicle
 
 RUN, HELD = 0, 1  # phases besides the status codes: a held car is preparing or serving a penalty
 

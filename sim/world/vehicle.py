@@ -1,7 +1,7 @@
 """The garage: a vehicle is the sensors, the neural network and the action space a model is trained with.
 
 A ``Vehicle`` maps one-to-one onto DeepRacer's ``model_metadata.json`` (``to_model_metadata`` /
-``Vehicle.from_model_metadata``) and onto our vehicle files (``sim/vehicles/*.json``, ``load_vehicle`` /
+``Vehicle.from_model_metadata``) and onto our vehicle files (``sim/world/vehicles/*.json``, ``load_vehicle`` /
 ``save_vehicle``). Every invalid setting raises ``VehicleError`` naming the offending field, so the same
 checks serve the garage command, the trainer and the strict validation of uploaded archives.
 

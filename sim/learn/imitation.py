@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sim.agent import mixed_precision_autocast
-from sim.drivers import PurePursuitDriver
-from sim.env import VectorRaceEnv
-from sim.networks import ActorCritic, build_actor_critic
-from sim.track import Track
-from sim.vehicle import Vehicle
+from sim.learn.agent import mixed_precision_autocast
+from sim.learn.networks import ActorCritic, build_actor_critic
+from sim.race.drivers import PurePursuitDriver
+from sim.race.env import VectorRaceEnv
+from sim.world.track import Track
+from sim.world.vehicle import Vehicle
 
 
 @dataclass(frozen=True)

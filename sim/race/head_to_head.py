@@ -11,7 +11,7 @@ seed, as in the outcome's tie rule). It is counted once, when the footprints fir
 overlap do not crash again until they have separated. (Had both cars crashed, each would be reset behind the
 other, and two cars converging on the same line, e.g. the same model twice, would meet again and again.)
 A car whose run has ended leaves the track. The match ends when both runs have ended
-(laps done, reset budget spent or time cap); ``sim.scoring.match_outcome`` decides the winner.
+(laps done, reset budget spent or time cap); ``sim.race.scoring.match_outcome`` decides the winner.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from sim.car import DEFAULT_CAR, CarSpec, CarState
-from sim.drivers import PurePursuitDriver
-from sim.env import VectorRaceEnv
-from sim.evaluation import Policy, RaceRun
-from sim.objects import LANES, TrackObjects
-from sim.rules import RaceRules
-from sim.scoring import MatchOutcome, match_outcome
-from sim.track import Track
-from sim.vehicle import Vehicle
+from sim.race.drivers import PurePursuitDriver
+from sim.race.env import VectorRaceEnv
+from sim.race.evaluation import Policy, RaceRun
+from sim.race.scoring import MatchOutcome, match_outcome
+from sim.world.car import DEFAULT_CAR, CarSpec, CarState
+from sim.world.objects import LANES, TrackObjects
+from sim.world.rules import RaceRules
+from sim.world.track import Track
+from sim.world.vehicle import Vehicle
 
 Chooser = Callable[[VectorRaceEnv, Any], np.ndarray]  # (the car's env, its observation) -> actions
 

@@ -12,7 +12,6 @@ Queries are batched: points are (M, 2) arrays, results are (M,) / (M, 2) arrays.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,13 +19,12 @@ from typing import Literal
 
 import numpy as np
 
-from sim.geometry import Polyline, RoadRegion, as_points, signed_area
+from sim.world.geometry import Polyline, RoadRegion, as_points, signed_area
 
 Lane = Literal["inner", "outer"]
 Direction = Literal["counterclockwise", "clockwise"]
 
 #: Environment variable naming a folder of extra `<name>.npy` route files for `get_track`.
-TRACKS_DIR_ENV = "PITLANE_TRACKS_DIR"
 
 
 @dataclass(frozen=True)
@@ -266,47 +264,3 @@ class Track:
     @staticmethod
     def _yaw_toward(xy: np.ndarray, target: np.ndarray) -> np.ndarray:
         return np.arctan2(target[:, 1] - xy[:, 1], target[:, 0] - xy[:, 0])
-
-
-# --------------------------------------------------------------------------------- registry
-def default_tracks_dir() -> Path | None:
-    """Folder of extra route files: $PITLANE_TRACKS_DIR if set, else None."""
-    env = os.environ.get(TRACKS_DIR_ENV)
-    return Path(env) if env else None
-
-
-def available_tracks(tracks_dir: str | os.PathLike | None = None) -> list[str]:
-    """Built-in names first, then the `.npy` stems found in the tracks folder."""
-    from sim.builtin_tracks import BUILTIN_TRACKS
-
-    names = list(BUILTIN_TRACKS)
-    folder = Path(tracks_dir) if tracks_dir is not None else default_tracks_dir()
-    if folder is not None and folder.is_dir():
-        names += sorted(p.stem for p in folder.glob("*.npy") if p.stem not in BUILTIN_TRACKS)
-    return names
-
-
-_FILE_CACHE: dict[tuple[str, int], Track] = {}
-
-
-def get_track(name: str, tracks_dir: str | os.PathLike | None = None) -> Track:
-    """A built-in track by name, else `<tracks_dir>/<name>.npy` (default: $PITLANE_TRACKS_DIR).
-
-    Tracks are memoised (they are immutable), so repeated calls return the same object."""
-    from sim.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
-
-    if name in BUILTIN_TRACKS:
-        return build_builtin_track(name)
-    folder = Path(tracks_dir) if tracks_dir is not None else default_tracks_dir()
-    if folder is not None and name and "/" not in name and "\\" not in name and not name.startswith("."):
-        path = folder / f"{name}.npy"
-        if path.is_file():
-            key = (str(path.resolve()), path.stat().st_mtime_ns)
-            if key not in _FILE_CACHE:
-                _FILE_CACHE[key] = Track.from_npy(path, name=name)
-            return _FILE_CACHE[key]
-    raise KeyError(f"unknown track {name!r}; available: {', '.join(available_tracks(folder))}")
-
-
-def load_tracks(names: Iterable[str], tracks_dir: str | os.PathLike | None = None) -> list[Track]:
-    return [get_track(n, tracks_dir) for n in names]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.geometry import Polyline, ring_curvature
-from sim.track import Track
+from sim.world.geometry import Polyline, ring_curvature
+from sim.world.track import Track
 
 # Car limits (DeepRacer): speed actions are clipped to [0.1, 4.0] m/s; the lateral grip limit and the
 # longitudinal limits are those of our car model. Passed explicitly so the figure states its assumptions.

@@ -6,7 +6,7 @@ One folder per model, readable by deepracer-utils (``DeepRacerLog(model_folder=.
     reward_function.py                 the reward function trained with
     model/model_metadata.json          DeepRacer metadata (deepracer-utils reads the action space here)
     ip/hyperparameters.json            DeepRacer hyperparameter keys
-    checkpoints/iteration-NNNNN/       weights + Adam state (safetensors) + state.json (sim.checkpoints)
+    checkpoints/iteration-NNNNN/       weights + Adam state (safetensors) + state.json (sim.learn.checkpoints)
     metrics/iterations.json|csv        one row per iteration (training and evaluation figures)
     metrics/episodes.json|csv          one row per training and evaluation episode
     training-simtrace/N-iteration.csv  per-step trace of iteration N (SPEC §7)
@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sim.simtrace import hyperparameters_path, model_metadata_path, training_simtrace_path
+from sim.io.simtrace import hyperparameters_path, model_metadata_path, training_simtrace_path
 
 ITERATION_FIELDS = (
     "iteration", "episodes", "elapsed_seconds", "env_steps", "mean_reward", "mean_progress", "laps_completed",

@@ -3,7 +3,7 @@
 Layout (all members at the root, written in sorted order with fixed metadata so equal weights give equal bytes):
 
     model_metadata.json      required  DeepRacer schema (parsed strictly by ``Vehicle.from_model_metadata``)
-    model.safetensors        required  policy + value state dict, float32, names/shapes from sim.networks
+    model.safetensors        required  policy + value state dict, float32, names/shapes from sim.learn.networks
     reward_function.py       optional  provenance (UTF-8 text; never imported or executed)
     hyperparameters.json     optional  provenance (a JSON object)
     metrics/<name>.json|csv|png  optional  provenance (training metrics, reward graph)
@@ -43,8 +43,8 @@ import safetensors
 import safetensors.torch
 import torch
 
-from sim.networks import CONTINUOUS_HEAD, DISCRETE_HEAD, ActorCritic, expected_state_dict_layout
-from sim.vehicle import Vehicle, VehicleError
+from sim.learn.networks import CONTINUOUS_HEAD, DISCRETE_HEAD, ActorCritic, expected_state_dict_layout
+from sim.world.vehicle import Vehicle, VehicleError
 
 METADATA_FILE = "model_metadata.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 
-from sim.track import Track
+from sim.world.track import Track
 
 _DENSE_PER_SPAN = 200  # spline samples per control span before arc-length resampling
 

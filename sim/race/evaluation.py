@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from sim.drivers import PurePursuitDriver
-from sim.env import VectorRaceEnv
-from sim.rules import RaceRules
-from sim.scoring import LapMetrics
-from sim.simtrace import SimTraceRow
-from sim.track import Track
-from sim.vehicle import Vehicle
+from sim.io.simtrace import SimTraceRow
+from sim.race.drivers import PurePursuitDriver
+from sim.race.env import VectorRaceEnv
+from sim.race.scoring import LapMetrics
+from sim.world.rules import RaceRules
+from sim.world.track import Track
+from sim.world.vehicle import Vehicle
 
 Policy = Callable[[Any], np.ndarray]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.car import DEFAULT_CAR, CarSpec, CarState, body_points, model_point
-from sim.track import Track
+from sim.world.car import DEFAULT_CAR, CarSpec, CarState, body_points, model_point
+from sim.world.track import Track
 
 EMPTY_OBJECT_KEYS: dict[str, Any] = {
     "closest_objects": [0, 0],

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
-from sim.vehicle import (
+from sim.world.vehicle import (
     DEEP_CONVOLUTIONAL_NETWORK,
     DEEP_CONVOLUTIONAL_NETWORK_DEEP,
     DEEP_CONVOLUTIONAL_NETWORK_SHALLOW,
@@ -223,7 +223,7 @@ class ActorCritic(nn.Module):
         """The action distribution: ``Categorical`` over indices, or ``Normal`` over [steering, speed]."""
         return self._distribution(self._policy_output(*self.prepare(observations)))
 
-    distribution = policy  # the name sim.ppo's ActorCriticModule protocol uses
+    distribution = policy  # the name sim.learn.ppo's ActorCriticModule protocol uses
 
     def value(self, observations: Any) -> torch.Tensor:
         return self._value(*self.prepare(observations))

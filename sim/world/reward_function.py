@@ -268,7 +268,7 @@ def validate_reward_function(
 
     The static checks run here first; loading (module-level code) and the calls run in the child, so an
     endless loop anywhere is killed after ``time_limit_s``. ``names`` label the cars in messages (e.g.
-    ``synthetic_params(track)`` from ``sim.params`` gives names and params); default ``#1``, ``#2`` ...
+    ``synthetic_params(track)`` from ``sim.world.params`` gives names and params); default ``#1``, ``#2`` ...
     Returns the loaded function when every call succeeds, else raises the first failure.
     """
     check_source(source, filename)  # syntax and imports need no child

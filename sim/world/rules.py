@@ -1,6 +1,6 @@
 """Race rules of SPEC §3: settings, statuses and their priority, progress, lap metrics labels.
 
-The batched state machine that applies them step by step is ``sim.env.VectorRaceEnv``; this module holds
+The batched state machine that applies them step by step is ``sim.race.env.VectorRaceEnv``; this module holds
 the pieces with no state of their own, so they are easy to read against the simapp.
 """
 

@@ -2,7 +2,7 @@
 several epochs of minibatch updates over the experience of a fixed number of episodes.
 
 The algorithm is independent of the simulator: it sees observations (an array or a dict of arrays with the
-batch first), actions, rewards and done flags. ``sim.training`` collects rollouts and calls
+batch first), actions, rewards and done flags. ``sim.learn.training`` collects rollouts and calls
 ``ppo_update``.
 """
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sim.hyperparameters import Hyperparameters
+from sim.learn.hyperparameters import Hyperparameters
 
 Observation = np.ndarray | dict[str, np.ndarray]
 
@@ -27,7 +27,7 @@ MAX_GRAD_NORM = 0.5
 
 class ActorCriticModule(Protocol):
     """What PPO needs from a network: the action distribution and the values of a batch, in one call
-    (``sim.agent.Agent`` wraps ``sim.networks.ActorCritic`` this way)."""
+    (``sim.learn.agent.Agent`` wraps ``sim.learn.networks.ActorCritic`` this way)."""
 
     def evaluate(self, observations: Any) -> tuple[torch.distributions.Distribution, torch.Tensor]: ...
 

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sim.track import Track
+from sim.world.track import Track
 
 GRASS = (58, 94, 52)
 ROAD = (64, 66, 72)
