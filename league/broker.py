@@ -1,49 +1,50 @@
-"""Dramatiq set-up for Django: the broker named by settings, actor discovery and the embedded worker.
+"""Dramatiq set-up for Django: which broker PITLANE_BROKER_URL names, and the embedded worker.
 
-A thin replacement for django_dramatiq (which does not support Django 5.2 / Dramatiq 2):
-- `build_broker(url)` maps PITLANE_BROKER_URL to a broker (redis:// → Redis, amqp:// → RabbitMQ,
-  empty → in-memory StubBroker served by worker threads inside the web process);
-- `install_broker()` makes it Dramatiq's global broker; LeagueConfig.ready() calls it, so it happens
-  before any `@dramatiq.actor` module is imported (actors bind to the global broker when declared);
-- `actor_modules()` lists `<app>.actors` for every installed app that has one.
+django_dramatiq builds the global broker from ``settings.DRAMATIQ_BROKER`` while the app registry loads
+(before any ``@dramatiq.actor`` module is imported, so actors bind to it) and supplies the worker's Django
+entry module and its database-connection middleware. This module keeps what is the league's own:
+- `dramatiq_broker_settings(url)`: PITLANE_BROKER_URL as django_dramatiq settings (redis:// → Redis,
+  amqp:// → RabbitMQ, empty → in-memory StubBroker served by worker threads inside the web process);
+- `build_broker(url)`: a broker for any URL from those same settings (the health probe's tests, benchmarks);
+- `PeriodicSchedulerMiddleware`: the periodic jobs (league.periodic) run in every worker process;
+- `actor_modules()` and `start_embedded_worker()` for the embedded layout.
 """
+
+from __future__ import annotations
 
 import importlib
 import importlib.util
 import logging
 
 import dramatiq
-from django import db
 from django.apps import apps
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.brokers.stub import StubBroker
+from django.utils.module_loading import import_string
 from dramatiq.middleware import Middleware
 
 logger = logging.getLogger(__name__)
 
-
-class DbConnectionsMiddleware(Middleware):
-    """Close stale Django DB connections around every message, like django_dramatiq's middleware.
-
-    Worker threads live for days; without this a connection dropped by the server (restart, idle
-    timeout) would fail every later message handled by that thread.
-    """
-
-    def _close_old_connections(self, *args, **kwargs) -> None:
-        db.close_old_connections()
-
-    before_process_message = _close_old_connections
-    after_process_message = _close_old_connections
-
-    def _close_all_connections(self, *args, **kwargs) -> None:
-        db.connections.close_all()
-
-    before_consumer_thread_shutdown = _close_all_connections
-    before_worker_thread_shutdown = _close_all_connections
-    before_worker_shutdown = _close_all_connections
+ACTOR_MODULE = "actors"  # each app's Dramatiq actors live in <app>.actors (DRAMATIQ_AUTODISCOVER_MODULES)
+BROKER_CLASSES = {
+    "redis": "dramatiq.brokers.redis.RedisBroker",
+    "rediss": "dramatiq.brokers.redis.RedisBroker",
+    "unix": "dramatiq.brokers.redis.RedisBroker",
+    "amqp": "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+    "amqps": "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+}
+MIDDLEWARE = (
+    # Dramatiq's defaults (a broker given a middleware list uses only that list)...
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.ShutdownNotifications",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Pipelines",
+    "dramatiq.middleware.Retries",
+    # ...then Django's: worker threads live for days, and a connection the server dropped (restart, idle
+    # timeout) must be replaced before the next message instead of failing it.
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "league.broker.PeriodicSchedulerMiddleware",
+)
 
 
 class PeriodicSchedulerMiddleware(Middleware):
@@ -60,20 +61,23 @@ class PeriodicSchedulerMiddleware(Middleware):
         periodic.stop()
 
 
-def build_broker(url: str) -> dramatiq.Broker:
-    """The broker for a PITLANE_BROKER_URL value, with the Django middleware installed."""
+def dramatiq_broker_settings(url: str) -> dict:
+    """``DRAMATIQ_BROKER`` for a PITLANE_BROKER_URL value; an unknown scheme is a clear error at start-up."""
     scheme = url.split("://", 1)[0].lower() if url else ""
-    if scheme in {"redis", "rediss", "unix"}:
-        broker: dramatiq.Broker = RedisBroker(url=url)
-    elif scheme in {"amqp", "amqps"}:
-        broker = RabbitmqBroker(url=url)
-    elif not url:
-        broker = StubBroker()
+    if not url:
+        broker, options = "dramatiq.brokers.stub.StubBroker", {}
+    elif scheme in BROKER_CLASSES:
+        broker, options = BROKER_CLASSES[scheme], {"url": url}
     else:
         raise ValueError(f"PITLANE_BROKER_URL {url!r}: use redis://…, amqp://… or leave it empty")
-    broker.add_middleware(DbConnectionsMiddleware())
-    broker.add_middleware(PeriodicSchedulerMiddleware())
-    return broker
+    return {"BROKER": broker, "OPTIONS": options, "MIDDLEWARE": list(MIDDLEWARE)}
+
+
+def build_broker(url: str) -> dramatiq.Broker:
+    """A broker for ``url`` built from the same settings django_dramatiq uses for the global one."""
+    config = dramatiq_broker_settings(url)
+    middleware = [import_string(path)() for path in config["MIDDLEWARE"]]
+    return import_string(config["BROKER"])(middleware=middleware, **config["OPTIONS"])
 
 
 def is_embedded() -> bool:
@@ -81,39 +85,13 @@ def is_embedded() -> bool:
     return not settings.PITLANE_BROKER_URL
 
 
-_installed: dramatiq.Broker | None = None
-
-
-def install_broker() -> dramatiq.Broker:
-    """Build the broker from settings and make it Dramatiq's global broker."""
-    global _installed
-    previous = dramatiq.broker.global_broker
-    if previous is not None and previous is not _installed and previous.actors:
-        # Those actors were bound to Dramatiq's own default broker and would never reach ours.
-        raise ImproperlyConfigured(
-            f"actors {sorted(previous.actors)} were declared before the league app configured the broker: "
-            "import actor modules from services or views, never from models.py or app modules"
-        )
-    broker = _installed = build_broker(settings.PITLANE_BROKER_URL)
-    dramatiq.set_broker(broker)
-    return broker
-
-
 def actor_modules() -> list[str]:
     """`<app>.actors` of every installed app that has such a module, in INSTALLED_APPS order."""
     names = []
     for config in apps.get_app_configs():
-        name = f"{config.name}.actors"
+        name = f"{config.name}.{ACTOR_MODULE}"
         if importlib.util.find_spec(name) is not None:
             names.append(name)
-    return names
-
-
-def import_actors() -> list[str]:
-    """Import every actor module so its actors (and their queues) are declared on the broker."""
-    names = actor_modules()
-    for name in names:
-        importlib.import_module(name)
     return names
 
 
@@ -123,7 +101,8 @@ def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
     Actor modules are imported first so a broken one fails the boot, not the first evaluation.
     """
     broker = dramatiq.get_broker()
-    import_actors()
+    for name in actor_modules():
+        importlib.import_module(name)
     worker = dramatiq.Worker(broker, worker_threads=threads or settings.PITLANE_EMBEDDED_WORKER_THREADS)
     worker.start()  # emits after_worker_boot → PeriodicSchedulerMiddleware starts the scheduler
     logger.info("embedded dramatiq worker started on queues %s", sorted(broker.get_declared_queues()))

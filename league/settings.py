@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from league.broker import ACTOR_MODULE, dramatiq_broker_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -95,6 +97,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     # league first: its AppConfig.ready() installs the Dramatiq broker before any actor module is imported.
     "league",
+    # Builds Dramatiq's global broker from DRAMATIQ_BROKER while the app registry loads, before the apps
+    # below import their actors. After league, so that league's rundramatiq command is the one that runs.
+    "django_dramatiq",
     "races",
     "evaluator",
 ]
@@ -143,6 +148,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # redis://… or amqp://…; empty = embedded in-memory broker whose workers run inside the web process.
 # Safe because the database, not the queue, holds every evaluation: the reaper re-enqueues lost work.
 PITLANE_BROKER_URL = _env("PITLANE_BROKER_URL")
+DRAMATIQ_BROKER = dramatiq_broker_settings(PITLANE_BROKER_URL)
+DRAMATIQ_AUTODISCOVER_MODULES = [ACTOR_MODULE]
 PITLANE_EMBEDDED_WORKER_THREADS = _env_int("PITLANE_EMBEDDED_WORKER_THREADS", 2)
 
 # --- Files ---------------------------------------------------------------------------------------------

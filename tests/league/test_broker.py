@@ -1,3 +1,4 @@
+import io
 import os
 import threading
 import uuid
@@ -6,11 +7,12 @@ import dramatiq
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django_dramatiq.middleware import DbConnectionsMiddleware
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from league.broker import DbConnectionsMiddleware, PeriodicSchedulerMiddleware, actor_modules, build_broker
+from league.broker import PeriodicSchedulerMiddleware, actor_modules, build_broker
 from tests.league.manage_process import manage_py
 
 
@@ -35,8 +37,13 @@ def test_unknown_broker_scheme_is_a_clear_error():
 
 
 def test_the_configured_broker_is_installed_before_actors_are_declared():
+    from evaluator.actors import evaluate_next
+
     # Without PITLANE_BROKER_URL the tests run the embedded (in-memory) layout.
-    assert isinstance(dramatiq.get_broker(), StubBroker)
+    broker = dramatiq.get_broker()
+    assert isinstance(broker, StubBroker)
+    assert {DbConnectionsMiddleware, PeriodicSchedulerMiddleware} <= {type(m) for m in broker.middleware}
+    assert evaluate_next.broker is broker
 
 
 def test_actor_modules_are_the_installed_apps_that_have_one():
@@ -75,17 +82,29 @@ def test_redis_broker_round_trips_a_message_through_a_real_worker(redis_url):
 def test_rundramatiq_refuses_the_embedded_broker(settings):
     settings.PITLANE_BROKER_URL = ""
     with pytest.raises(CommandError, match="embedded broker"):
-        call_command("rundramatiq", "--dry-run")
+        call_command("rundramatiq")
 
 
-def test_rundramatiq_runs_the_dramatiq_cli_on_our_broker_module_and_actor_modules(settings, capsys):
+def test_rundramatiq_runs_the_dramatiq_cli_on_the_django_entry_and_actor_modules(settings, monkeypatch):
     settings.PITLANE_BROKER_URL = "redis://127.0.0.1:6379/0"
-    call_command("rundramatiq", "--dry-run", "--processes", "3", "--threads", "4")
-    command = capsys.readouterr().out.split()
-    assert command[1:4] == ["-m", "dramatiq", "league.worker_entry"]
-    assert command[4 : 4 + len(actor_modules())] == actor_modules()
+    executed: list[list[str]] = []
+    monkeypatch.setattr(os, "execvp", lambda path, argv: executed.append(argv))
+    call_command("rundramatiq", "--processes", "3", "--threads", "4", stdout=io.StringIO())
+    [command] = executed
+    assert command[0] == "dramatiq"
+    assert "django_dramatiq.setup" in command
+    assert set(actor_modules()) <= set(command)
     assert command[command.index("--processes") + 1] == "3"
     assert command[command.index("--threads") + 1] == "4"
+    assert command[command.index("--path") + 1] == str(settings.BASE_DIR)
+
+
+def test_rundramatiq_defaults_to_two_threads_per_process(settings, monkeypatch):
+    settings.PITLANE_BROKER_URL = "redis://127.0.0.1:6379/0"
+    executed: list[list[str]] = []
+    monkeypatch.setattr(os, "execvp", lambda path, argv: executed.append(argv))
+    call_command("rundramatiq", stdout=io.StringIO())
+    assert executed[0][executed[0].index("--threads") + 1] == "2"
 
 
 def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
@@ -137,24 +156,3 @@ def test_a_worker_thread_recovers_when_its_database_connection_is_dropped():
         worker.stop()
     assert isinstance(second, int), f"the second message failed: {second!r}"
     assert second != first
-
-
-def test_actors_declared_before_the_league_broker_are_a_clear_error():
-    """An actor module imported too early (e.g. from models.py) binds to Dramatiq's default broker."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from league import broker as league_broker
-
-    configured = dramatiq.get_broker()
-    too_early = StubBroker()
-    dramatiq.set_broker(too_early)
-    try:
-
-        @dramatiq.actor(broker=too_early)
-        def declared_too_early() -> None: ...
-
-        with pytest.raises(ImproperlyConfigured, match=r"\['declared_too_early'\] were declared before"):
-            league_broker.install_broker()
-    finally:
-        league_broker._installed = configured
-        dramatiq.set_broker(configured)
