@@ -31,14 +31,17 @@ from races.services import (
     bracket_start,
     race_clone,
     race_validate_settings,
+    races_close_now,
+    races_open_now,
     submission_disqualify,
     submission_rerun,
     track_import,
     track_parse_route,
+    track_update,
 )
-from races.services.races import SETTINGS_FIELDS, race_with_type_defaults
+from races.services.presenters import qualified_score, racer_name
+from races.services.race_settings import SETTINGS_FIELDS, race_with_type_defaults
 from races.services.tracks import MAX_ROUTE_FILE_BYTES
-from sim.race.scoring import format_lap_time
 
 
 # --- tracks ---------------------------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ class TrackAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
+            track_update(obj)
             return
         imported = track_import(obj.title, form.cleaned_data["route_bytes"], slug=obj.slug,
                                 description=obj.description, directions=obj.directions)
@@ -190,17 +193,11 @@ class RaceAdmin(admin.ModelAdmin):
 
     @admin.action(description="Open now")
     def open_now(self, request, queryset):
-        now = timezone.now()
-        changed = queryset.filter(opens_at__gt=now, closes_at__gt=now, closed_early_at__isnull=True).update(
-            opens_at=now)
-        messages.success(request, f"Opened {changed} race(s).")
+        messages.success(request, f"Opened {races_open_now(queryset)} race(s).")
 
     @admin.action(description="Close now")
     def close_now(self, request, queryset):
-        now = timezone.now()
-        changed = queryset.filter(closes_at__gt=now, closed_early_at__isnull=True).update(closed_early_at=now)
-        messages.success(request, f"Closed {changed} race(s).")
-
+        messages.success(request, f"Closed {races_close_now(queryset)} race(s).")
 
     @admin.action(description="Start the bracket (head-to-head races, once closed)")
     def start_bracket(self, request, queryset):
@@ -295,14 +292,14 @@ class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
 
     @admin.display(description="Racer", ordering="user__racer__alias")
     def racer(self, submission: Submission) -> str:
-        return getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
+        return racer_name(submission.user)
 
     @admin.display(description="Score")
     def score(self, submission: Submission) -> str:
         run = getattr(submission, "run", None)
         if run is None:
             return "—"
-        return format_lap_time(run.ranking_score_ms) if run.qualified else "not qualified"
+        return qualified_score(run) or "not qualified"
 
     @admin.display(description="Run")
     def run_link(self, submission: Submission) -> str:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from races.models import Race, Track
 from races.services import RuleViolation
-from races.services.races import (
+from races.services.race_settings import (
     BRACKET_SIZES,
     TYPE_DEFAULTS,
     race_format_box_positions,

@@ -19,6 +19,13 @@ class Track(models.Model):
         BUILTIN = "builtin", "Built-in"
         IMPORTED = "imported", "Imported"
 
+    class Directions(models.TextChoices):
+        """The directions a track may be raced in."""
+
+        BOTH = "both", "Both directions"
+        COUNTERCLOCKWISE = "counterclockwise", "Counterclockwise only"
+        CLOCKWISE = "clockwise", "Clockwise only"
+
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=100)
     description = models.TextField(blank=True)
@@ -26,11 +33,7 @@ class Track(models.Model):
     # Imported tracks keep their DeepRacer .npy route file in storage; built-ins are rebuilt by sim.
     route_file = models.FileField(upload_to="tracks/", blank=True)
     # Some DeepRacer tracks are published for one direction only (e.g. the *_ccw / *_cw championship files).
-    directions = models.CharField(
-        max_length=20, default="both",
-        choices=[("both", "Both directions"), ("counterclockwise", "Counterclockwise only"),
-                 ("clockwise", "Clockwise only")],
-    )
+    directions = models.CharField(max_length=20, default=Directions.BOTH, choices=Directions.choices)
     length_m = models.FloatField()
     width_m = models.FloatField()
     waypoint_count = models.PositiveIntegerField()
@@ -45,7 +48,7 @@ class Track(models.Model):
         return self.title
 
     def supports(self, direction: str) -> bool:
-        return self.directions in ("both", direction)
+        return self.directions in (self.Directions.BOTH, direction)
 
 
 class RacerModel(models.Model):
@@ -86,6 +89,15 @@ class RacerModel(models.Model):
 
 def new_objects_seed() -> int:
     return secrets.randbelow(2**31)
+
+
+class RacePhase(models.TextChoices):
+    """Where a race stands in its schedule (``Race.phase``). Members are strings, so templates, URLs and JSON
+    that compare with or carry ``"open"`` keep working; the order is the order race lists show them in."""
+
+    OPEN = "open", "Open"
+    UPCOMING = "upcoming", "Upcoming"
+    CLOSED = "closed", "Closed"
 
 
 class Race(models.Model):
@@ -132,7 +144,7 @@ class Race(models.Model):
     collision_penalty_s = models.FloatField(default=5.0)
     max_resets = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means unlimited")
     time_cap_s = models.PositiveIntegerField(default=180)
-    # Settings of one race type only (empty for the others); rules in races.services.races.
+    # Settings of one race type only (empty for the others); rules in races.services.race_settings.
     box_count = models.PositiveSmallIntegerField("number of boxes", null=True, blank=True)
     box_placement = models.CharField("box placement", max_length=10, choices=BoxPlacement.choices, blank=True)
     box_positions = models.JSONField("box positions", null=True, blank=True,
@@ -185,14 +197,14 @@ class Race(models.Model):
     def effective_close(self):
         return min(self.closes_at, self.closed_early_at) if self.closed_early_at else self.closes_at
 
-    def phase(self, now=None) -> str:
+    def phase(self, now=None) -> RacePhase:
         """``upcoming``, ``open`` or ``closed``."""
         now = now or timezone.now()
         if self.closed_early_at is not None and now >= self.closed_early_at:
-            return "closed"  # also a race its organiser closed before it ever opened
+            return RacePhase.CLOSED  # also a race its organiser closed before it ever opened
         if now < self.opens_at:
-            return "upcoming"
-        return "open" if now < self.closes_at else "closed"
+            return RacePhase.UPCOMING
+        return RacePhase.OPEN if now < self.closes_at else RacePhase.CLOSED
 
 
 class RaceParticipant(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from races.models import Race, RaceParticipant, RacerModel, Track
+from races.models import Race, RaceParticipant, RacerModel, Submission, Track
 from races.services import race_invite_path
 
 
@@ -122,14 +122,14 @@ class RunSerializer(serializers.Serializer):
 
 
 class SubmissionSerializer(serializers.Serializer):
-    """Documentation of ``races.services.submission_summary`` (the one place that builds it)."""
+    """Documentation of ``races.services.presenters.submission_summary`` (the one place that builds it)."""
 
     id = serializers.IntegerField()
     race = serializers.SlugField()
     racer = serializers.CharField()
     model = serializers.CharField()
     sequence = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["queued", "running", "scored", "failed", "disqualified"])
+    status = serializers.ChoiceField(choices=Submission.Status.values)
     queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next; null unless queued")
     failure_reason = serializers.CharField()
     submitted_at = serializers.DateTimeField()

@@ -40,8 +40,6 @@ from races.models import BracketMatch, Race, Submission, Track
 from races.services import (
     PHASES,
     RuleViolation,
-    bracket_match_detail,
-    bracket_summary,
     leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_table,
@@ -58,8 +56,8 @@ from races.services import (
     races_in_phase,
     submission_allowance,
     submission_create,
-    submission_summary,
 )
+from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
 
 
 class RuleRefused(APIException):

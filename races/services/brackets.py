@@ -11,24 +11,17 @@ matches feeding a slot are decided, the next round's match is created and queued
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
-import numpy as np
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from league.services import racer_alias
-from races.models import BracketMatch, Race, Submission
+from races.models import BracketMatch, Race, RacePhase, Submission
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_rows
-from races.services.tracks import track_sim
-from sim.io.render import Trajectory, render_track_png
-from sim.race.scoring import LapMetrics, ScoringError, format_lap_time, match_outcome
+from sim.race.scoring import LapMetrics, ScoringError, match_outcome
 
 log = logging.getLogger(__name__)
 M = BracketMatch.Status
@@ -66,7 +59,7 @@ def bracket_start(race: Race, by=None) -> list[BracketMatch]:
         race = Race.objects.select_for_update().get(pk=race.pk)
         if race.race_type != Race.RaceType.HEAD_TO_HEAD:
             raise RuleViolation("Only head-to-head races have a bracket.", "not_head_to_head")
-        if race.phase() != "closed":
+        if race.phase() != RacePhase.CLOSED:
             raise RuleViolation("The bracket starts once qualifying has closed.", "not_closed")
         if race.bracket_matches.exists():
             raise RuleViolation("The bracket has already started.", "started")
@@ -216,130 +209,9 @@ def bracket_champion(race: Race):
     matches = list(bracket_matches(race))
     if not matches:
         return None
-    rounds = _round_count(matches)
+    rounds = bracket_round_count(matches)
     final = next((m for m in matches if m.round == rounds), None)
     return final.winner if final is not None and final.status in DECIDED else None
-
-
-def bracket_rounds(race: Race) -> list[dict[str, Any]]:
-    """The bracket for display: one column per round, each with its match cards (placeholders for matches
-    whose racers are not known yet). Empty before the bracket starts."""
-    matches = list(bracket_matches(race))
-    if not matches:
-        return []
-    rounds = _round_count(matches)
-    by_position = {(m.round, m.slot): m for m in matches}
-    columns = []
-    for number in range(1, rounds + 1):
-        cards = []
-        for slot in range(2 ** (rounds - number)):
-            match = by_position.get((number, slot))
-            cards.append(bracket_match_card(match) if match else {"round": number, "slot": slot, "status": "waiting",
-                                                                  "id": None, "cars": []})
-        columns.append({"round": number, "name": _round_name(number, rounds), "matches": cards})
-    return columns
-
-
-def bracket_match_card(match: BracketMatch) -> dict[str, Any]:
-    """What a bracket card shows: seeds, aliases, winner, race times (no traces)."""
-    standings = ((match.result or {}).get("outcome") or {}).get("standings") or [None, None]
-    cars = []
-    for index, (user, seed) in enumerate(((match.racer_a, match.seed_a), (match.racer_b, match.seed_b))):
-        if user is None:
-            cars.append({"seed": None, "racer": None, "bye": True, "winner": False, "time": "", "laps": None})
-            continue
-        standing = standings[index] or {}
-        cars.append({
-            "seed": seed,
-            "racer": racer_alias(user) or user.get_username(),
-            "bye": False,
-            "winner": match.winner_id == user.pk,
-            "time_ms": standing.get("race_time_ms"),
-            "time": format_lap_time(standing.get("race_time_ms")) if standing.get("race_time_ms") else "",
-            "laps": standing.get("completed_laps"),
-        })
-    outcome = (match.result or {}).get("outcome") or {}
-    return {
-        "id": match.pk,
-        "round": match.round,
-        "slot": match.slot,
-        "status": match.status,
-        "reason": outcome.get("reason") or ("forfeit" if (match.result or {}).get("forfeit") is not None else ""),
-        "winner": next((car["racer"] for car in cars if car["winner"]), None),
-        "cars": cars,
-        "failure_reason": match.failure_reason if match.status == M.FAILED else "",
-    }
-
-
-def bracket_match_detail(match: BracketMatch, include_trace: bool = True) -> dict[str, Any]:
-    """A match page / API document: the card plus both cars' lap tables (and traces for the replay)."""
-    card = bracket_match_card(match)
-    race = match.race
-    result = match.result or {}
-    for index, car in enumerate(card["cars"]):
-        stored = (result.get("cars") or [None, None])[index] or {}
-        car["lane"] = (result.get("lanes") or [None, None])[index]
-        car["laps"] = [
-            lap | {"time": format_lap_time(lap["elapsed_time_in_milliseconds"]),
-                   "penalty_s": lap["off_track_count"] * race.off_track_penalty_s
-                   + lap["crash_count"] * race.collision_penalty_s}
-            for lap in stored.get("laps", [])
-        ]
-        if include_trace:
-            car["trace"] = stored.get("trace") or {}
-    card["race"] = race.slug
-    card["round_name"] = _round_name(match.round, _round_count(list(bracket_matches(race))))
-    return card
-
-
-def bracket_summary(race: Race) -> dict[str, Any]:
-    """The bracket of a head-to-head race for the API and the race page: state, champion and rounds."""
-    rounds = bracket_rounds(race)
-    champion = bracket_champion(race)
-    if race.race_type != Race.RaceType.HEAD_TO_HEAD:
-        state = "none"
-    elif rounds:
-        state = "finished" if champion is not None else "racing"
-    elif race.phase() != "closed":
-        state = "qualifying"
-    elif race.submissions.filter(status__in=UNFINISHED_SUBMISSIONS).exists() or race.leaderboard.count() >= 2:
-        state = "starting"
-    else:
-        state = "too_few"  # fewer than 2 qualifiers: there is nothing to race
-    return {
-        "race": race.slug,
-        "state": state,
-        "bracket_size": race.bracket_size,
-        "champion": (racer_alias(champion) or champion.get_username()) if champion is not None else None,
-        "rounds": rounds,
-    }
-
-
-CAR_COLOURS = ((255, 90, 31), (56, 189, 248))  # car A orange (as a solo run's car), car B sky blue
-
-
-def bracket_match_trajectory_png(match: BracketMatch) -> bytes | None:
-    """Both cars' paths over the track (car A orange, car B blue), rendered once per result and kept in
-    storage; None before the match is raced."""
-    cars = (match.result or {}).get("cars")
-    if not cars or not all(car.get("trace", {}).get("x") for car in cars):
-        return None
-    name = f"trajectories/match-{match.pk}-{match.result.get('attempt') or 0}.png"
-    if default_storage.exists(name):
-        with default_storage.open(name, "rb") as stream:
-            return stream.read()
-    race = match.race
-    paths = []
-    for car, colour, (user, seed) in zip(cars, CAR_COLOURS, ((match.racer_a, match.seed_a),
-                                                             (match.racer_b, match.seed_b)), strict=True):
-        trace = car["trace"]
-        paths.append(Trajectory(np.column_stack([trace["x"], trace["y"]]), np.asarray(trace["speed"]),
-                                f"#{seed} {racer_alias(user) or user.get_username()}", colour))
-    buffer = io.BytesIO()
-    render_track_png(track_sim(race.track, race.direction), buffer, paths, size=(960, 640),
-                     title=f"{race.name} — {_round_name(match.round, _round_count(list(bracket_matches(race))))}")
-    default_storage.save(name, ContentFile(buffer.getvalue()))
-    return buffer.getvalue()
 
 
 def _decide(match: BracketMatch, winner) -> None:
@@ -359,7 +231,7 @@ def _advance(match: BracketMatch) -> BracketMatch | None:
     race row's lock, so two matches decided at once cannot both create it)."""
     from evaluator.services import evaluation_request_match
 
-    if match.round >= _round_count(list(BracketMatch.objects.filter(race_id=match.race_id, round=1))):
+    if match.round >= bracket_round_count(list(BracketMatch.objects.filter(race_id=match.race_id, round=1))):
         return None  # the final: the bracket is over
     siblings = list(BracketMatch.objects.filter(race_id=match.race_id, round=match.round,
                                                 slot__in=[match.slot, match.slot ^ 1]))
@@ -387,11 +259,7 @@ def _next_match(match: BracketMatch) -> BracketMatch | None:
     return BracketMatch.objects.filter(race_id=match.race_id, round=match.round + 1, slot=match.slot // 2).first()
 
 
-def _round_count(matches: list[BracketMatch]) -> int:
+def bracket_round_count(matches: list[BracketMatch]) -> int:
+    """How many rounds the bracket of these matches has (from the size of its first round)."""
     first_round = sum(1 for m in matches if m.round == 1)
     return max(1, (2 * first_round).bit_length() - 1)
-
-
-def _round_name(number: int, rounds: int) -> str:
-    left = rounds - number
-    return {0: "Final", 1: "Semi-finals", 2: "Quarter-finals"}.get(left, f"Round {number}")

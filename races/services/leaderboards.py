@@ -6,13 +6,15 @@ import csv
 import io
 import threading
 
+from cachetools import LRUCache
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from races.models import LeaderboardEntry, Race, Run, Submission
-from sim.race.scoring import RunScore, format_lap_time
+from races.services.presenters import leaderboard_row
+from sim.race.scoring import RunScore
 
 
 def leaderboard_offer(submission: Submission, score: RunScore) -> bool:
@@ -71,7 +73,8 @@ def leaderboard_table(race: Race) -> list[dict]:
     other processes the build. Treat the rows as read-only.
     """
     key = leaderboard_cache_key(race)
-    rows = _recent_tables.get(key)
+    with _recent_tables_lock:
+        rows = _recent_tables.get(key)
     if rows is None:
         rows = cache.get(key)
         if rows is None:
@@ -79,8 +82,6 @@ def leaderboard_table(race: Race) -> list[dict]:
             cache.set(key, rows, timeout=600)
         with _recent_tables_lock:
             _recent_tables[key] = rows
-            while len(_recent_tables) > RECENT_TABLES_KEPT:
-                del _recent_tables[next(iter(_recent_tables))]
     return rows
 
 
@@ -95,30 +96,17 @@ def leaderboard_cache_key(race: Race) -> str:
 
 
 RECENT_TABLES_KEPT = 64
-_recent_tables: dict[str, list[dict]] = {}  # insertion-ordered: the oldest is evicted first
-_recent_tables_lock = threading.Lock()  # gunicorn threads share it
+# The least recently used table is evicted first. cachetools caches are not thread-safe and gunicorn's threads
+# share this one: every read and write holds the lock (a lookup reorders the cache).
+_recent_tables: LRUCache[str, list[dict]] = LRUCache(maxsize=RECENT_TABLES_KEPT)
+_recent_tables_lock = threading.Lock()
 
 
 def _build_table(race: Race) -> list[dict]:
     rows, leader = [], None
     for rank, entry in enumerate(leaderboard_rows(race), start=1):
         leader = entry.ranking_score_ms if leader is None else leader
-        rows.append({
-            "rank": rank,
-            "racer": getattr(getattr(entry.user, "racer", None), "alias", entry.user.username),
-            "time_ms": entry.ranking_score_ms,
-            "time": format_lap_time(entry.ranking_score_ms),
-            "gap_ms": entry.ranking_score_ms - leader,
-            "gap": f"+{(entry.ranking_score_ms - leader) / 1000:.3f}" if rank > 1 else "",
-            "best_lap_ms": entry.best_lap_ms,
-            "off_track_count": entry.off_track_count,
-            "reset_count": entry.reset_count,
-            "crash_count": entry.crash_count,
-            "laps": entry.laps_completed,
-            "submission_count": entry.submission_count or 0,
-            "submission_id": entry.submission_id,
-            "submitted_at": entry.submitted_at.isoformat(),
-        })
+        rows.append(leaderboard_row(rank, entry, leader))
     return rows
 
 

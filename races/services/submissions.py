@@ -13,8 +13,8 @@ from league.services import racer_alias
 from races.models import Race, RacerModel, Run, Submission, SubmissionEvent
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
-from races.services.races import race_is_member
 from races.services.runs import run_discard
+from races.services.visibility import race_is_member
 from sim.race.scoring import LapMetrics, ScoringError, score_run
 
 S = Submission.Status

@@ -1,4 +1,5 @@
-"""Tracks: built-in ones from sim, imported DeepRacer ``.npy`` route files, previews and sim objects."""
+"""Tracks: built-in ones from sim, imported DeepRacer ``.npy`` route files, admin edits and sim objects
+(previews are ``pictures``')."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils.text import slugify
 
-from races.models import Track
+from races.models import Race, Track
 from races.services.errors import RuleViolation
 from sim.io.render import track_preview_png
 from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
@@ -59,7 +60,7 @@ def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = 
     if Track.objects.filter(slug=slug).exists():
         raise RuleViolation(f"A track named '{slug}' exists already.")
     sim_track = track_parse_route(data, name=slug)
-    if directions not in ("both", "counterclockwise", "clockwise"):
+    if directions not in Track.Directions.values:
         raise RuleViolation("Directions must be both, counterclockwise or clockwise.")
     track = Track(slug=slug, title=title, description=description, source=Track.Source.IMPORTED,
                   directions=directions, **_geometry_fields(sim_track))
@@ -69,23 +70,21 @@ def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = 
     return track
 
 
-def track_sim(track: Track, direction: str = "counterclockwise") -> SimTrack:
+def track_update(track: Track) -> Track:
+    """Save an admin's edit of a track's title, description or directions (geometry and files never change:
+    a new route is a new track)."""
+    if track.directions not in Track.Directions.values:
+        raise RuleViolation("Directions must be both, counterclockwise or clockwise.")
+    track.save()
+    return track
+
+
+def track_sim(track: Track, direction: str = Race.Direction.COUNTERCLOCKWISE) -> SimTrack:
     """The simulator's track for a Track row, driven in ``direction``."""
     return _sim_track(track.slug, track.source, track.route_file.name or "").with_direction(direction)
 
 
-def track_preview(track: Track) -> bytes:
-    """The PNG preview, rendered once per track and kept in storage (``Track.preview``)."""
-    if track.preview and track.preview.storage.exists(track.preview.name):
-        with track.preview.open("rb") as stream:
-            return stream.read()
-    png = track_preview_png(track_sim(track))
-    track.preview.save(f"{track.slug}.png", ContentFile(png), save=False)
-    Track.objects.filter(pk=track.pk).update(preview=track.preview.name)
-    return png
-
-
-def track_outline(track: Track, direction: str = "counterclockwise") -> dict[str, list[list[float]]]:
+def track_outline(track: Track, direction: str = Race.Direction.COUNTERCLOCKWISE) -> dict[str, list[list[float]]]:
     """Centre line and borders in driving order (cm precision) for the replay canvas."""
     sim_track = track_sim(track, direction)
     return {
@@ -93,6 +92,8 @@ def track_outline(track: Track, direction: str = "counterclockwise") -> dict[str
     }
 
 
+# functools, not cachetools: thread-safe as it is, and the key (slug, source, route file) names one immutable
+# geometry, so a bounded LRU without expiry is all this needs.
 @lru_cache(maxsize=64)
 def _sim_track(slug: str, source: str, route_name: str) -> SimTrack:
     if source == Track.Source.BUILTIN:

@@ -6,8 +6,9 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from races.models import BracketMatch
-from races.services import bracket_match_detail, race_visible_to
-from races.services.brackets import bracket_match_trajectory_png
+from races.services import race_visible_to
+from races.services.pictures import bracket_match_trajectory_png
+from races.services.presenters import bracket_match_detail
 
 
 def visible_match(request, pk: int) -> BracketMatch:

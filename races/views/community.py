@@ -23,7 +23,7 @@ from races.services import (
     race_visible_to,
     races_by_phase,
 )
-from races.services.races import SETTINGS_FIELDS
+from races.services.race_settings import SETTINGS_FIELDS
 from races.views.common import CLOSED_SHOWN, visible_race
 
 

@@ -7,8 +7,8 @@ from django.views.decorators.http import require_POST
 
 from races.forms import ModelUploadForm
 from races.services import RuleViolation, model_delete, model_upload, models_of
+from races.services.presenters import qualified_score
 from races.services.racer_models import upload_limit_bytes
-from sim.race.scoring import format_lap_time
 
 
 @login_required
@@ -36,7 +36,7 @@ def model_detail(request, pk: int):
     submissions = list(model.submissions.select_related("race", "run").order_by("-submitted_at")[:50])
     for submission in submissions:
         run = getattr(submission, "run", None)
-        submission.score_text = format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else ""
+        submission.score_text = qualified_score(run) or ""
     return render(request, "races/model_detail.html", {"model": model, "submissions": submissions})
 
 

@@ -21,24 +21,23 @@ from django.views.decorators.http import conditional_page, require_POST
 from evaluator.services import pending_in_fair_order
 from league.services import racer_alias
 from races.forms import SubmitForm
-from races.models import Race
+from races.models import Race, RacePhase, Submission
 from races.services import (
     RuleViolation,
-    bracket_summary,
     leaderboard_cache_key,
     leaderboard_csv,
     leaderboard_top,
     models_of,
     race_is_member,
-    race_track_picture,
     race_visible_to,
     races_by_phase,
     races_in_phase,
     submission_allowance,
     submission_create,
 )
+from races.services.pictures import race_track_picture
+from races.services.presenters import bracket_summary, qualified_score
 from races.views.common import CLOSED_SHOWN, visible_race
-from sim.race.scoring import format_lap_time
 
 # The page shows the top of the board (and your own row); the CSV export and the API have every row.
 LEADERBOARD_ROWS_SHOWN = 100
@@ -50,7 +49,7 @@ def race_list(request):
     virtual = visible.filter(kind=Race.Kind.VIRTUAL_CIRCUIT)
     context = {"phases": races_by_phase(virtual, CLOSED_SHOWN), "kind": "virtual"}
     if request.user.is_authenticated:
-        context["my_community"] = list(races_in_phase(visible.filter(kind=Race.Kind.COMMUNITY), "open"))
+        context["my_community"] = list(races_in_phase(visible.filter(kind=Race.Kind.COMMUNITY), RacePhase.OPEN))
     return render(request, "races/race_list.html", context)
 
 
@@ -111,6 +110,8 @@ def leaderboard_rows_html(race: Race, me: str | None, phase: str) -> tuple[str, 
     return cached
 
 
+# functools, not cachetools: thread-safe as it is, and a URL of a primary key never goes stale, so a plain
+# size bound is all it needs.
 @lru_cache(maxsize=65536)
 def submission_url(pk: int) -> str:
     """Reversing costs ~50 µs; the poll links up to 100 rows every few seconds."""
@@ -122,7 +123,7 @@ def my_submissions(race: Race, user) -> list[dict]:
     rows = []
     submissions = list(race.submissions.filter(user=user).select_related("model", "run").order_by("-submitted_at")[:50])
     positions = {}
-    if any(s.status == "queued" for s in submissions):  # one pass over the queue, not one per submission
+    if any(s.status == Submission.Status.QUEUED for s in submissions):  # one pass over the queue, not one per row
         positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
     for submission in submissions:
         run = getattr(submission, "run", None)
@@ -131,8 +132,8 @@ def my_submissions(race: Race, user) -> list[dict]:
             "sequence": submission.sequence,
             "model": submission.model.name,
             "status": submission.status,
-            "queue_position": positions.get(submission.pk) if submission.status == "queued" else None,
-            "score": format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else None,
+            "queue_position": positions.get(submission.pk) if submission.status == Submission.Status.QUEUED else None,
+            "score": qualified_score(run),
             "qualified": run.qualified if run is not None else None,
             "submitted_at": submission.submitted_at,
         })

@@ -8,7 +8,8 @@ from django.views.decorators.http import conditional_page
 
 from evaluator.services import queue_position
 from races.models import Run
-from races.services import run_trajectory_png, submission_summary
+from races.services.pictures import run_trajectory_png
+from races.services.presenters import submission_summary
 from races.views.common import visible_submission
 
 

@@ -4,8 +4,9 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import cache_control
 
-from races.models import Track
-from races.services import track_outline, track_preview
+from races.models import Race, Track
+from races.services import track_outline
+from races.services.pictures import track_preview
 
 
 def track_list(request):
@@ -20,7 +21,7 @@ def track_preview_png(request, slug: str):
 @cache_control(max_age=3600)
 def track_outline_json(request, slug: str):
     """Centre line and borders in driving order (``?direction=clockwise``) for the replay canvas."""
-    direction = request.GET.get("direction", "counterclockwise")
-    if direction not in ("counterclockwise", "clockwise"):
+    direction = request.GET.get("direction", Race.Direction.COUNTERCLOCKWISE)
+    if direction not in Race.Direction.values:
         return JsonResponse({"detail": "direction must be counterclockwise or clockwise."}, status=400)
     return JsonResponse(track_outline(get_object_or_404(Track, slug=slug), direction))

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from races.models import Race
 from races.services import RuleViolation, race_create, race_update
-from races.services.races import race_objects_spec
+from races.services.race_settings import race_objects_spec
 from sim.world.builtin_tracks import build_builtin_track
 from sim.world.objects import BotCars, StaticBoxes, objects_from_spec
 
