@@ -6,7 +6,7 @@ Run: .venv/bin/python benchmarks/ppo_vs_sb3.py [--minutes 8] [--track pitlane_te
 Both learn the lab's task: front camera, 15 discrete actions (30 deg / 5, 1 m/s / 3), Example 1 reward, the
 console's default hyperparameters (lr 3e-4, batch 64, 10 epochs, entropy 0.01, discount 0.999, clip 0.2,
 GAE 0.95), about 1,000 steps between updates, torch on both cores.
-  ours  sim.learn.training: 20 cars stepped by one numpy call, the DeepRacer 3-layer CNN with separate policy and
+  ours  sim.learn.trainer: 20 cars stepped by one numpy call, the DeepRacer 3-layer CNN with separate policy and
         value towers (channels_last; bf16 autocast only on CPUs with native bf16)
   sb3   stable_baselines3.PPO("CnnPolicy", share_features_extractor=False) on 4 copies of sim.race.env.RaceEnv (the
         Gymnasium single-car environment that passes gymnasium's check_env) in a DummyVecEnv, n_steps 256.
@@ -35,8 +35,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.learn.agent import cpu_has_native_bf16, use_cores_for_torch
+from sim.learn.config import TrainingConfig
 from sim.learn.hyperparameters import Hyperparameters
-from sim.learn.training import TrainingConfig, start_training
+from sim.learn.training import start_training
 from sim.race.env import RaceEnv
 from sim.world.reward_examples import example_source
 from sim.world.reward_function import RewardFunction

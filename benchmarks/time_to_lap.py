@@ -31,9 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sim.learn.agent import race_policy, use_cores_for_torch
+from sim.learn.config import TrainingConfig
 from sim.learn.hyperparameters import Hyperparameters
 from sim.learn.imitation import train_imitation_model
-from sim.learn.training import TrainingConfig, start_training
+from sim.learn.training import start_training
 from sim.race.evaluation import run_race
 from sim.race.ideal_lap import ideal_lap_time
 from sim.world.reward_examples import example_source
@@ -89,8 +90,7 @@ def train_until_clean(scenario: str, config: TrainingConfig, minutes: float, fol
     trainer = start_training(folder, config, initial_weights=initial_weights)
     reached, best_lap, check_seconds = False, None, 0.0
     while time.monotonic() - started < minutes * 60:
-        row = trainer.train_iteration()
-        trainer.commit_iteration(row, None)
+        row = trainer.commit_iteration(trainer.train_iteration(), None)
         check_started = time.monotonic()
         clean, lap = race_check(trainer)
         check_seconds += time.monotonic() - check_started

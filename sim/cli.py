@@ -1,6 +1,6 @@
 """``python -m sim train|evaluate|garage|tracks|validate-reward``: the console lab's workflow, locally.
 
-Each sub-command is a thin layer over the library (``sim.learn.training``, ``sim.race.evaluation``,
+Each sub-command is a thin layer over the library (``sim.learn.training``/``trainer``, ``sim.race.evaluation``,
 ``sim.race.scoring``, ``sim.world.vehicle``, ``sim.world.track_catalog``, ``sim.world.reward_function``); errors
 are printed as one clear line, exit code 2.
 """
@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from sim.learn.training import StopConditions, TrainingConfig, resume_training, start_training
+    from sim.learn.config import TrainingConfig
+    from sim.learn.trainer import StopConditions
+    from sim.learn.training import resume_training, start_training
 
     stop = StopConditions(max_minutes=args.max_minutes, max_episodes=args.max_episodes)
     if args.resume:

@@ -3,12 +3,17 @@
 A checkpoint is what resume needs: the network, the Adam moments and step counts, and the training state
 (iteration, episodes, round-robin start, RNG seed). Nothing here unpickles, so a checkpoint folder from
 someone else is as safe to load as a model archive.
+
+This module owns the ``checkpoints/`` layout of a model folder (``iteration-NNNNN``, ``.partial`` while being
+written): other modules find, read and prune checkpoints through it and never parse the folder names.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,9 @@ from safetensors.torch import load_file, save_file
 WEIGHTS_FILE = "weights.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
+CHECKPOINTS_DIR = "checkpoints"
+ITERATION_PREFIX = "iteration-"
+PARTIAL_SUFFIX = ".partial"
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class Checkpoint:
 
 
 def checkpoint_dir(model_dir: Path, iteration: int) -> Path:
-    return Path(model_dir) / "checkpoints" / f"iteration-{iteration:05d}"
+    return Path(model_dir) / CHECKPOINTS_DIR / f"{ITERATION_PREFIX}{iteration:05d}"
 
 
 def save_checkpoint(
@@ -41,7 +49,7 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint ``iteration`` atomically (a half-written folder is never seen as complete)."""
     final = checkpoint_dir(model_dir, iteration)
-    staging = final.with_name(final.name + ".partial")
+    staging = final.with_name(final.name + PARTIAL_SUFFIX)
     staging.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, staging / WEIGHTS_FILE)
     optimizer_meta: dict[str, Any] | None = None
@@ -58,13 +66,28 @@ def save_checkpoint(
 
 def latest_checkpoint(model_dir: Path) -> Checkpoint | None:
     """The newest complete checkpoint of a model folder, or None."""
-    root = Path(model_dir) / "checkpoints"
+    root = Path(model_dir) / CHECKPOINTS_DIR
     if not root.is_dir():
         return None
-    complete = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+    complete = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))
     if not complete:
         return None
     return read_checkpoint(complete[-1])
+
+
+def checkpoint_at(model_dir: Path, iteration: int) -> Checkpoint | None:
+    """Checkpoint ``iteration`` of a model folder, or None if it is not there (e.g. pruned)."""
+    path = checkpoint_dir(model_dir, iteration)
+    return read_checkpoint(path) if path.is_dir() else None
+
+
+def prune_checkpoints(model_dir: Path, keep: Collection[int | None]) -> None:
+    """Delete every complete checkpoint whose iteration is not in ``keep`` (half-written ones are left alone)."""
+    root = Path(model_dir) / CHECKPOINTS_DIR
+    for path in root.iterdir():
+        complete = path.name.startswith(ITERATION_PREFIX) and not path.name.endswith(PARTIAL_SUFFIX)
+        if complete and int(path.name.removeprefix(ITERATION_PREFIX)) not in keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def read_checkpoint(path: Path) -> Checkpoint:

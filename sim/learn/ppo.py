@@ -2,7 +2,7 @@
 several epochs of minibatch updates over the experience of a fixed number of episodes.
 
 The algorithm is independent of the simulator: it sees observations (an array or a dict of arrays with the
-batch first), actions, rewards and done flags. ``sim.learn.training`` collects rollouts and calls
+batch first), actions, rewards and done flags. ``sim.learn.rollouts`` collects rollouts and calls
 ``ppo_update``.
 """
 

@@ -54,8 +54,8 @@ def _race_env(track, vehicle, rules, seed, objects, start_ndist, record_simtrace
 def _drive(env: VectorRaceEnv, choose: Policy, seed: int) -> RaceRun:
     observation, _ = env.reset(seed=seed)
     steps = 0
-    while env.active[0]:
+    while env.running[0]:
         observation, *_ = env.step(np.asarray(choose(observation)))
         steps += 1
-    record = env.records[0]
+    record = env.take_record(0)
     return RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=steps)

@@ -112,14 +112,15 @@ def _match(choosers: Sequence[Chooser], track: Track, vehicles: Sequence[Vehicle
             for vehicle, rival, lane in zip(vehicles, rivals, lanes, strict=True)]
     observations = [env.reset(seed=seed)[0] for env in envs]
     touching, steps = False, 0
-    while any(env.active[0] for env in envs):
+    while any(env.running[0] for env in envs):
         touching = _sync(envs, rivals, touching)
         for i, env in enumerate(envs):
-            if env.active[0]:
+            if env.running[0]:
                 observations[i] = env.step(np.asarray(choosers[i](env, observations[i])))[0]
         steps += 1
-    runs = tuple(RaceRun(laps=env.records[0].laps, trace=env.records[0].trace, simtrace=env.records[0].simtrace,
-                         steps=int(env.steps[0])) for env in envs)
+    records = [env.take_record(0) for env in envs]
+    runs = tuple(RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=int(env.steps[0]))
+                 for env, record in zip(envs, records, strict=True))
     outcome = match_outcome(runs[0].laps, runs[1].laps, rules.total_laps)
     return MatchRun(cars=(runs[0], runs[1]), lanes=lanes, outcome=outcome, steps=steps)
 
@@ -127,7 +128,7 @@ def _match(choosers: Sequence[Chooser], track: Track, vehicles: Sequence[Vehicle
 def _sync(envs: list[VectorRaceEnv], rivals: tuple[RivalCar, RivalCar], touching_before: bool) -> bool:
     """Show each car the other's current pose (one snapshot for both) and flag a new contact to the car behind."""
     snapshot = [(float(env.car.x[0]), float(env.car.y[0]), float(env.car.yaw[0]), float(env.car.speed[0]),
-                 bool(env.active[0])) for env in envs]
+                 bool(env.running[0])) for env in envs]
     rivals[0].sync(*snapshot[1])
     rivals[1].sync(*snapshot[0])
     # Symmetric: a corner of either car inside the other is a contact for both.

@@ -86,13 +86,13 @@ def _race_with_one_excursion(track: Track, penalty: float, max_resets=None, excu
                         rules=RaceRules(total_laps=1, off_track_penalty_s=penalty, max_resets=max_resets))
     env.reset(seed=0)
     step = 0
-    while env.active[0]:
+    while env.running[0]:
         step += 1
         action = driver.actions(env.car, FREE_CAR)
-        if excursion_at <= step < excursion_at + 40 and env.counters.off_track[0] == 0 and env.laps_done[0] == 0:
+        if excursion_at <= step < excursion_at + 40 and env.lap_counters.off_track[0] == 0 and env.laps[0] == 0:
             action = np.array([[-1.0, 0.0]], dtype=np.float32)
         env.step(action)
-    return env.records[0].laps
+    return env.record(0).laps
 
 
 def test_race_penalties_add_exactly_the_configured_seconds(oval):
@@ -120,9 +120,8 @@ def test_a_car_that_cannot_move_is_immobilized_after_15_steps(oval):
 
 def test_driving_against_the_track_direction_is_reversed_after_15_steps(oval):
     env = VectorRaceEnv(oval, 1, FREE_CAR, mode="training")
-    env.reset(seed=0)
+    env.reset(seed=0, options={"start_ndist": 0.5})
     env.car.yaw[:] += np.pi  # turn the car around on the start line
-    env.start_ndist[:] = 0.5
     statuses = []
     for _ in range(40):
         _, _, terminated, _, info = env.step(STRAIGHT_AHEAD)
@@ -190,7 +189,7 @@ def test_the_same_seed_gives_identical_traces(oval):
         env.reset(seed=7)
         for _ in range(50):
             env.step(driver.actions(env.car, FREE_CAR))
-        return [row for record in env.records for row in record.simtrace]
+        return [row for car in range(3) for row in env.record(car).simtrace]
 
     assert trace() == trace()
 

@@ -53,12 +53,12 @@ def test_a_crash_in_a_race_costs_the_collision_penalty(oval):
                         rules=RaceRules(total_laps=1, collision_penalty_s=5.0, time_cap_s=40))
     env.reset(seed=0)
     paused = 0
-    while env.active[0] and env.counters.crash[0] == 0 and env.steps[0] < 400:
+    while env.running[0] and env.lap_counters.crash[0] == 0 and env.steps[0] < 400:
         env.step(STRAIGHT)
-    while env.active[0] and env.phase[0] == 1:
+    while env.running[0] and env.held[0]:
         env.step(STRAIGHT)
         paused += 1
-    assert env.counters.crash[0] == 1 and paused == pytest.approx(5.0 * 15, abs=1)
+    assert env.lap_counters.crash[0] == 1 and paused == pytest.approx(5.0 * 15, abs=1)
 
 
 def test_bot_cars_drive_their_lane_and_change_lanes(oval):
@@ -85,9 +85,9 @@ def test_a_car_reset_after_hitting_a_box_restarts_a_metre_behind_it_and_can_stee
     env = VectorRaceEnv(oval, 1, CAR, mode="race", objects=box,
                         rules=RaceRules(total_laps=1, collision_penalty_s=0.0, time_cap_s=40))
     env.reset(seed=0)
-    while env.active[0] and env.counters.crash[0] == 0 and env.steps[0] < 400:
+    while env.running[0] and env.lap_counters.crash[0] == 0 and env.steps[0] < 400:
         env.step(STRAIGHT)
-    assert env.counters.crash[0] == 1
+    assert env.lap_counters.crash[0] == 1
     reset_at = oval.project(np.array([[env.car.x[0], env.car.y[0]]])).s[0]
     assert reset_at == pytest.approx(1.2 - 1.0, abs=0.02)  # RESET_BEHIND_DISTANCE_M behind the box's centre
     assert 0.0 <= env.progress[0] == pytest.approx(100.0 * 0.2 / oval.length, abs=0.1)
@@ -101,7 +101,7 @@ def test_a_race_trace_records_where_the_bot_cars_were_at_every_step(oval):
     env.reset(seed=0)
     for _ in range(30):
         env.step(STRAIGHT)
-    trace = env.records[0].trace
+    trace = env.record(0).trace
     assert len(trace["bots"]) == len(trace["x"]) == 30
     last = np.asarray(trace["bots"][-1]).reshape(2, 3)  # x, y, yaw (degrees) of each bot
     assert last[:, :2] == pytest.approx(bots.centres)
@@ -114,7 +114,7 @@ def test_a_time_trial_trace_has_no_bot_column(oval):
     env = VectorRaceEnv(oval, 1, CAR, mode="race", record_trace=True, rules=RaceRules(total_laps=1))
     env.reset(seed=0)
     env.step(STRAIGHT)
-    assert "bots" not in env.records[0].trace
+    assert "bots" not in env.record(0).trace
 
 
 def test_the_scripted_driver_races_into_a_box_on_its_centre_line(oval):

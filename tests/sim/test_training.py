@@ -12,16 +12,12 @@ from deepracer.logs import DeepRacerLog
 
 from sim.io.archive import inspect_archive, load_actor_critic, write_model_archive
 from sim.learn.checkpoints import latest_checkpoint
+from sim.learn.config import TrainingConfig, TrainingError
 from sim.learn.hyperparameters import Hyperparameters
 from sim.learn.networks import build_actor_critic
-from sim.learn.training import (
-    StopConditions,
-    TrainingConfig,
-    TrainingError,
-    resume_training,
-    round_robin_starts,
-    start_training,
-)
+from sim.learn.rollouts import round_robin_starts
+from sim.learn.trainer import StopConditions
+from sim.learn.training import resume_training, start_training
 from sim.world.reward_examples import EXAMPLE_FILES, example_source
 from sim.world.reward_function import RewardFunctionError
 from sim.world.vehicle import DiscreteActionSpace, Vehicle, get_vehicle

@@ -6,8 +6,9 @@ Seeds make the run reproducible (same machine kind, same torch): after 3 iterati
 
 import pytest
 
+from sim.learn.config import TrainingConfig
 from sim.learn.hyperparameters import Hyperparameters
-from sim.learn.training import TrainingConfig, start_training
+from sim.learn.training import start_training
 from sim.world.reward_examples import example_source
 from sim.world.vehicle import get_vehicle
 
@@ -20,8 +21,7 @@ def test_three_iterations_on_the_oval_take_the_evaluation_cars_from_the_start_to
     trainer = start_training(tmp_path / "model", config)
     rows = []
     for _ in range(3):
-        rows.append(trainer.train_iteration())
-        trainer.commit_iteration(rows[-1], None)
+        rows.append(trainer.commit_iteration(trainer.train_iteration(), None))
 
     first, last = rows[0], rows[-1]
     assert first["evaluation_mean_progress"] < 20
