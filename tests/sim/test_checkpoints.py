@@ -3,7 +3,13 @@
 import torch
 from torch import nn
 
-from sim.learn.checkpoints import latest_checkpoint, restore_checkpoint, save_checkpoint
+from sim.learn.checkpoints import (
+    checkpoint_at,
+    latest_checkpoint,
+    prune_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 
 
 def _model_and_optimizer():
@@ -41,3 +47,15 @@ def test_latest_checkpoint_ignores_half_written_folders(tmp_path):
     (tmp_path / "checkpoints" / "iteration-00002.partial").mkdir()
     assert latest_checkpoint(tmp_path).iteration == 1
     assert latest_checkpoint(tmp_path / "nothing-here") is None
+
+
+def test_pruning_keeps_the_chosen_iterations_and_half_written_folders(tmp_path):
+    model, _ = _model_and_optimizer()
+    for iteration in (1, 2, 3, 4):
+        save_checkpoint(tmp_path, iteration, model, None, {"iteration": iteration})
+    (tmp_path / "checkpoints" / "iteration-00005.partial").mkdir()
+    prune_checkpoints(tmp_path, {1, 4, None})
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "iteration-00001", "iteration-00004", "iteration-00005.partial"]
+    assert checkpoint_at(tmp_path, 4).state == {"iteration": 4}
+    assert checkpoint_at(tmp_path, 2) is None

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import shapely
 from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
 from sim.race.drivers import PurePursuitDriver
 from sim.race.env import RaceEnv, VectorRaceEnv
@@ -16,7 +18,7 @@ from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
 from sim.world.car import CarSpec, CarState, advance, body_points, clip_commands
 from sim.world.reward_examples import EXAMPLES
 from sim.world.reward_function import RewardFunction
-from sim.world.rules import RaceRules, progress
+from sim.world.rules import EpisodeStatus, RaceRules, progress
 from sim.world.track import Track
 from sim.world.vehicle import ContinuousActionSpace, Vehicle, get_vehicle
 
@@ -228,3 +230,91 @@ def test_camera_frames_show_the_road_ahead(oval):
     env.car.yaw[:] += 0.4  # turn left: the road moves to the right of the picture
     turned = env._observe()[0, ..., 0]
     assert abs(turned[-1, -40:].mean() - right) + abs(turned[-1, :40].mean() - left) > 5
+
+
+# ---------------------------------------------------------------------------------------- the vector env API
+def test_the_vector_env_is_a_gymnasium_vector_env_with_batched_spaces(oval):
+    for vehicle in (LAB_CAR, FREE_CAR, get_vehicle("stereo_lidar")):
+        env = VectorRaceEnv(oval, 3, vehicle, mode="training")
+        assert isinstance(env, VectorEnv) and env.num_envs == 3
+        assert env.observation_space == batch_space(env.single_observation_space, 3)
+        assert env.action_space == batch_space(env.single_action_space, 3)
+        observation, info = env.reset(seed=0)
+        assert env.observation_space.contains(observation)
+        assert set(info) >= {"status", "progress", "laps", "episodes"}
+        env.action_space.seed(0)
+        for _ in range(3):
+            observation, rewards, terminated, truncated, info = env.step(env.action_space.sample())
+            assert env.observation_space.contains(observation)
+            assert rewards.shape == terminated.shape == truncated.shape == info["status"].shape == (3,)
+            assert terminated.dtype == truncated.dtype == np.bool_
+
+
+def test_training_mode_autoresets_in_the_same_step_with_the_final_observation_in_info(oval):
+    env = VectorRaceEnv(oval, 2, FREE_CAR, mode="training", start_ndist=np.array([0.0, 0.5]),
+                        spec=CarSpec(min_speed=0.0, max_speed=0.001))
+    assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    previous, _ = env.reset(seed=0)
+    for _ in range(40):
+        observation, _, terminated, _, info = env.step(np.repeat(STRAIGHT_AHEAD, 2, axis=0))
+        if terminated.any():
+            break
+        assert "final_obs" not in info
+        previous = observation
+    assert terminated.tolist() == [True, True]  # immobilized, both
+    assert info["_final_obs"].tolist() == info["_final_info"].tolist() == [True, True]
+    assert info["final_info"]["status"].tolist() == [EpisodeStatus.IMMOBILIZED] * 2
+    assert info["status"].tolist() == [EpisodeStatus.PREPARE] * 2 and env.steps.tolist() == [0, 0]
+    # The finished episodes' last frames are where the (still) cars were; the returned ones are the new starts.
+    for car in range(2):
+        assert np.abs(info["final_obs"][car].astype(int) - previous[car]).mean() < 1.0
+    fresh = VectorRaceEnv(oval, 2, FREE_CAR, mode="training", start_ndist=np.array([0.1, 0.6]))
+    assert np.array_equal(observation, fresh.reset(seed=0)[0])
+    assert [e["start_ndist"] for e in info["episodes"]] == [0.0, 0.5]
+
+
+def test_race_mode_parks_a_finished_car_until_it_is_reset(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="race", rules=RaceRules(total_laps=1, time_cap_s=0.5))
+    assert env.metadata["autoreset_mode"] == AutoresetMode.DISABLED
+    env.reset(seed=0)
+    terminated = np.array([False])
+    while not terminated[0]:
+        _, _, terminated, _, info = env.step(STRAIGHT_AHEAD)
+    assert "final_obs" not in info and info["status"][0] == EpisodeStatus.TIME_UP
+    assert not env.running[0] and env.steps[0] == 8
+    _, reward, terminated, _, _ = env.step(STRAIGHT_AHEAD)  # a parked car's action is ignored
+    assert env.steps[0] == 8 and not terminated[0] and reward[0] == 0.0
+    assert [lap.episode_status for lap in env.record(0).laps] == ["Time up"]
+    env.reset(options={"reset_mask": np.array([True])})
+    assert env.running[0] and env.steps[0] == 0 and env.record(0).laps == []
+
+
+def test_reset_options_choose_the_cars_and_their_starts_and_park_stops_cars(oval):
+    env = VectorRaceEnv(oval, 3, FREE_CAR, mode="training")
+    assert not env.running.any()  # nothing drives before the first reset
+    env.reset(seed=0, options={"start_ndist": [0.1, 0.2, 0.3]})
+    for _ in range(3):
+        env.step(np.repeat(STRAIGHT_AHEAD, 3, axis=0))
+    env.park([2])
+    env.step(np.repeat(STRAIGHT_AHEAD, 3, axis=0))
+    assert env.steps.tolist() == [4, 4, 3] and env.running.tolist() == [True, True, False]
+    env.reset(options={"reset_mask": np.array([False, True, True]), "start_ndist": 0.7})
+    assert env.steps.tolist() == [4, 0, 0] and env.running.all()
+    assert np.allclose([env.car.x[1:], env.car.y[1:]], oval.pose_at(np.array([0.7, 0.7]))[0].T)
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"cars": [0]})
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(options={"reset_mask": np.array([True])})
+
+
+def test_the_read_views_are_copies_and_a_taken_record_is_handed_over(oval):
+    env = VectorRaceEnv(oval, 1, FREE_CAR, mode="race", record_trace=True)
+    env.reset(seed=0)
+    env.step(STRAIGHT_AHEAD)
+    for view in (env.running, env.steps, env.progress, env.laps, env.held, env.lap_counters.crash):
+        view[...] = 0
+    assert env.running[0] and env.steps[0] == 1
+    record = env.take_record(0)
+    assert len(record.trace["x"]) == 1 and env.record(0).trace["x"] == []
+    env.step(STRAIGHT_AHEAD)
+    assert len(record.trace["x"]) == 1 and len(env.record(0).trace["x"]) == 1

@@ -106,6 +106,19 @@ def test_resume_continues_the_iteration_and_episode_counts(tmp_path):
     assert any(not torch.equal(before[name], tensor) for name, tensor in trainer.agent.network.state_dict().items())
 
 
+def test_an_iteration_changes_nothing_until_it_is_committed(tmp_path):
+    trainer = start_training(tmp_path / "model", _config(record_simtrace=False))
+    result = trainer.train_iteration()
+    assert (result.iteration, len(result.batch.episodes), len(result.evaluation)) == (1, 5, 1)
+    assert (trainer.iteration, trainer.episodes, trainer.best_iteration) == (0, 0, None)
+    assert latest_checkpoint(tmp_path / "model") is None and not result.metrics["is_best"]
+
+    row = trainer.commit_iteration(result, None)
+    assert row["is_best"] and row["iteration"] == 1 and row["episodes"] == 5
+    assert (trainer.iteration, trainer.episodes, trainer.best_iteration) == (1, 5, 1)
+    assert latest_checkpoint(tmp_path / "model").iteration == 1
+
+
 def test_a_model_folder_is_never_overwritten(tmp_path):
     start_training(tmp_path / "model", _config())
     with pytest.raises(TrainingError, match="already holds a model"):
