@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 import dramatiq
-from django.conf import settings
 
 from evaluator import sandbox
+from evaluator.config import evaluator_settings
 from evaluator.dbretry import with_database_retry
+from evaluator.engine import nudge_workers
 from evaluator.execution import execute_attempt, worker_identity
 from evaluator.models import EvaluationAttempt
-from evaluator.services import attempt_claim_next, attempts_reap, nudge_workers
+from evaluator.services import attempt_claim_next, attempts_reap
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 def evaluate_next() -> None:
     """Claim the fairest pending attempt and evaluate it; then nudge again if more work waits."""
     try:
-        sandbox.sandbox_mode(bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)))
+        sandbox.sandbox_mode(evaluator_settings().sandbox_allow_fallback)
     except sandbox.SandboxUnavailable as error:
         # A host problem, not the racer's: claim nothing, so the attempts wait (the admin shows why).
         log.error("Evaluation refused on this worker: %s", error)

@@ -2,14 +2,14 @@ from django.apps import AppConfig
 
 
 class EvaluatorConfig(AppConfig):
-    """Evaluation attempts, their Dramatiq actors and the sandbox that runs untrusted models."""
+    """The generic engine for sandboxed jobs: attempts, leases, the reaper, the Dramatiq actors, the sandbox and the
+    runner that executes inside it. Domain apps register their target kinds (``evaluator.engine``)."""
 
     name = "evaluator"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.conf import settings
-
+        from evaluator.config import evaluator_settings
         from league import periodic
 
         def reap() -> None:
@@ -25,20 +25,5 @@ class EvaluatorConfig(AppConfig):
                 logging.getLogger("evaluator.reaper").warning("Reaper skipped: database unavailable (%s)",
                                                               str(error).strip()[:200])
 
-        def start_brackets() -> None:
-            import logging
-
-            from evaluator.dbretry import DATABASE_ERRORS
-            from races.services.brackets import brackets_start_due
-
-            try:
-                brackets_start_due()
-            except DATABASE_ERRORS as error:
-                logging.getLogger("evaluator.reaper").warning("Brackets not checked: database unavailable (%s)",
-                                                              str(error).strip()[:200])
-
         # Every worker process runs the reaper; it is idempotent (row locks, skip_locked), so many are fine.
-        every = float(getattr(settings, "PITLANE_EVAL_REAP_EVERY_S", 15))
-        periodic.register(reap, every_seconds=every, name="evaluator.reap")
-        # Head-to-head races start their bracket on the same tick once qualifying has closed (idempotent too).
-        periodic.register(start_brackets, every_seconds=every, name="races.brackets_start")
+        periodic.register(reap, every_seconds=evaluator_settings().reap_every_s, name="evaluator.reap")

@@ -1,7 +1,8 @@
 """What a worker does with a claimed attempt: fetch the archive(s), validate them, run the sandbox, record.
 
-A submission's job races one model (``/model``); a bracket match's job races two (``/model/a``, ``/model/b``,
-the same read-only mount) against each other. Everything else is shared.
+The attempt's target supplies the work (``EvaluationTarget.sandbox_work``): the job, the archives to validate into
+the sandbox's model mount (one at ``/model``, or one per sub-folder, e.g. a match's ``/model/a`` and ``/model/b``)
+and the wall clock. Everything else is the same for every kind of target.
 """
 
 from __future__ import annotations
@@ -12,17 +13,16 @@ import shutil
 import socket
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from django.conf import settings
+from django.core.files import File
 
 from evaluator import sandbox
+from evaluator.config import evaluator_settings
+from evaluator.contract import MatchJob, ResultError, RunnerFailure, parse_runner_output
 from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
-from evaluator.results import ResultError, parse_runner_output
-from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed, lease_seconds
-from races.models import BracketMatch, Race, RacerModel, Submission
-from races.services import race_objects_spec, track_sim
+from evaluator.engine import SandboxWork, target_for
+from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed
 from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive
 
 log = logging.getLogger(__name__)
@@ -32,72 +32,15 @@ HEARTBEAT_RETRY_S = 1.0  # after a failed heartbeat: renew the lease as soon as 
 # (a restart, a failover) rather than throw the result away. The heartbeat keeps the lease meanwhile.
 RECORD_PATIENCE_S = 600.0
 RUNNER = ("-m", "evaluator.runner")
-WALL_MARGIN_S = 60.0
 
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{threading.get_native_id()}"
 
 
-def wall_seconds(race: Race) -> float:
-    """The race's time cap plus room for starting the sandbox, loading the model and reporting."""
-    return float(race.time_cap_s) + WALL_MARGIN_S
-
-
-def race_job(submission: Submission) -> dict:
-    """The job document for the sandbox: everything the runner needs, nothing else."""
-    return _job(submission.race) | {
-        "objects": race_objects_spec(submission.race),  # boxes or bot cars in the direction raced; None: none
-        "model_dir": sandbox.MODEL_MOUNT,
-    }
-
-
-MATCH_CARS = ("a", "b")  # car A's and car B's model folders under the model mount
-
-
-def match_job(match: BracketMatch) -> dict:
-    """The job of a head-to-head match: the race's track and rules, car A's and car B's models."""
-    return _job(match.race) | {"kind": "match",
-                               "model_dirs": [f"{sandbox.MODEL_MOUNT}/{car}" for car in MATCH_CARS]}
-
-
-def _job(race: Race) -> dict:
-    track = track_sim(race.track)  # file order; the runner applies the direction
-    return {
-        "track": {"name": race.track.slug, "rows": track.waypoints.tolist()},
-        "direction": race.direction,
-        "rules": {
-            "total_laps": race.total_laps,
-            "off_track_penalty_s": race.off_track_penalty_s,
-            "collision_penalty_s": race.collision_penalty_s,
-            "max_resets": race.max_resets,
-            "time_cap_s": float(race.time_cap_s),
-            "continuous": True,
-        },
-        "seed": 0,  # evaluations are deterministic: the same archive on the same race gives the same result
-    }
-
-
-@dataclass(frozen=True)
-class Work:
-    """What a claim asks for: the race, the models to race (one, or car A's and car B's) and the job."""
-
-    race: Race
-    models: list[RacerModel]
-    job: dict
-
-    @property
-    def is_match(self) -> bool:
-        return len(self.models) == 2
-
-
-def work_of(claim: Claim) -> Work:
-    if claim.match_id is None:
-        submission = Submission.objects.select_related("race__track", "model").get(pk=claim.submission_id)
-        return Work(submission.race, [submission.model], race_job(submission))
-    match = BracketMatch.objects.select_related("race__track", "submission_a__model", "submission_b__model").get(
-        pk=claim.match_id)
-    return Work(match.race, [match.submission_a.model, match.submission_b.model], match_job(match))
+def work_of(claim: Claim) -> SandboxWork:
+    """What the claimed attempt's target asks the sandbox to run."""
+    return target_for(claim.target_kind).sandbox_work(claim.target_id)
 
 
 def execute_attempt(claim: Claim) -> None:
@@ -119,11 +62,10 @@ def execute_attempt(claim: Claim) -> None:
         heartbeat.stop()
 
 
-def _run(claim: Claim, work: Work, scratch: Path, heartbeat: Heartbeat) -> None:
-    limits = sandbox.SandboxLimits(wall_seconds=wall_seconds(work.race))
-    if work.is_match:  # two cars, each a camera and a network per step: twice the compute
-        wall = 2 * float(work.race.time_cap_s) + WALL_MARGIN_S
-        limits = sandbox.SandboxLimits(wall_seconds=wall, cpu_seconds=max(limits.cpu_seconds, int(wall)))
+def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -> None:
+    default_cpu = sandbox.SandboxLimits().cpu_seconds
+    limits = sandbox.SandboxLimits(wall_seconds=work.wall_seconds,
+                                   cpu_seconds=max(default_cpu, work.min_cpu_seconds))
     model_dir = scratch / "model"
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
     process = sandbox.start_sandboxed(
@@ -131,56 +73,55 @@ def _run(claim: Claim, work: Work, scratch: Path, heartbeat: Heartbeat) -> None:
         model_dir=model_dir,
         scratch_dir=scratch / "work",
         limits=limits,
-        allow_fallback=bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)),
+        allow_fallback=evaluator_settings().sandbox_allow_fallback,
     )
     heartbeat.watch(process)
-    folders = [model_dir / car for car in MATCH_CARS] if work.is_match else [model_dir]
-    for car, (model, folder) in enumerate(zip(work.models, folders, strict=True)):
+    for archive in work.archives:
+        folder = model_dir / archive.folder if archive.folder else model_dir
         try:
-            _fetch_and_validate(model, scratch / "model.tar.gz", folder)
+            _fetch_and_validate(archive.file, scratch / "model.tar.gz", folder)
         except ArchiveError as error:
             process.abort()
-            _fail(claim, f"The model archive was refused: {error}", retryable=False,
-                  car=car if work.is_match else None)
+            _fail(claim, f"The model archive was refused: {error}", retryable=False, car=archive.car)
             return
         except BaseException:
             process.abort()
             raise
-    outcome = process.finish(json.dumps(work.job).encode())
+    outcome = process.finish(json.dumps(work.job.to_json()).encode())
     _record(claim, work, outcome, limits)
 
 
-def _fetch_and_validate(model: RacerModel, archive_copy: Path, model_dir: Path) -> None:
+def _fetch_and_validate(archive: File, archive_copy: Path, model_dir: Path) -> None:
     """Copy the archive out of storage (may be S3) into private scratch, then validate it into ``model_dir``."""
-    with model.archive.open("rb") as source, archive_copy.open("wb") as target:
+    with archive.open("rb") as source, archive_copy.open("wb") as target:
         shutil.copyfileobj(source, target, length=1024 * 1024)
     extract_archive(archive_copy, model_dir, ArchiveLimits())
     archive_copy.unlink()
 
 
-def _record(claim: Claim, work: Work, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits) -> None:
+def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits) -> None:
     if outcome.timed_out:
         _fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
               retryable=True, crash_signature="timeout")
         return
     try:
-        result = parse_runner_output(outcome.stdout, work.race.total_laps, limits.output_bytes, match=work.is_match)
+        result = parse_runner_output(outcome.stdout, work.job.rules.total_laps, limits.output_bytes,
+                                     match=isinstance(work.job, MatchJob))
     except ResultError as error:
         detail = outcome.signal_name or f"exit code {outcome.returncode}"
         tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         _fail(claim, f"The evaluation crashed ({detail}; {error}) {tail[0][:300]}".strip(), retryable=True,
               crash_signature=f"{detail}:{str(error)[:80]}")
         return
-    if not result["ok"]:
-        if result["kind"] == "model":  # deterministic: the same archive fails the same way, no retry
-            _fail(claim, result["error"], retryable=False, car=result.get("car"))
+    if isinstance(result, RunnerFailure):
+        if result.kind == "model":  # deterministic: the same archive fails the same way, no retry
+            _fail(claim, result.error, retryable=False, car=result.car)
         else:  # our side (job, installation): retry, but an identical failure twice stops
-            _fail(claim, f"The evaluator failed: {result['error']}", retryable=True,
-                  crash_signature=f"job:{result['error'][:80]}")
+            _fail(claim, f"The evaluator failed: {result.error}", retryable=True,
+                  crash_signature=f"job:{result.error[:80]}")
         return
-    result["sandbox"] = {"mode": outcome.mode, "wall_seconds": round(outcome.wall_seconds, 3),
-                         "limits": asdict(limits)}
-    with_database_retry(attempt_succeed, claim, result, patience_s=RECORD_PATIENCE_S)
+    with_database_retry(attempt_succeed, claim, result, sandbox_mode=outcome.mode,
+                        sandbox_seconds=round(outcome.wall_seconds, 3), patience_s=RECORD_PATIENCE_S)
 
 
 def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "", car: int | None = None) -> None:
@@ -214,7 +155,7 @@ class Heartbeat:
     def _beat(self) -> None:
         from django.db import connection
 
-        every = min(HEARTBEAT_EVERY_S, lease_seconds() / 3)
+        every = min(HEARTBEAT_EVERY_S, evaluator_settings().lease_s / 3)
         wait = every
         try:
             while not self._stopped.wait(wait):

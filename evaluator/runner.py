@@ -1,23 +1,18 @@
 """Runs INSIDE the sandbox: read a job on stdin, drive the model through the race, print one JSON result.
 
-No Django, no settings, no database, no network: only the read-only ``sim`` package, the validated model
-folder (``/model``) and a scratch folder. The trusted side validates everything printed here
-(``evaluator.results``) before anything reaches the database.
+No Django, no settings, no database, no network: only the read-only ``sim`` package, the sandbox contract
+(``evaluator.contract``), the validated model folder (``/model``) and a scratch folder. The job and the result are
+the contract's classes (``RaceJob`` / ``MatchJob`` in, ``RaceResult`` / ``MatchResult`` / ``RunnerFailure`` out);
+the trusted side validates everything printed here (``evaluator.contract.parse_runner_output``) before anything
+reaches the database.
 
 The heavy imports (torch, the simulator) happen BEFORE the job is read: the worker starts the sandbox first
 and copies and validates the archive into ``/model`` while this process imports, then sends the job.
 
-Job: ``{"track": {"name", "rows"}, "direction", "rules": {...RaceRules fields}, "objects", "seed", "model_dir"}``;
-``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or ``{"kind": "bots",
-"items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the direction raced and
-``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job error).
-Result: ``{"ok": true, "laps": [...], "trace": {...}, "simtrace_csv": "...", "duration_s": ...,
-"timings": {"import_s", "load_s", "race_s"}}`` or ``{"ok": false, "kind": "model" | "job", "error": "..."}``.
-
-A head-to-head match job has ``"kind": "match"`` and ``"model_dirs": [car A's, car B's]`` instead of
-``model_dir`` and ``objects`` (the cars are each other's only objects); it is raced with
-``sim.race.head_to_head.run_match`` and prints ``{"ok": true, "cars": [{"laps", "trace"}, {...}], "lanes": [...],
-"duration_s", "timings"}``. A failure of one car's model names it: ``{"ok": false, "kind": "model", "car": 0 | 1}``.
+A race job's ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or
+``{"kind": "bots", "items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the
+direction raced and ``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job
+error). A match job is raced with ``sim.race.head_to_head.run_match``; a failure of one car's model names the car.
 """
 
 from __future__ import annotations
@@ -27,6 +22,8 @@ import os
 import sys
 import time
 from typing import Any
+
+import evaluator.contract as contract  # the standard library only: importable before (and without) the simulator
 
 TRACE_EVERY = 2  # every 2nd step (7.5 Hz) is plenty for the replay and keeps results small
 TRACE_DECIMALS = 3  # millimetres, milliradians: finer than the replay can show
@@ -44,38 +41,34 @@ def main() -> int:
         from sim.race.evaluation import run_race
         from sim.race.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
         from sim.world.objects import objects_from_spec
-        from sim.world.rules import RaceRules
         from sim.world.track import Track
     except Exception as error:  # a broken installation is our fault, not the model's
-        return _emit({"ok": False, "kind": "job", "error": f"runner import failed: {error!r}"})
+        return _emit(contract.RunnerFailure("job", f"runner import failed: {error!r}"))
     torch.set_num_threads(1)
     imported = time.monotonic()
 
     try:
-        job = json.loads(sys.stdin.read())
-        track = Track.from_array(np.asarray(job["track"]["rows"], dtype=np.float64), name=job["track"]["name"])
-        track = track.with_direction(job.get("direction", "counterclockwise"))
-        rules = RaceRules(**job["rules"])
-        seed = int(job.get("seed", 0))
-        if job.get("kind") == "match":
-            model_dirs = [str(folder) for folder in job["model_dirs"]]
-            if len(model_dirs) != 2:
-                raise ValueError("a match job names exactly two model folders")
+        job = contract.job_from_json(json.loads(sys.stdin.read()))
+        track = Track.from_array(np.asarray(job.track_rows, dtype=np.float64), name=job.track_name)
+        track = track.with_direction(job.direction)
+        if isinstance(job, contract.MatchJob):
+            model_dirs = list(job.model_dirs)
         else:
-            objects = objects_from_spec(track, job.get("objects"))  # a bad spec is refused before the model loads
-            model_dirs = [str(job.get("model_dir", "/model"))]
-    except (ValueError, KeyError, TypeError) as error:
-        return _emit({"ok": False, "kind": "job", "error": f"unusable job: {error}"})
+            objects = objects_from_spec(track, job.objects)  # a bad spec is refused before the model loads
+            model_dirs = [job.model_dir]
+    except (contract.JobError, ValueError, KeyError, TypeError) as error:
+        return _emit(contract.RunnerFailure("job", f"unusable job: {error}"))
     job_read = time.monotonic()
-    is_match = len(model_dirs) == 2
+    is_match = isinstance(job, contract.MatchJob)
+    rules, seed = job.rules, job.seed
 
     loaded_models = []
     for car, model_dir in enumerate(model_dirs):
         try:
             loaded_models.append(load_actor_critic(model_dir))
         except (ArchiveError, RuntimeError, ValueError) as error:
-            return _emit({"ok": False, "kind": "model", "error": f"the model could not be loaded: {error}",
-                          **({"car": car} if is_match else {})})
+            return _emit(contract.RunnerFailure("model", f"the model could not be loaded: {error}",
+                                       car=car if is_match else None))
     loaded = time.monotonic()
     timings = {"import_s": round(imported - started, 3), "wait_s": round(job_read - imported, 3),
                "load_s": round(loaded - job_read, 3)}
@@ -86,17 +79,16 @@ def main() -> int:
     try:
         run = run_race(race_policy(network), track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
-        return _emit({"ok": False, "kind": "model", "error": f"the model failed while driving: {error}"})
+        return _emit(contract.RunnerFailure("model", f"the model failed while driving: {error}"))
     raced = time.monotonic()
-    return _emit({
-        "ok": True,
-        "laps": [lap.to_dict() for lap in run.laps],
-        "trace": _compact_trace(run.trace),
-        "simtrace_csv": simtrace_csv_text(run.simtrace),
-        "duration_s": round(raced - started, 3),
+    return _emit(contract.RaceResult(
+        laps=[lap.to_dict() for lap in run.laps],
+        trace=_compact_trace(run.trace),
+        simtrace_csv=simtrace_csv_text(run.simtrace),
+        duration_s=round(raced - started, 3),
         # import_s overlaps the worker's archive validation; the job arrives when the archive is ready.
-        "timings": timings | {"race_s": round(raced - loaded, 3)},
-    })
+        timings=timings | {"race_s": round(raced - loaded, 3)},
+    ))
 
 
 def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: float, timings: dict) -> int:
@@ -110,16 +102,16 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
         match = run_match(policies, track, vehicles, rules, seed=seed, record_simtrace=False)
     except (RuntimeError, ValueError) as error:
         # Which car's network raised is not known here: the match fails for both (an admin can re-run it).
-        return _emit({"ok": False, "kind": "model", "error": f"a model failed while driving: {error}"})
+        return _emit(contract.RunnerFailure("model", f"a model failed while driving: {error}"))
     raced = time.monotonic()
-    return _emit({
-        "ok": True,
-        "cars": [{"laps": [lap.to_dict() for lap in run.laps], "trace": _compact_trace(run.trace)}
-                 for run in match.cars],
-        "lanes": list(match.lanes),
-        "duration_s": round(raced - started, 3),
-        "timings": timings | {"race_s": round(raced - loaded, 3)},
-    })
+    car_a, car_b = (contract.CarRun(laps=[lap.to_dict() for lap in run.laps], trace=_compact_trace(run.trace))
+                    for run in match.cars)
+    return _emit(contract.MatchResult(
+        cars=(car_a, car_b),
+        lanes=list(match.lanes),
+        duration_s=round(raced - started, 3),
+        timings=timings | {"race_s": round(raced - loaded, 3)},
+    ))
 
 
 def _compact_trace(trace: dict[str, Any]) -> dict[str, list]:
@@ -132,8 +124,8 @@ def _compact_trace(trace: dict[str, Any]) -> dict[str, list]:
     return {key: [compact(v) for v in list(values)[::TRACE_EVERY]] for key, values in trace.items()}
 
 
-def _emit(document: dict[str, Any]) -> int:
-    sys.stdout.write(json.dumps(document, allow_nan=False))
+def _emit(output: contract.RunnerOutput) -> int:
+    sys.stdout.write(json.dumps(output.to_json(), allow_nan=False))
     sys.stdout.flush()
     return 0
 

@@ -1,8 +1,8 @@
 """The sandbox that runs an untrusted model: bubblewrap namespaces plus resource limits.
 
-Inside: no network (all namespaces unshared), read-only Python, read-only ``sim`` code and the runner, the
-validated model folder read-only, one private writable scratch folder, a scrubbed environment (no settings,
-no secrets, no database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup
+Inside: no network (all namespaces unshared), read-only Python, read-only ``sim`` code, the runner and its
+contract, the validated model folder read-only, one private writable scratch folder, a scrubbed environment
+(no settings, no secrets, no database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup
 where the host allows one, else RLIMIT_NPROC), output size, and a wall clock after which the whole
 process group is killed. Where bubblewrap cannot run, evaluation is refused unless
 ``PITLANE_SANDBOX_ALLOW_FALLBACK`` allows the weaker rlimits-only mode; that choice is logged loudly.
@@ -274,6 +274,7 @@ def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
     args += [
         "--ro-bind", str(PROJECT_ROOT / "sim"), f"{APP_MOUNT}/sim",
         "--ro-bind", str(PROJECT_ROOT / "evaluator" / "runner.py"), f"{APP_MOUNT}/evaluator/runner.py",
+        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "contract.py"), f"{APP_MOUNT}/evaluator/contract.py",
         "--ro-bind", str(PROJECT_ROOT / "evaluator" / "__init__.py"), f"{APP_MOUNT}/evaluator/__init__.py",
         "--ro-bind", str(model_dir), MODEL_MOUNT,
         "--bind", str(scratch_dir), SCRATCH_MOUNT,

@@ -1,23 +1,20 @@
 """Admin: schedule virtual-circuit races (create, clone, open/close), import tracks, re-run or disqualify
-submissions, and watch the evaluation queue. Every rule goes through ``races.services``."""
+submissions (the evaluation queue is the evaluator's page). Every rule goes through ``races.services``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from evaluator.models import EvaluationAttempt
-from evaluator.services import pending_in_fair_order
+from evaluator.engine import EvaluationAttempt
 from races.models import (
     BracketMatch,
-    EvaluationQueue,
     LeaderboardEntry,
     Race,
     RaceParticipant,
@@ -240,16 +237,21 @@ class BracketMatchAdmin(admin.ModelAdmin):
 
 
 # --- submissions and the queue -----------------------------------------------------------------------------------
-class AttemptInline(admin.TabularInline):
-    model = EvaluationAttempt
-    extra = 0
-    can_delete = False
-    fields = ["number", "status", "worker_id", "started_at", "heartbeat_at", "lease_expires_at", "finished_at",
-              "error"]
-    readonly_fields = fields
+ATTEMPT_COLUMNS = ["number", "status", "worker_id", "started_at", "heartbeat_at", "lease_expires_at", "finished_at",
+                   "error"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+def attempts_table(attempts: list[EvaluationAttempt]) -> str:
+    """The evaluation attempts of a submission, as a read-only table (they are named by kind and id, not by a
+    foreign key, so no inline)."""
+    if not attempts:
+        return "—"
+    head = format_html_join("", "<th>{}</th>", ((EvaluationAttempt._meta.get_field(c).verbose_name,)
+                                                for c in ATTEMPT_COLUMNS))
+    rows = format_html_join("", "<tr>{}</tr>", (
+        (format_html_join("", "<td>{}</td>", ((getattr(a, c) if getattr(a, c) not in (None, "") else "—",)
+                                              for c in ATTEMPT_COLUMNS)),) for a in attempts))
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
 
 
 def _run_actions(request, queryset, action, done: str) -> None:
@@ -282,9 +284,8 @@ class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
     list_filter = ["status", "race"]
     list_select_related = ["race", "user__racer", "model", "run"]
     search_fields = ["user__username", "user__racer__alias", "race__name", "model__name"]
-    inlines = [AttemptInline]
     readonly_fields = ["race", "user", "model", "sequence", "status", "failure_reason", "submitted_at", "started_at",
-                       "finished_at", "run_link"]
+                       "finished_at", "run_link", "attempts"]
     fields = readonly_fields
 
     def has_add_permission(self, request) -> bool:
@@ -305,65 +306,9 @@ class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
     def run_link(self, submission: Submission) -> str:
         return format_html('<a href="{}">submission page</a>', reverse("races:submission_detail", args=[submission.pk]))
 
-
-@admin.register(EvaluationQueue)
-class EvaluationQueueAdmin(SubmissionActions, admin.ModelAdmin):
-    """Submissions waiting or running, in the order the workers will take them."""
-
-    list_display = ["pk", "position", "status", "race", "racer", "model", "submitted_at", "attempt", "worker",
-                    "lease"]
-    list_select_related = ["race", "user__racer", "model"]
-    actions = ["disqualify"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(
-            Q(status=Submission.Status.QUEUED) | Q(status=Submission.Status.RUNNING)
-        ).prefetch_related("attempts").order_by("status", "submitted_at")
-
-    def changelist_view(self, request, extra_context=None):
-        from evaluator.sandbox import bubblewrap_works
-
-        self._positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
-        extra_context = {"title": "Evaluation queue (in the order workers take it)"} | (extra_context or {})
-        if not bubblewrap_works():
-            fallback = getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False)
-            messages.warning(request, "bubblewrap is unavailable on this machine: " + (
-                "evaluations run in the weaker rlimits-only fallback sandbox." if fallback
-                else "evaluations are refused until it is installed (or the fallback is allowed)."))
-        return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None  # the list with its actions, no edit form
-
-    @admin.display(description="Position")
-    def position(self, submission: Submission):
-        return getattr(self, "_positions", {}).get(submission.pk, "—")
-
-    @admin.display(description="Racer")
-    def racer(self, submission: Submission) -> str:
-        return getattr(getattr(submission.user, "racer", None), "alias", submission.user.get_username())
-
-    def _attempt(self, submission: Submission) -> EvaluationAttempt | None:
-        attempts = list(submission.attempts.all())
-        return attempts[-1] if attempts else None
-
-    @admin.display(description="Attempt")
-    def attempt(self, submission: Submission) -> str:
-        attempt = self._attempt(submission)
-        return f"#{attempt.number} {attempt.status}" if attempt else "—"
-
-    @admin.display(description="Worker")
-    def worker(self, submission: Submission) -> str:
-        attempt = self._attempt(submission)
-        return attempt.worker_id if attempt and attempt.worker_id else "—"
-
-    @admin.display(description="Lease expires")
-    def lease(self, submission: Submission):
-        attempt = self._attempt(submission)
-        return attempt.lease_expires_at if attempt and attempt.lease_expires_at else "—"
+    @admin.display(description="Evaluation attempts")
+    def attempts(self, submission: Submission) -> str:
+        return attempts_table(list(submission.attempts.order_by("number")))
 
 
 @admin.register(RacerModel)

@@ -227,6 +227,8 @@ class Submission(models.Model):
         FAILED = "failed", "Failed"
         DISQUALIFIED = "disqualified", "Disqualified"
 
+    EVALUATION_KIND = "submission"  # how the evaluator names a submission's work (races/evaluation_targets.py)
+
     race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="submissions")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
     model = models.ForeignKey(RacerModel, on_delete=models.PROTECT, related_name="submissions")
@@ -247,6 +249,13 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"Submission {self.pk} of {self.model} to {self.race}"
+
+    @property
+    def attempts(self) -> models.QuerySet:
+        """Its evaluation attempts (the evaluator names them by kind and id, not by a foreign key)."""
+        from evaluator.engine import attempts_of
+
+        return attempts_of(self.EVALUATION_KIND, self.pk)
 
 
 class SubmissionEvent(models.Model):
@@ -316,6 +325,8 @@ class BracketMatch(models.Model):
         BYE = "bye", "Bye"
         FAILED = "failed", "Failed"
 
+    EVALUATION_KIND = "match"  # how the evaluator names a match's work (races/evaluation_targets.py)
+
     race = models.ForeignKey(Race, on_delete=models.CASCADE, related_name="bracket_matches")
     round = models.PositiveSmallIntegerField()  # 1 = first round; the last round is the final
     slot = models.PositiveSmallIntegerField()  # 0-based position within the round, top to bottom
@@ -344,11 +355,9 @@ class BracketMatch(models.Model):
     def __str__(self) -> str:
         return f"{self.race} round {self.round} match {self.slot + 1}"
 
+    @property
+    def attempts(self) -> models.QuerySet:
+        """Its evaluation attempts (the evaluator names them by kind and id, not by a foreign key)."""
+        from evaluator.engine import attempts_of
 
-class EvaluationQueue(Submission):
-    """The admin's view of submissions waiting for or under evaluation (no table of its own)."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "queued submission"
-        verbose_name_plural = "evaluation queue"
+        return attempts_of(self.EVALUATION_KIND, self.pk)

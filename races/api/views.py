@@ -23,7 +23,6 @@ from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticate
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evaluator.services import queue_position
 from races.api.serializers import (
     InviteCodeSerializer,
     JoinSerializer,
@@ -58,6 +57,7 @@ from races.services import (
     submission_create,
 )
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
+from races.services.submissions import submission_queue_position
 
 
 class RuleRefused(APIException):
@@ -327,7 +327,8 @@ class SubmissionList(LeagueView, generics.ListCreateAPIView):
         race = visible_race(request, serializer.validated_data["race"])
         model = get_object_or_404(models_of(request.user), pk=serializer.validated_data["model"])
         submission = submission_create(request.user, race, model)
-        return Response(submission_summary(submission, queue_position(submission)), status=status.HTTP_201_CREATED)
+        return Response(submission_summary(submission, submission_queue_position(submission)),
+                        status=status.HTTP_201_CREATED)
 
 
 class SubmissionDetail(LeagueView, generics.RetrieveAPIView):
@@ -341,4 +342,4 @@ class SubmissionDetail(LeagueView, generics.RetrieveAPIView):
 
     def retrieve(self, request, *args, **kwargs):
         submission = self.get_object()
-        return Response(submission_summary(submission, queue_position(submission)))
+        return Response(submission_summary(submission, submission_queue_position(submission)))

@@ -5,7 +5,7 @@ and its leaderboard is the seeding board. Once it has closed and every qualifyin
 ``bracket_size`` qualifiers are seeded 1 vs N, 2 vs N-1 ... in the usual order (1 and 2 can only meet in the
 final); with fewer qualifiers the bracket shrinks to the next power of two and the top seeds get byes. Each
 racer races with the submission of their board row at the start. A match is raced in the evaluator's
-sandbox (``evaluator.services.evaluation_request_match``); ``sim.race.scoring.match_outcome`` decides it. When both
+sandbox (``evaluator.engine.work_request``); ``sim.race.scoring.match_outcome`` decides it. When both
 matches feeding a slot are decided, the next round's match is created and queued.
 """
 
@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from evaluator.engine import EvaluationAttempt, MatchResult, attempts_of, work_cancel, work_request
 from races.models import BracketMatch, Race, RacePhase, Submission
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_rows
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 M = BracketMatch.Status
 DECIDED = (M.DECIDED, M.BYE)
 UNFINISHED_SUBMISSIONS = (Submission.Status.QUEUED, Submission.Status.RUNNING)
+EVALUATION_KIND = BracketMatch.EVALUATION_KIND
 
 
 def seeding_order(size: int) -> list[int]:
@@ -50,8 +52,6 @@ def bracket_start(race: Race, by=None) -> list[BracketMatch]:
 
     ``by``: the person asking (the organiser of a community race, or staff); None for the worker's tick.
     """
-    from evaluator.services import evaluation_request_match  # the evaluator depends on races, not the reverse
-
     if by is not None and not getattr(by, "is_staff", False) and (
             not race.is_community or race.organiser_id != getattr(by, "pk", None)):
         raise RuleViolation("Only the organiser can start this race's bracket.", "forbidden")
@@ -86,7 +86,7 @@ def bracket_start(race: Race, by=None) -> list[BracketMatch]:
             matches.append(match)
         for match in matches:
             if match.status == M.QUEUED:
-                evaluation_request_match(match)
+                work_request(EVALUATION_KIND, match.pk)
         for match in matches:
             if match.status == M.BYE:
                 _advance(match)
@@ -114,7 +114,7 @@ def brackets_start_due() -> int:
     return started
 
 
-def bracket_match_mark_running(match: BracketMatch, attempt: Any) -> None:
+def bracket_match_mark_running(match: BracketMatch, attempt: EvaluationAttempt) -> None:
     BracketMatch.objects.filter(pk=match.pk, status=M.QUEUED).update(status=M.RUNNING)
 
 
@@ -123,11 +123,11 @@ def bracket_match_requeue(match: BracketMatch, note: str) -> None:
     BracketMatch.objects.filter(pk=match.pk, status=M.RUNNING).update(status=M.QUEUED, failure_reason=note)
 
 
-def bracket_record_result(match: BracketMatch, attempt: Any, result: dict[str, Any]) -> BracketMatch:
+def bracket_record_result(match: BracketMatch, attempt: EvaluationAttempt | None, result: MatchResult) -> BracketMatch:
     """Decide a match from the evaluator's validated result (exactly once) and advance the winner.
 
-    ``result``: ``cars`` (two ``{"laps", "trace"}``, car A first), ``lanes``, ``duration_s``. The winner is
-    decided here, on the trusted side, from the laps.
+    ``result``: ``cars`` (car A's and car B's laps and trace), ``lanes``, ``duration_s``. The winner is decided
+    here, on the trusted side, from the laps.
     """
     with transaction.atomic():
         Race.objects.select_for_update().filter(pk=match.race_id).first()  # serialises advancement per race
@@ -135,23 +135,24 @@ def bracket_record_result(match: BracketMatch, attempt: Any, result: dict[str, A
         if match.status in DECIDED:
             return match
         try:
-            cars = [[LapMetrics.from_dict(lap) for lap in car["laps"]] for car in result["cars"]]
+            cars = [[LapMetrics.from_dict(lap) for lap in car.laps] for car in result.cars]
             outcome = match_outcome(cars[0], cars[1], match.race.total_laps)
         except (ScoringError, KeyError, TypeError, IndexError) as error:
             return _fail(match, f"The match result could not be scored: {error}")
         match.result = {
             "outcome": outcome.to_dict(),
-            "lanes": list(result.get("lanes", [])),
-            "cars": [{"laps": [lap.to_dict() for lap in laps], "trace": car.get("trace", {})}
-                     for laps, car in zip(cars, result["cars"], strict=True)],
-            "duration_s": float(result.get("duration_s", 0.0)),
+            "lanes": list(result.lanes),
+            "cars": [{"laps": [lap.to_dict() for lap in laps], "trace": car.trace}
+                     for laps, car in zip(cars, result.cars, strict=True)],
+            "duration_s": float(result.duration_s),
             "attempt": attempt.number if attempt is not None else None,
         }
         _decide(match, match.racer_a if outcome.winner == 0 else match.racer_b)
     return match
 
 
-def bracket_match_fail(match: BracketMatch, reason: str, attempt: Any = None, car: int | None = None) -> None:
+def bracket_match_fail(match: BracketMatch, reason: str, attempt: EvaluationAttempt | None = None,
+                       car: int | None = None) -> None:
     """The evaluation failed for good. If one car's model was at fault (``car`` 0 or 1), the other car wins by
     forfeit; otherwise the match is failed (an admin can re-run it)."""
     with transaction.atomic():
@@ -169,9 +170,6 @@ def bracket_match_fail(match: BracketMatch, reason: str, attempt: Any = None, ca
 def bracket_match_rerun(match: BracketMatch) -> BracketMatch:
     """Race a decided or failed match again (admin). Refused once the round after it has started; a next-round
     match still waiting is withdrawn and made again when this one is decided."""
-    from evaluator.models import EvaluationAttempt
-    from evaluator.services import evaluation_request_match
-
     with transaction.atomic():
         Race.objects.select_for_update().filter(pk=match.race_id).first()
         match = BracketMatch.objects.select_for_update().get(pk=match.pk)
@@ -180,22 +178,22 @@ def bracket_match_rerun(match: BracketMatch) -> BracketMatch:
         if match.status not in (M.DECIDED, M.FAILED):
             raise RuleViolation(f"This match is {match.status}: only a decided or failed match can be re-run.",
                                 "busy")
-        if match.attempts.filter(status=EvaluationAttempt.Status.RUNNING).exists():
+        if attempts_of(EVALUATION_KIND, match.pk).filter(status=EvaluationAttempt.Status.RUNNING).exists():
             raise RuleViolation("This match is being raced right now; re-run it once that ends.", "busy")
         # A waiting attempt of a match decided meanwhile would never run: the re-run's attempt replaces it.
-        match.attempts.filter(status=EvaluationAttempt.Status.PENDING).update(
-            status=EvaluationAttempt.Status.SUPERSEDED, error="replaced by a re-run", finished_at=timezone.now())
+        work_cancel(EVALUATION_KIND, match.pk, "replaced by a re-run")
         following = _next_match(match)
         if following is not None:
-            started = following.attempts.exclude(status=EvaluationAttempt.Status.PENDING).exists()
+            started = attempts_of(EVALUATION_KIND, following.pk).exclude(
+                status=EvaluationAttempt.Status.PENDING).exists()
             if following.status != M.QUEUED or started:
                 raise RuleViolation("The next round's match has already been raced or is racing: this match can "
                                     "no longer be re-run.", "too_late")
-            following.delete()  # its waiting attempt goes with it
+            following.delete()  # its waiting attempt goes with it (races.evaluation_targets forgets it)
         match.status, match.winner, match.result, match.decided_at = M.QUEUED, None, None, None
         match.failure_reason = ""
         match.save(update_fields=["status", "winner", "result", "decided_at", "failure_reason"])
-        evaluation_request_match(match)
+        work_request(EVALUATION_KIND, match.pk)
     return match
 
 
@@ -229,8 +227,6 @@ def _fail(match: BracketMatch, reason: str) -> BracketMatch:
 def _advance(match: BracketMatch) -> BracketMatch | None:
     """Create and queue the next round's match once both matches feeding it are decided (caller holds the
     race row's lock, so two matches decided at once cannot both create it)."""
-    from evaluator.services import evaluation_request_match
-
     if match.round >= bracket_round_count(list(BracketMatch.objects.filter(race_id=match.race_id, round=1))):
         return None  # the final: the bracket is over
     siblings = list(BracketMatch.objects.filter(race_id=match.race_id, round=match.round,
@@ -245,7 +241,7 @@ def _advance(match: BracketMatch) -> BracketMatch | None:
                   "seed_b": seed_b, "submission_b": submission_b},
     )
     if created:
-        evaluation_request_match(following)
+        work_request(EVALUATION_KIND, following.pk)
     return following
 
 

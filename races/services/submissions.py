@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from evaluator.engine import (
+    EvaluationAttempt,
+    RaceResult,
+    queue_position,
+    queue_positions,
+    work_cancel,
+    work_is_active,
+    work_request,
+)
 from league.services import racer_alias
 from races.models import Race, RacerModel, Run, Submission, SubmissionEvent
 from races.services.errors import RuleViolation
@@ -26,13 +33,12 @@ TRANSITIONS: dict[str, set[str]] = {
     S.DISQUALIFIED: {S.QUEUED},  # only through an admin's re-run, which reinstates the submission
 }
 FINAL = (S.SCORED, S.FAILED, S.DISQUALIFIED)
+EVALUATION_KIND = Submission.EVALUATION_KIND
 
 
 def submission_create(user, race: Race, model: RacerModel) -> Submission:
     """Enter ``model`` in ``race``. Every limit is checked while holding the race row's lock, so two
     simultaneous submissions cannot both squeeze under the cap or the cooldown."""
-    from evaluator.services import evaluation_request  # the evaluator depends on races, not the reverse
-
     with transaction.atomic():
         race = Race.objects.select_for_update().get(pk=race.pk)
         if not racer_alias(user):
@@ -56,7 +62,7 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
         last = Submission.objects.filter(race=race, user=user).aggregate(n=Max("sequence"))["n"] or 0
         submission = Submission.objects.create(race=race, user=user, model=model, sequence=last + 1)
         SubmissionEvent.objects.create(submission=submission, status=S.QUEUED, note="Submitted")
-        evaluation_request(submission)
+        work_request(EVALUATION_KIND, submission.pk)
     return submission
 
 
@@ -69,6 +75,16 @@ def submission_allowance(race: Race, user) -> dict[str, int]:
     if last is not None and race.submission_cooldown_s:
         cooldown = max(0, int(race.submission_cooldown_s - (timezone.now() - last).total_seconds() + 0.999))
     return {"used": used, "remaining": max(0, race.max_submissions_per_racer - used), "cooldown_remaining_s": cooldown}
+
+
+def submission_queue_position(submission: Submission) -> int | None:
+    """1 = the next evaluation the workers take; None when the submission is not waiting."""
+    return queue_position(EVALUATION_KIND, submission.pk)
+
+
+def submission_queue_positions() -> dict[int, int]:
+    """``{submission id: position}`` of every waiting submission, from one pass over the queue."""
+    return queue_positions(EVALUATION_KIND)
 
 
 def submission_transition(submission: Submission, status: str, note: str = "") -> None:
@@ -87,7 +103,7 @@ def submission_transition(submission: Submission, status: str, note: str = "") -
     SubmissionEvent.objects.create(submission=submission, status=status, note=note)
 
 
-def submission_mark_running(submission: Submission, attempt: Any) -> Submission:
+def submission_mark_running(submission: Submission, attempt: EvaluationAttempt) -> Submission:
     """The evaluator started ``attempt``. A submission disqualified while it waited stays disqualified
     (its result will be ignored), so a worker is never stopped by an admin's decision."""
     with transaction.atomic():
@@ -102,12 +118,12 @@ def submission_mark_running(submission: Submission, attempt: Any) -> Submission:
     return submission
 
 
-def submission_record_result(submission: Submission, attempt: Any, result: dict[str, Any]) -> Run | None:
+def submission_record_result(submission: Submission, attempt: EvaluationAttempt, result: RaceResult) -> Run | None:
     """Record an evaluation result exactly once, score it with the race's ranking method and offer it to the
     racer's leaderboard row (replaced only by a strictly better score).
 
     ``result`` was validated by the evaluator: ``laps`` (LapMetrics dicts), ``trace`` (t, x, y, yaw, speed,
-    status lists), ``simtrace_csv``, ``seed``, ``duration_s``. A second call for the same submission returns
+    status lists), ``simtrace_csv``, ``duration_s``. A second call for the same submission returns
     the first run unchanged. Returns None, storing nothing, when the submission was disqualified meanwhile or
     the laps cannot be scored (the submission then fails with the reason).
     """
@@ -120,7 +136,7 @@ def submission_record_result(submission: Submission, attempt: Any, result: dict[
             return None
         race = submission.race
         try:
-            laps = [LapMetrics.from_dict(lap) for lap in result["laps"]]
+            laps = [LapMetrics.from_dict(lap) for lap in result.laps]
             score = score_run(laps, race.ranking_method, race.minimum_laps)
         except (ScoringError, KeyError, TypeError) as error:
             submission.failure_reason = f"The evaluation result could not be scored: {error}"
@@ -132,12 +148,12 @@ def submission_record_result(submission: Submission, attempt: Any, result: dict[
             score=score.to_dict(),
             qualified=score.qualified,
             ranking_score_ms=score.ranking_score_ms,
-            trace=result.get("trace", {}),
+            trace=result.trace,
             attempt_number=attempt.number,
-            duration_s=float(result.get("duration_s", 0.0)),
+            duration_s=float(result.duration_s),
         )
-        if result.get("simtrace_csv"):
-            run.simtrace.save(f"{submission.pk}-0-iteration.csv", ContentFile(result["simtrace_csv"].encode()),
+        if result.simtrace_csv:
+            run.simtrace.save(f"{submission.pk}-0-iteration.csv", ContentFile(result.simtrace_csv.encode()),
                               save=False)
         run.save()
         note = "Qualified" if score.qualified else (
@@ -157,7 +173,7 @@ def submission_requeue(submission: Submission, note: str) -> None:
             submission_transition(submission, S.QUEUED, note)
 
 
-def submission_fail(submission: Submission, reason: str, attempt: Any = None) -> None:
+def submission_fail(submission: Submission, reason: str, attempt: EvaluationAttempt | None = None) -> None:
     """The evaluation failed for good (``reason`` is shown to the racer); no-op on a final submission."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -173,6 +189,7 @@ def submission_disqualify(submission: Submission, reason: str = "Disqualified by
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
         submission.failure_reason = reason
         submission_transition(submission, S.DISQUALIFIED, reason)
+        work_cancel(EVALUATION_KIND, submission.pk, f"not evaluated: the submission is {S.DISQUALIFIED}")
         leaderboard_recompute(submission.race, submission.user)
 
 
@@ -181,14 +198,11 @@ def submission_rerun(submission: Submission) -> Submission:
 
     Also reinstates a disqualified submission. Refused while the submission is already queued or running.
     """
-    from evaluator.models import EvaluationAttempt
-    from evaluator.services import evaluation_request
-
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
         if submission.status not in FINAL:
             raise RuleViolation(f"Submission {submission.pk} is {submission.status} already.", "bad_transition")
-        if submission.attempts.filter(status__in=EvaluationAttempt.ACTIVE).exists():
+        if work_is_active(EVALUATION_KIND, submission.pk):
             raise RuleViolation(
                 f"Submission {submission.pk} still has an evaluation in progress; re-run it once that ends.", "busy"
             )
@@ -196,5 +210,5 @@ def submission_rerun(submission: Submission) -> Submission:
         submission.failure_reason = ""
         submission_transition(submission, S.QUEUED, "Re-run requested by an admin")
         leaderboard_recompute(submission.race, submission.user)
-        evaluation_request(submission)
+        work_request(EVALUATION_KIND, submission.pk)
     return submission

@@ -18,7 +18,6 @@ from django.utils.timezone import localtime
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import conditional_page, require_POST
 
-from evaluator.services import pending_in_fair_order
 from league.services import racer_alias
 from races.forms import SubmitForm
 from races.models import Race, RacePhase, Submission
@@ -37,6 +36,7 @@ from races.services import (
 )
 from races.services.pictures import race_track_picture
 from races.services.presenters import bracket_summary, qualified_score
+from races.services.submissions import submission_queue_positions
 from races.views.common import CLOSED_SHOWN, visible_race
 
 # The page shows the top of the board (and your own row); the CSV export and the API have every row.
@@ -124,7 +124,7 @@ def my_submissions(race: Race, user) -> list[dict]:
     submissions = list(race.submissions.filter(user=user).select_related("model", "run").order_by("-submitted_at")[:50])
     positions = {}
     if any(s.status == Submission.Status.QUEUED for s in submissions):  # one pass over the queue, not one per row
-        positions = {a.submission_id: i for i, a in enumerate(pending_in_fair_order(), start=1)}
+        positions = submission_queue_positions()
     for submission in submissions:
         run = getattr(submission, "run", None)
         rows.append({

@@ -6,10 +6,10 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import conditional_page
 
-from evaluator.services import queue_position
 from races.models import Run
 from races.services.pictures import run_trajectory_png
 from races.services.presenters import submission_summary
+from races.services.submissions import submission_queue_position
 from races.views.common import visible_submission
 
 
@@ -20,7 +20,7 @@ def submission_detail(request, pk: int):
     can_download = run is not None and bool(run.simtrace) and (is_mine or request.user.is_staff)
     return render(request, "races/submission_detail.html", {
         "submission": submission,
-        "summary": submission_summary(submission, queue_position(submission), include_trace=False),
+        "summary": submission_summary(submission, submission_queue_position(submission), include_trace=False),
         "events": submission.events.all(),
         "is_mine": is_mine,
         "simtrace_url": reverse("races:submission_simtrace", args=[pk]) if can_download else None,
@@ -31,7 +31,7 @@ def submission_detail(request, pk: int):
 @conditional_page
 def submission_status_json(request, pk: int):
     submission = visible_submission(request, pk)
-    return JsonResponse(submission_summary(submission, queue_position(submission)))
+    return JsonResponse(submission_summary(submission, submission_queue_position(submission)))
 
 
 def submission_trajectory_png(request, pk: int):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from evaluator.contract import RaceResult
+from evaluator.engine import pending_in_fair_order, queue_positions
 from evaluator.models import EvaluationAttempt
 from evaluator.services import (
     attempt_claim_next,
@@ -14,21 +17,20 @@ from evaluator.services import (
     attempt_heartbeat,
     attempt_succeed,
     attempts_reap,
-    pending_in_fair_order,
-    queue_position,
-    queue_positions,
 )
-from races.models import LeaderboardEntry, Run
+from races.models import LeaderboardEntry, Run, Submission
 from races.services import submission_create
+from races.services.submissions import submission_queue_position as queue_position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 A = EvaluationAttempt.Status
-RESULT = {
-    "laps": [{"trial": 1, "elapsed_time_in_milliseconds": 9000, "completion_percentage": 100.0, "off_track_count": 0,
-              "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
-              "episode_status": "Lap complete"}],
-    "trace": {}, "simtrace_csv": "", "duration_s": 1.0,
-}
+RESULT = RaceResult(
+    laps=[{"trial": 1, "elapsed_time_in_milliseconds": 9000, "completion_percentage": 100.0, "off_track_count": 0,
+           "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
+           "episode_status": "Lap complete"}],
+    trace={}, simtrace_csv="", duration_s=1.0,
+)
+SUBMISSION = Submission.EVALUATION_KIND
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def expire(claim) -> None:
 def test_a_claim_takes_the_attempt_atomically_and_marks_the_submission_running(submit):
     submission = submit()
     claim = attempt_claim_next("worker-a")
-    assert claim.submission_id == submission.pk
+    assert (claim.target_kind, claim.target_id) == (SUBMISSION, submission.pk)
     assert attempt_claim_next("worker-b") is None  # nothing left to claim
     submission.refresh_from_db()
     assert submission.status == "running"
@@ -79,7 +81,7 @@ def test_the_reaper_reopens_a_lost_worker_and_the_late_result_is_rejected(submit
     assert not attempt_heartbeat(lost)
     retry = attempt_claim_next("worker-b")
     assert attempt_succeed(retry, RESULT)
-    assert not attempt_succeed(lost, RESULT | {"duration_s": 2.0})  # the superseded attempt's late result
+    assert not attempt_succeed(lost, replace(RESULT, duration_s=2.0))  # the superseded attempt's late result
     assert Run.objects.get(submission=submission).attempt_number == 2
     assert LeaderboardEntry.objects.count() == 1
 
@@ -113,13 +115,13 @@ def test_claims_are_fair_across_racers_and_capped_per_racer(submit):
     b1 = submit("Beta")
     assert queue_position(a1) == 1 and queue_position(b1) == 2 and queue_position(a2) == 3
     first = attempt_claim_next("w1")
-    assert first.submission_id == a1.pk
+    assert first.target_id == a1.pk
     # Alpha is at its cap of one running evaluation: Beta goes next although Alpha submitted earlier.
     second = attempt_claim_next("w2")
-    assert second.submission_id == b1.pk
+    assert second.target_id == b1.pk
     assert attempt_claim_next("w3") is None
     attempt_succeed(first, RESULT)
-    assert attempt_claim_next("w1").submission_id == a2.pk
+    assert attempt_claim_next("w1").target_id == a2.pk
     assert queue_position(a3) == 1 and queue_position(a1) is None
 
 
@@ -148,9 +150,9 @@ def test_the_queue_is_round_robin_by_racer_and_positions_follow_it(submit):
     a1, a2, a3 = submit("Alpha"), submit("Alpha"), submit("Alpha")
     b1, b2 = submit("Beta"), submit("Beta")
     g1 = submit("Gamma")
-    assert [a.submission_id for a in pending_in_fair_order()] == [s.pk for s in (a1, b1, g1, a2, b2, a3)]
-    assert queue_positions() == {a1.pk: 1, b1.pk: 2, g1.pk: 3, a2.pk: 4, b2.pk: 5, a3.pk: 6}
-    claimed = [attempt_claim_next(f"w{i}").submission_id for i in range(3)]
+    assert [a.target_id for a in pending_in_fair_order()] == [s.pk for s in (a1, b1, g1, a2, b2, a3)]
+    assert queue_positions(SUBMISSION) == {a1.pk: 1, b1.pk: 2, g1.pk: 3, a2.pk: 4, b2.pk: 5, a3.pk: 6}
+    claimed = [attempt_claim_next(f"w{i}").target_id for i in range(3)]
     assert claimed == [a1.pk, b1.pk, g1.pk]
     # Everyone is at the cap of one running evaluation: the rest waits, Alpha's second still goes first.
     assert attempt_claim_next("w3") is None and queue_position(a2) == 1

@@ -18,6 +18,7 @@ from evaluator import execution, sandbox
 from evaluator.execution import execute_attempt
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempt_heartbeat, attempts_reap
+from races import evaluation_targets
 from races.services import model_upload, submission_create
 
 pytestmark = [
@@ -78,7 +79,7 @@ def test_garbage_output_is_a_crash_retried_once_then_failed(evaluate, monkeypatc
 
 def test_a_hanging_run_is_killed_at_the_wall_limit_and_reported(evaluate, monkeypatch):
     runner(monkeypatch, "import time; time.sleep(600)")
-    monkeypatch.setattr(execution, "wall_seconds", lambda race: 2.0)
+    monkeypatch.setattr(evaluation_targets, "wall_seconds", lambda race: 2.0)
     submission = evaluate(runs=1)
     assert submission.status == "queued"  # a crash is retried
     first = submission.attempts.get(number=1)

@@ -10,15 +10,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from evaluator import sandbox
+from evaluator.contract import CarRun, MatchResult, RaceResult, ResultError, parse_runner_output
+from evaluator.engine import pending_in_fair_order, queue_positions
 from evaluator.models import EvaluationAttempt
-from evaluator.results import ResultError, parse_runner_output
 from evaluator.services import (
     attempt_claim_next,
     attempt_fail,
     attempt_succeed,
     attempts_reap,
-    pending_in_fair_order,
-    queue_positions,
 )
 from races.models import BracketMatch, Race, Submission
 from races.services import bracket_match_rerun, bracket_start, brackets_start_due, model_upload, submission_create
@@ -26,6 +25,7 @@ from tests.evaluator.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 A = EvaluationAttempt.Status
+MATCH, SUBMISSION = BracketMatch.EVALUATION_KIND, Submission.EVALUATION_KIND
 H2H = Race.RaceType.HEAD_TO_HEAD
 
 
@@ -35,14 +35,14 @@ def lap(ms: int, completion: float = 100.0) -> dict:
             "episode_status": "Lap complete" if completion == 100.0 else "Time up"}
 
 
-def qualifying(ms: int) -> dict:
-    return {"laps": [lap(ms)], "trace": {}, "simtrace_csv": "", "duration_s": 1.0}
+def qualifying(ms: int) -> RaceResult:
+    return RaceResult(laps=[lap(ms)], trace={}, simtrace_csv="", duration_s=1.0)
 
 
-def match_result(ms_a: int, ms_b: int) -> dict:
+def match_result(ms_a: int, ms_b: int) -> MatchResult:
     trace = {"t": [0.0], "x": [0.0], "y": [0.0], "yaw": [0.0], "speed": [0.0], "status": ["prepare"]}
-    return {"cars": [{"laps": [lap(ms_a)], "trace": trace}, {"laps": [lap(ms_b)], "trace": trace}],
-            "lanes": ["outer", "inner"], "duration_s": 2.0}
+    return MatchResult(cars=(CarRun(laps=[lap(ms_a)], trace=trace), CarRun(laps=[lap(ms_b)], trace=trace)),
+                       lanes=["outer", "inner"], duration_s=2.0)
 
 
 @pytest.fixture
@@ -65,10 +65,11 @@ def test_a_match_is_claimed_first_and_its_result_decides_it_once(final, make_rac
     racer = make_racer("Waiting")
     submission_create(racer, other, make_model(racer, "w"))
     queue = pending_in_fair_order()
-    assert [attempt.match_id for attempt in queue] == [final.pk, None]  # matches are first in line
-    assert list(queue_positions().values()) == [2]  # the submission waits behind the match
+    assert [(attempt.target_kind, attempt.target_id) for attempt in queue[:1]] == [(MATCH, final.pk)]
+    assert [attempt.target_kind for attempt in queue] == [MATCH, SUBMISSION]  # matches are first in line
+    assert list(queue_positions(SUBMISSION).values()) == [2]  # the submission waits behind the match
     claim = attempt_claim_next("worker")
-    assert claim.match_id == final.pk and claim.submission_id is None
+    assert (claim.target_kind, claim.target_id) == (MATCH, final.pk)
     assert BracketMatch.objects.get(pk=final.pk).status == "running"
     assert attempt_succeed(claim, match_result(9100, 9050))
     assert not attempt_succeed(claim, match_result(8000, 9999))  # recorded exactly once
@@ -76,7 +77,7 @@ def test_a_match_is_claimed_first_and_its_result_decides_it_once(final, make_rac
     assert final.status == "decided" and final.winner == final.racer_b  # B was faster
     assert final.result["outcome"]["reason"] == "faster" and final.result["lanes"] == ["outer", "inner"]
     assert [car["laps"][0]["elapsed_time_in_milliseconds"] for car in final.result["cars"]] == [9100, 9050]
-    assert EvaluationAttempt.objects.get(match=final).status == A.SUCCEEDED
+    assert final.attempts.get().status == A.SUCCEEDED
 
 
 def test_a_model_failure_of_one_car_is_a_forfeit_and_a_crash_is_retried(final):
@@ -102,33 +103,36 @@ def test_a_match_whose_worker_vanished_is_reopened_by_the_reaper(final):
     assert list(final.attempts.values_list("status", flat=True)) == [A.EXPIRED, A.PENDING]
     assert not attempt_succeed(claim, match_result(9000, 9500))  # the lost worker's late result is refused
     retry = attempt_claim_next("other")
-    assert retry.match_id == final.pk and attempt_succeed(retry, match_result(9000, 9500))
+    assert retry.target_id == final.pk and attempt_succeed(retry, match_result(9000, 9500))
     final.refresh_from_db()
     assert final.winner == final.racer_a
 
 
 def test_an_attempt_targets_exactly_one_thing_and_a_match_has_one_live_attempt(final):
     with pytest.raises(IntegrityError), transaction.atomic():
-        EvaluationAttempt.objects.create(match=final, number=2)  # attempt 1 is still pending
+        EvaluationAttempt.objects.create(target_kind=MATCH, target_id=final.pk, number=2)  # attempt 1 still pending
     with pytest.raises(IntegrityError), transaction.atomic():
-        EvaluationAttempt.objects.create(number=1)
+        EvaluationAttempt.objects.create(number=1)  # no target
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EvaluationAttempt.objects.create(target_kind="", target_id=final.pk, number=9)  # no kind
     submission = Submission.objects.first()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        EvaluationAttempt.objects.create(match=final, submission=submission, number=9)
+    with pytest.raises(IntegrityError), transaction.atomic():  # numbers are unique per target
+        EvaluationAttempt.objects.create(target_kind=SUBMISSION, target_id=submission.pk, number=1,
+                                         status=A.SUCCEEDED)
 
 
 def test_the_runner_output_of_a_match_is_validated():
-    good = {"ok": True, **{k: v for k, v in match_result(9000, 9500).items() if k != "duration_s"},
+    good = {"ok": True, **{k: v for k, v in match_result(9000, 9500).to_json().items() if k != "duration_s"},
             "duration_s": 3.0, "timings": {"race_s": 2.0}}
     import json
 
     parsed = parse_runner_output(json.dumps(good).encode(), 1, 10**6, match=True)
-    assert [len(car["laps"]) for car in parsed["cars"]] == [1, 1]
+    assert [len(car.laps) for car in parsed.cars] == [1, 1]
     for broken in ({"cars": good["cars"][:1]}, {"lanes": ["inner", "inner"]}, {"cars": [{"laps": []}] * 2}):
         with pytest.raises(ResultError):
             parse_runner_output(json.dumps(good | broken).encode(), 1, 10**6, match=True)
     failure = {"ok": False, "kind": "model", "error": "bad", "car": 1}
-    assert parse_runner_output(json.dumps(failure).encode(), 1, 10**6, match=True)["car"] == 1
+    assert parse_runner_output(json.dumps(failure).encode(), 1, 10**6, match=True).car == 1
     with pytest.raises(ResultError):
         parse_runner_output(json.dumps(failure | {"car": 2}).encode(), 1, 10**6, match=True)
     with pytest.raises(ResultError):  # a submission's runner never names a car

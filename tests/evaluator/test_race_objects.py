@@ -9,9 +9,10 @@ import sys
 import pytest
 
 from evaluator import runner, sandbox
-from evaluator.execution import execute_attempt, race_job
-from evaluator.results import parse_runner_output
+from evaluator.contract import parse_runner_output
+from evaluator.execution import execute_attempt
 from evaluator.services import attempt_claim_next
+from races.evaluation_targets import race_job
 from races.models import Race, Run
 from races.services import model_upload, submission_create, submission_summary, track_install_builtins
 from sim.io.archive import ArchiveLimits, extract_archive
@@ -60,30 +61,21 @@ def submit(make_racer, lapping_archive):
 ])
 def test_the_runner_refuses_a_malformed_objects_spec(make_race, oval, objects, monkeypatch, capsys, tmp_path):
     race = make_race(track=oval)
-    job = race_job_for(race) | {"objects": objects, "model_dir": str(tmp_path)}  # no model: refused before loading
+    job = race_job(race).to_json() | {"objects": objects, "model_dir": str(tmp_path)}  # no model: refused early
     document = run_in_process(job, monkeypatch, capsys)
     assert document["ok"] is False and document["kind"] == "job" and "unusable job" in document["error"]
-    assert parse_runner_output(json.dumps(document).encode(), 1, 10**6)["kind"] == "job"
-
-
-def race_job_for(race) -> dict:
-    class Stub:  # race_job reads only the submission's race
-        pass
-
-    stub = Stub()
-    stub.race = race
-    return race_job(stub)
+    assert parse_runner_output(json.dumps(document).encode(), 1, 10**6).kind == "job"
 
 
 def test_the_job_carries_the_races_objects(make_race, oval):
     boxes = make_race(track=oval, race_type="OBJECT_AVOIDANCE", box_count=2, direction="clockwise")
-    assert race_job_for(boxes)["objects"] == {"kind": "boxes", "items": [
+    assert race_job(boxes).objects == {"kind": "boxes", "items": [
         {"ndist": pytest.approx(1 / 3, abs=1e-6), "lane": "inner"},
         {"ndist": pytest.approx(2 / 3, abs=1e-6), "lane": "outer"}]}
-    assert race_job_for(boxes)["direction"] == "clockwise"
+    assert race_job(boxes).direction == "clockwise"
     bots = make_race(track=oval, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, bot_lane_change_s=4)
-    assert race_job_for(bots)["objects"]["kind"] == "bots"
-    assert race_job_for(make_race(track=oval))["objects"] is None
+    assert race_job(bots).objects["kind"] == "bots"
+    assert race_job(make_race(track=oval)).objects is None
 
 
 @pytest.mark.slow
@@ -97,12 +89,12 @@ def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, o
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
     extract_archive(archive, tmp_path / "model", ArchiveLimits())
-    job = race_job(submit(race)) | {"model_dir": str(tmp_path / "model")}
+    job = race_job(submit(race).race).to_json() | {"model_dir": str(tmp_path / "model")}
     first, second = (run_in_process(job, monkeypatch, capsys) for _ in range(2))
     assert first["ok"], first
     checked = [parse_runner_output(json.dumps(d).encode(), race.total_laps, 10**8) for d in (first, second)]
-    assert checked[0]["laps"] == checked[1]["laps"] and checked[0]["trace"] == checked[1]["trace"]
-    assert sum(lap["crash_count"] for lap in checked[0]["laps"]) > 0  # the centre-line driver meets the boxes
+    assert checked[0].laps == checked[1].laps and checked[0].trace == checked[1].trace
+    assert sum(lap["crash_count"] for lap in checked[0].laps) > 0  # the centre-line driver meets the boxes
 
 
 @pytest.mark.slow
@@ -113,8 +105,9 @@ def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval, 
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
     extract_archive(archive, tmp_path / "model", ArchiveLimits())
-    output = run_in_process(race_job(submit(race)) | {"model_dir": str(tmp_path / "model")}, monkeypatch, capsys)
-    trace = parse_runner_output(json.dumps(output).encode(), race.total_laps, 10**8)["trace"]
+    job = race_job(submit(race).race).to_json() | {"model_dir": str(tmp_path / "model")}
+    output = run_in_process(job, monkeypatch, capsys)
+    trace = parse_runner_output(json.dumps(output).encode(), race.total_laps, 10**8).trace
     assert len(trace["bots"]) == len(trace["x"]) > 10
     assert {len(step) for step in trace["bots"]} == {6}  # x, y, yaw of each of the 2 bots
     assert trace["bots"][0] != trace["bots"][-1]  # they drove on

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from evaluator.results import ResultError, parse_runner_output
+from evaluator.contract import CONTRACT_VERSION, ResultError, RunnerFailure, parse_runner_output
 
 LAP = {
     "trial": 1, "elapsed_time_in_milliseconds": 9800, "completion_percentage": 100.0, "off_track_count": 0,
@@ -21,8 +21,8 @@ def document(**changes):
 
 def test_a_valid_result_passes_unchanged():
     result = parse_runner_output(document(timings={"import_s": 1.2, "race_s": 3.0}), total_laps=3, limit=10**6)
-    assert result["laps"][0]["elapsed_time_in_milliseconds"] == 9800 and result["trace"] == TRACE
-    assert result["timings"] == {"import_s": 1.2, "race_s": 3.0}
+    assert result.laps[0]["elapsed_time_in_milliseconds"] == 9800 and result.trace == TRACE
+    assert result.timings == {"import_s": 1.2, "race_s": 3.0}
 
 
 @pytest.mark.parametrize(
@@ -70,9 +70,24 @@ def test_oversized_output_is_refused():
 
 def test_the_runners_own_failure_report_is_passed_on():
     raw = json.dumps({"ok": False, "kind": "model", "error": "bad weights"}).encode()
-    assert parse_runner_output(raw, total_laps=3, limit=10**6) == {"ok": False, "kind": "model", "error": "bad weights"}
+    assert parse_runner_output(raw, total_laps=3, limit=10**6) == RunnerFailure(kind="model", error="bad weights")
 
 
 def test_a_head_to_bot_trace_keeps_the_bot_cars_poses():
     trace = TRACE | {"bots": [[1.0, 2.0, 90.0, 3.0, 4.0, -90.0], [1.1, 2.0, 90.0, 3.1, 4.0, -90.0]]}
-    assert parse_runner_output(document(trace=trace), total_laps=3, limit=10**6)["trace"] == trace
+    assert parse_runner_output(document(trace=trace), total_laps=3, limit=10**6).trace == trace
+
+
+def test_the_documents_are_versioned_and_another_version_is_refused():
+    parse_runner_output(document(version=CONTRACT_VERSION), total_laps=3, limit=10**6)  # absent: version 1 too
+    for version in (2, "1", True, None):
+        with pytest.raises(ResultError, match="contract version"):
+            parse_runner_output(document(version=version), total_laps=3, limit=10**6)
+
+
+def test_a_result_survives_its_round_trip_through_json():
+    result = parse_runner_output(document(timings={"race_s": 3.0}), total_laps=3, limit=10**6)
+    again = parse_runner_output(json.dumps(result.to_json()).encode(), total_laps=3, limit=10**6)
+    assert again == result and result.to_json()["version"] == CONTRACT_VERSION
+    failure = RunnerFailure(kind="model", error="bad weights", car=1)
+    assert parse_runner_output(json.dumps(failure.to_json()).encode(), 3, 10**6, match=True) == failure

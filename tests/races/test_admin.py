@@ -39,12 +39,13 @@ def act(client, url: str, action: str, objects) -> None:
 def test_every_admin_list_renders(admin_client, make_racer, make_race, make_model):
     racer = make_racer()
     race = make_race()
-    submission_create(racer, race, make_model(racer))
-    for url in ("/admin/races/race/", "/admin/races/submission/", "/admin/races/evaluationqueue/",
+    submission = submission_create(racer, race, make_model(racer))
+    for url in ("/admin/races/race/", "/admin/races/submission/", "/admin/evaluator/evaluationqueue/",
                 "/admin/races/track/", "/admin/races/racermodel/", "/admin/races/leaderboardentry/",
-                "/admin/races/race/add/", "/admin/races/track/add/", f"/admin/races/race/{race.pk}/change/"):
+                "/admin/races/race/add/", "/admin/races/track/add/", f"/admin/races/race/{race.pk}/change/",
+                f"/admin/races/submission/{submission.pk}/change/"):
         assert admin_client.get(url).status_code == 200, url
-    queue = admin_client.get("/admin/races/evaluationqueue/").content.decode()
+    queue = admin_client.get("/admin/evaluator/evaluationqueue/").content.decode()
     assert "#1 pending" in queue and race.name in queue
 
 

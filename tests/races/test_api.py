@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from evaluator.contract import RaceResult
 from evaluator.services import attempt_claim_next, attempt_succeed
-from races.models import Race
+from races.models import Race, Submission
 from races.services import race_join, submission_create
 from tests.races.test_services import score
 
@@ -113,13 +114,13 @@ def test_submissions_show_status_queue_position_then_laps_and_score(make_racer, 
     assert api_for(second).get(f"/api/submissions/{mine.pk}/").json()["queue_position"] == 1
 
     claim = attempt_claim_next("test-worker")  # the evaluator's real claim, as its worker does
-    assert claim.submission_id == mine.pk
+    assert (claim.target_kind, claim.target_id) == (Submission.EVALUATION_KIND, mine.pk)
     assert api_for(second).get(f"/api/submissions/{mine.pk}/").json()["status"] == "running"
     lap = {"trial": 1, "elapsed_time_in_milliseconds": 12_000, "completion_percentage": 100.0, "off_track_count": 1,
            "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 1,
            "episode_status": "Lap complete"}
-    assert attempt_succeed(claim, {"laps": [lap], "trace": {"t": [0.0], "x": [0.0], "y": [0.0]},
-                                   "simtrace_csv": "", "duration_s": 2.0})
+    assert attempt_succeed(claim, RaceResult(laps=[lap], trace={"t": [0.0], "x": [0.0], "y": [0.0]},
+                                             simtrace_csv="", duration_s=2.0))
     done = api_for().get(f"/api/submissions/{mine.pk}/").json()
     assert done["status"] == "scored" and done["queue_position"] is None
     assert done["run"]["ranking_score"] == "00:12.000" and done["run"]["qualified"]

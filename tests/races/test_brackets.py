@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from evaluator.contract import CarRun, MatchResult, RaceResult
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempt_succeed
 from races.models import BracketMatch, LeaderboardEntry, Race
@@ -31,9 +32,18 @@ def lap(ms: int) -> dict:
             "episode_status": "Lap complete"}
 
 
-def result(ms_a: int, ms_b: int) -> dict:
-    return {"cars": [{"laps": [lap(ms_a)], "trace": {}}, {"laps": [lap(ms_b)], "trace": {}}],
-            "lanes": ["inner", "outer"], "duration_s": 1.0}
+def result(ms_a: int, ms_b: int, trace: dict | None = None) -> MatchResult:
+    cars = (CarRun(laps=[lap(ms_a)], trace=trace or {}), CarRun(laps=[lap(ms_b)], trace=trace or {}))
+    return MatchResult(cars=cars, lanes=["inner", "outer"], duration_s=1.0)
+
+
+def qualifying(ms: int) -> RaceResult:
+    return RaceResult(laps=[lap(ms)], trace={}, simtrace_csv="", duration_s=1.0)
+
+
+def pending_match_attempts(race: Race) -> int:
+    return EvaluationAttempt.objects.filter(target_kind=BracketMatch.EVALUATION_KIND, status="pending",
+                                            target_id__in=race.bracket_matches.values("pk")).count()
 
 
 @pytest.fixture
@@ -50,8 +60,7 @@ def qualified(make_race, make_racer, make_model):
                 race_join(race.invite_code, racer)
             submission_create(racer, race, make_model(racer, "m"))
             claim = attempt_claim_next("qualifier")
-            assert attempt_succeed(claim, {"laps": [lap(9000 + 100 * i)], "trace": {}, "simtrace_csv": "",
-                                           "duration_s": 1.0})
+            assert attempt_succeed(claim, qualifying(9000 + 100 * i))
         return race
 
     return make
@@ -90,7 +99,7 @@ def test_a_full_bracket_seeds_one_against_n_with_each_racers_board_submission(qu
     assert (alias(first.racer_a), alias(first.racer_b)) == ("Qual1", "Qual8")
     row = LeaderboardEntry.objects.get(race=race, user=first.racer_a)
     assert first.submission_a_id == row.submission_id
-    assert EvaluationAttempt.objects.filter(match__race=race, status="pending").count() == 4
+    assert pending_match_attempts(race) == 4
 
 
 def test_fewer_qualifiers_give_the_top_seeds_byes(qualified):
@@ -100,7 +109,7 @@ def test_fewer_qualifiers_give_the_top_seeds_byes(qualified):
     assert seeds(matches) == [(1, 0, 1, None, "bye"), (1, 1, 4, 5, "queued"), (1, 2, 2, None, "bye"),
                               (1, 3, 3, None, "bye"), (2, 1, 2, 3, "queued")]  # two byes meet at once
     assert alias(matches[0].winner) == "Qual1"
-    assert EvaluationAttempt.objects.filter(match__race=race, status="pending").count() == 2
+    assert pending_match_attempts(race) == 2
 
 
 def test_the_bracket_shrinks_to_the_qualifiers_and_takes_only_the_top_of_the_board(qualified):
@@ -170,7 +179,7 @@ def test_the_bracket_waits_for_qualifying_runs_still_in_the_queue(qualified, mak
         bracket_start(race)
     assert brackets_start_due() == 0
     claim = attempt_claim_next("w")
-    attempt_succeed(claim, {"laps": [lap(8000)], "trace": {}, "simtrace_csv": "", "duration_s": 1.0})
+    attempt_succeed(claim, qualifying(8000))
     assert brackets_start_due() == 1 and brackets_start_due() == 0
     bye = BracketMatch.objects.get(race=race, status="bye")
     assert (bye.seed_a, alias(bye.racer_a)) == (1, "Late")  # the late run topped the board: seed 1
@@ -205,7 +214,7 @@ def test_a_failed_match_can_be_rerun_until_the_next_round_has_raced(qualified):
     final = BracketMatch.objects.get(race=race, round=2)
     assert alias(final.racer_b) == "Qual3"
     claim = attempt_claim_next("w")  # the final starts racing
-    assert claim.match_id == final.pk
+    assert (claim.target_kind, claim.target_id) == (BracketMatch.EVALUATION_KIND, final.pk)
     with pytest.raises(RuleViolation, match="can no longer be re-run"):
         bracket_match_rerun(two_three)
 
@@ -246,11 +255,8 @@ TRACE = {"t": [0.0, 0.5, 1.0], "x": [0.0, 0.5, 1.0], "y": [0.0, 0.1, 0.2], "yaw"
          "speed": [0.0, 1.0, 1.5], "status": ["prepare", "in_progress", "in_progress"]}
 
 
-def raced(ms_a: int, ms_b: int) -> dict:
-    data = result(ms_a, ms_b)
-    for car in data["cars"]:
-        car["trace"] = TRACE
-    return data
+def raced(ms_a: int, ms_b: int) -> MatchResult:
+    return result(ms_a, ms_b, trace=TRACE)
 
 
 def test_the_race_page_shows_the_qualifying_board_then_the_bracket_and_match_pages(qualified, client):

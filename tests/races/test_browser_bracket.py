@@ -35,6 +35,7 @@ def lap_around(track, lane: str, speed: float) -> dict:
 def test_the_match_replay_draws_both_cars(live_server, make_race, make_racer, make_model, monkeypatch):
     from playwright.sync_api import sync_playwright
 
+    from evaluator.contract import CarRun, MatchResult, RaceResult
     from evaluator.services import attempt_claim_next, attempt_succeed
     from races.models import Race
     from races.services import (
@@ -50,13 +51,13 @@ def test_the_match_replay_draws_both_cars(live_server, make_race, make_racer, ma
     for alias, ms in (("Orange", 9000), ("Skyblue", 9500)):
         racer = make_racer(alias)
         submission_create(racer, race, make_model(racer, alias.lower()))
-        attempt_succeed(attempt_claim_next("w"), {"laps": [lap(ms)], "trace": {}, "simtrace_csv": "", "duration_s": 1})
+        attempt_succeed(attempt_claim_next("w"), RaceResult(laps=[lap(ms)], trace={}, simtrace_csv="", duration_s=1))
     Race.objects.filter(pk=race.pk).update(closed_early_at=timezone.now())
     (match,) = bracket_start(race)
     track = track_sim(oval, race.direction)
-    bracket_record_result(match, None, {"cars": [{"laps": [lap(12000)], "trace": lap_around(track, "inner", 1.5)},
-                                                 {"laps": [lap(14000)], "trace": lap_around(track, "outer", 1.2)}],
-                                        "lanes": ["inner", "outer"], "duration_s": 3.0})
+    cars = (CarRun(laps=[lap(12000)], trace=lap_around(track, "inner", 1.5)),
+            CarRun(laps=[lap(14000)], trace=lap_around(track, "outer", 1.2)))
+    bracket_record_result(match, None, MatchResult(cars=cars, lanes=["inner", "outer"], duration_s=3.0))
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:

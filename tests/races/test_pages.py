@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from evaluator.contract import RaceResult
 from races.models import Race, RaceParticipant, RacerModel, Submission
 from races.services import race_join, submission_create, submission_mark_running, submission_record_result
 
@@ -24,8 +25,8 @@ TRACE = {"t": [0.0, 0.5, 1.0], "x": [0.0, 0.3, 0.6], "y": [0.0, 0.0, 0.1], "yaw"
 def record(submission):
     attempt = submission.attempts.get(status="pending")
     submission_mark_running(submission, attempt)
-    submission_record_result(submission, attempt, {"laps": LAPS, "trace": TRACE, "simtrace_csv": "episode,steps\n0,1\n",
-                                                   "duration_s": 4.2})
+    submission_record_result(submission, attempt, RaceResult(laps=LAPS, trace=TRACE,
+                                                             simtrace_csv="episode,steps\n0,1\n", duration_s=4.2))
     attempt.status = "succeeded"
     attempt.save(update_fields=["status"])
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from evaluator.contract import RaceResult
 from races.models import LeaderboardEntry, Race, RacerModel, Run, Submission
 from races.services import (
     RuleViolation,
@@ -114,7 +115,7 @@ def test_a_result_that_cannot_be_scored_fails_the_submission_with_the_reason(mak
     submission = submission_create(racer, make_race(), make_model(racer))
     attempt = submission.attempts.get()
     submission_mark_running(submission, attempt)
-    assert submission_record_result(submission, attempt, {"laps": [{"trial": 1}], "trace": {}}) is None
+    assert submission_record_result(submission, attempt, RaceResult(laps=[{"trial": 1}], trace={})) is None
     submission.refresh_from_db()
     assert submission.status == S.FAILED and "could not be scored" in submission.failure_reason
     submission_fail(submission, "late")  # a final state is never overwritten

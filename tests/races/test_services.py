@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from evaluator.contract import RaceResult
 from evaluator.models import EvaluationAttempt
 from races.models import LeaderboardEntry, Race, RaceParticipant, Submission
 from races.services import (
@@ -48,8 +49,8 @@ def laps(*seconds, incomplete: tuple[int, ...] = ()):
     ]
 
 
-def result(*seconds, incomplete=()):
-    return {"laps": laps(*seconds, incomplete=incomplete), "trace": {}, "simtrace_csv": "", "duration_s": 1.0}
+def result(*seconds, incomplete=()) -> RaceResult:
+    return RaceResult(laps=laps(*seconds, incomplete=incomplete), trace={}, simtrace_csv="", duration_s=1.0)
 
 
 def score(submission, *seconds, incomplete=()):

@@ -30,5 +30,5 @@ def test_the_demo_race_gets_a_driver_clone_baseline_entry_queued_for_evaluation(
     submission = Submission.objects.get(race__name=DEMO_RACE_NAME)
     assert submission.user.racer.alias == BASELINE_ALIAS and submission.status == "queued"
     assert submission.model.metadata["neural_network"] == "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"
-    assert EvaluationAttempt.objects.filter(submission=submission, status="pending").count() == 1
+    assert submission.attempts.filter(status=EvaluationAttempt.Status.PENDING).count() == 1
     assert "Baseline entry submitted" in out.getvalue()

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from evaluator.contract import RaceResult
 from races.models import Race
 from races.services import submission_create, submission_mark_running, submission_record_result
 
@@ -28,11 +29,11 @@ def private_world(make_racer, make_race, make_model):
     submission = submission_create(member, race, make_model(member))
     attempt = submission.attempts.get()
     submission_mark_running(submission, attempt)
-    submission_record_result(submission, attempt, {
-        "laps": [LAP], "duration_s": 1.0, "simtrace_csv": "",
-        "trace": {"t": [0.0, 0.1], "x": [0.0, 0.1], "y": [0.0, 0.0], "yaw": [0.0, 0.0], "speed": [1.0, 1.0],
-                  "status": ["in_progress", "lap_complete"]},
-    })
+    submission_record_result(submission, attempt, RaceResult(
+        laps=[LAP], duration_s=1.0, simtrace_csv="",
+        trace={"t": [0.0, 0.1], "x": [0.0, 0.1], "y": [0.0, 0.0], "yaw": [0.0, 0.0], "speed": [1.0, 1.0],
+               "status": ["in_progress", "lap_complete"]},
+    ))
     return {"race": race, "organiser": organiser, "member": member, "stranger": stranger, "submission": submission}
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluator import sandbox
+from evaluator.config import evaluator_settings
 
 # Runs inside the sandbox: what an untrusted run could see or do.
 PROBE = """
@@ -39,7 +40,7 @@ class Command(BaseCommand):
     help = "Check that the evaluation sandbox runs here and contains a run (network, secrets, files)."
 
     def handle(self, *args, **options) -> None:
-        allow_fallback = bool(getattr(settings, "PITLANE_SANDBOX_ALLOW_FALLBACK", False))
+        allow_fallback = evaluator_settings().sandbox_allow_fallback
         try:
             mode = sandbox.sandbox_mode(allow_fallback)
         except sandbox.SandboxUnavailable as error:
