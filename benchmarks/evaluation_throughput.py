@@ -169,7 +169,7 @@ def _sandbox_timings(submission) -> dict:
     """The runner's phase timings, read back from the worker's log line of the attempt (not stored in Run)."""
     from evaluator.models import EvaluationAttempt
 
-    attempt = EvaluationAttempt.objects.filter(submission=submission, status="succeeded").first()
+    attempt = submission.attempts.filter(status=EvaluationAttempt.Status.SUCCEEDED).first()
     return dict(attempt.timings) if attempt is not None and attempt.timings else {}
 
 
