@@ -40,7 +40,7 @@ from sim.world.car import DEFAULT_CAR, CarSpec, CarState, advance, body_points, 
 from sim.world.objects import BotCars
 from sim.world.params import params_dicts, step_geometry
 from sim.world.reward_function import RewardFunction
-from sim.world.rules import CarPhase, EpisodeStatus, LapCounters, RaceRules, RuleState
+from sim.world.rules import STATUSES, CarPhase, EpisodeStatus, LapCounters, RaceRules, RuleState
 from sim.world.track import Track
 from sim.world.vehicle import Vehicle
 
@@ -98,7 +98,8 @@ class VectorRaceEnv(VectorEnv):
         self.track, self.num_envs, self.vehicle, self.mode = track, num_envs, vehicle, mode
         self.reward_function = reward_function
         self.rules = rules or RaceRules()
-        self.spec, self.objects = spec, objects
+        # ``spec`` is Gymnasium's (the registered EnvSpec, None here); the car's dimensions are ``car_spec``.
+        self.car_spec, self.objects = spec, objects
         self.record_simtrace, self.record_trace = record_simtrace, record_trace
         self.max_episode_steps = max_episode_steps
         self.sensors = [make_sensor(name) for name in vehicle.sensors]
@@ -158,12 +159,12 @@ class VectorRaceEnv(VectorEnv):
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Advance every running car one step; parked cars' actions are ignored (pass anything valid)."""
-        n, dt = self.num_envs, self.spec.dt
+        n, dt = self.num_envs, self.car_spec.dt
         state = self._rule_state
         steering_deg, speed = self.vehicle.action_to_command(np.asarray(actions))
         live = self._running.copy()
         race_rules.count_step(state, live, dt)
-        geometry = step_geometry(self.track, self.car, self.spec, self.objects)
+        geometry = step_geometry(self.track, self.car, self.car_spec, self.objects)
         progress = race_rules.progress(geometry.ndist, self._start_ndist, state.prev_progress)
         moved = np.hypot(self.car.x - self._last_x, self.car.y - self._last_y)
         classified = race_rules.classify_step(state, live, progress, moved, geometry.crashed, geometry.off_track)
@@ -190,8 +191,8 @@ class VectorRaceEnv(VectorEnv):
 
         # Held cars count down; the rest that go on drive their action.
         race_rules.count_down_holds(state, classified.held, dt)
-        steering_cmd, speed_cmd = clip_commands(steering_deg, speed, self.spec)
-        advance(self.car, steering_cmd, speed_cmd, running & ~ended & race_rules.drives_on(status), self.spec)
+        steering_cmd, speed_cmd = clip_commands(steering_deg, speed, self.car_spec)
+        advance(self.car, steering_cmd, speed_cmd, running & ~ended & race_rules.drives_on(status), self.car_spec)
         if self.objects is not None:
             self.objects.step(dt)  # bot cars drive on; boxes stay
 
@@ -256,7 +257,7 @@ class VectorRaceEnv(VectorEnv):
         return self._rule_state.counters.copy()
 
     def wheel_points(self) -> np.ndarray:
-        return body_points(self.car, self.spec.wheel_offsets())
+        return body_points(self.car, self.car_spec.wheel_offsets())
 
     # ------------------------------------------------------------------------------------ internals
     def _start_episodes(self, cars: np.ndarray) -> None:
@@ -265,7 +266,7 @@ class VectorRaceEnv(VectorEnv):
         else:
             xy, yaw = self.track.lane_pose(self._start_ndist[cars], self.start_lane)
         self.car.place(cars, xy[:, 0], xy[:, 1], yaw)
-        race_rules.restart(self._rule_state, cars, prepare_s=self.spec.dt)
+        race_rules.restart(self._rule_state, cars, prepare_s=self.car_spec.dt)
         self._episode_reward[cars] = 0.0
         self._running[cars] = True
         self._last_x[cars], self._last_y[cars] = self.car.x[cars], self.car.y[cars]
@@ -320,7 +321,7 @@ class VectorRaceEnv(VectorEnv):
         length = self.track.length
         object_ndist = self.track.project(np.asarray(self.objects.centres, dtype=np.float64)).ndist
         behind = race_rules.RESET_BEHIND_DISTANCE_M / length
-        past = (np.asarray(self.objects.lengths) / 2 + self.spec.footprint_length / 2) / length  # overlapping it
+        past = (np.asarray(self.objects.lengths) / 2 + self.car_spec.footprint_length / 2) / length  # overlapping it
         setback = 0.0
         for _ in range(len(object_ndist)):  # each pass clears one more object (boxes may stand in a row)
             ahead = (object_ndist - (ndist - setback) + 0.5) % 1.0 - 0.5  # signed, in (-0.5, 0.5]
@@ -338,7 +339,7 @@ class VectorRaceEnv(VectorEnv):
             "reward": float(self._episode_reward[car]),
             "progress": float(max(state.progress[car], 0.0)),
             "steps": int(state.steps[car]),
-            "status": EpisodeStatus(int(code)).slug if not truncated else EpisodeStatus.TIME_UP.slug,
+            "status": STATUSES[code].slug if not truncated else EpisodeStatus.TIME_UP.slug,
             "lap_complete": int(code) == EpisodeStatus.LAP_COMPLETE,
             "laps": int(state.laps_done[car]),
             "start_ndist": float(self._start_ndist[car]),
@@ -368,7 +369,7 @@ class VectorRaceEnv(VectorEnv):
             poses = np.column_stack([self.objects.centres, np.degrees(self.objects.yaws)])
             bots = poses.ravel().tolist()
         for car in np.flatnonzero(live):
-            code = EpisodeStatus(int(status[car]))
+            code = STATUSES[status[car]]
             if self.record_trace:
                 trace = self._records[car].trace
                 trace["t"].append(float(state.clock[car]))
@@ -450,7 +451,7 @@ class RaceEnv(gym.Env):
 
     @staticmethod
     def _scalar_info(info: dict) -> dict:
-        return {"status": EpisodeStatus(int(info["status"][0])).slug, "progress": float(info["progress"][0]),
+        return {"status": STATUSES[info["status"][0]].slug, "progress": float(info["progress"][0]),
                 "laps": int(info["laps"][0]), "episodes": info["episodes"]}
 
 

@@ -10,6 +10,7 @@ sensors, the reward and where a reset car is put back stay with the env (``sim.r
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -37,17 +38,20 @@ class EpisodeStatus(enum.IntEnum):
     PAUSE = 7
     TIME_UP = 8
 
-    @property
+    # Cached: the env names a status per car and step while recording.
+    @functools.cached_property
     def slug(self) -> str:
         """The spelling of simtrace rows, traces and episode summaries: ``"off_track"``."""
         return self.name.lower()
 
-    @property
+    @functools.cached_property
     def label(self) -> str:
         """The spelling of lap metrics (SPEC §7): ``"Off track"``."""
         return self.name.replace("_", " ").capitalize()
 
 
+# The statuses indexed by code: a tuple index costs a tenth of ``EpisodeStatus(code)`` in per-car loops.
+STATUSES: tuple[EpisodeStatus, ...] = tuple(EpisodeStatus)
 # Lap metrics carry the label; stored results are validated against this tuple (evaluator.results).
 STATUS_LABELS = tuple(status.label for status in EpisodeStatus)
 

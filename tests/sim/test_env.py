@@ -10,6 +10,7 @@ import shapely
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from sim.race.drivers import PurePursuitDriver
 from sim.race.env import RaceEnv, VectorRaceEnv
@@ -67,7 +68,7 @@ def test_off_track_fires_at_the_step_shapely_says_all_wheels_left_the_road(oval)
     steering, speed = clip_commands(*FREE_CAR.action_to_command(hard_left))
     expected = None
     for step in range(1, 200):
-        wheels = body_points(twin, env.spec.wheel_offsets())[0]
+        wheels = body_points(twin, env.car_spec.wheel_offsets())[0]
         if step > 1 and not any(road.contains(shapely.Point(w)) for w in wheels):
             expected = step
             break
@@ -318,3 +319,15 @@ def test_the_read_views_are_copies_and_a_taken_record_is_handed_over(oval):
     assert len(record.trace["x"]) == 1 and env.record(0).trace["x"] == []
     env.step(STRAIGHT_AHEAD)
     assert len(record.trace["x"]) == 1 and len(env.record(0).trace["x"]) == 1
+
+
+def test_gymnasiums_vector_wrappers_see_the_episodes_the_env_reports(oval):
+    env = RecordEpisodeStatistics(VectorRaceEnv(oval, 2, LAB_CAR, mode="training"))
+    env.reset(seed=0)
+    for _ in range(100):
+        _, _, terminated, truncated, info = env.step(np.array([0, 14]))  # hard right: reversed or off track
+        if terminated.any() or truncated.any():
+            break
+    done = terminated | truncated
+    assert info["_episode"].tolist() == done.tolist()
+    assert [info["episode"]["l"][e["car"]] for e in info["episodes"]] == [e["steps"] for e in info["episodes"]]
