@@ -45,9 +45,6 @@ from sim.world.track import Track
 from sim.world.vehicle import Vehicle
 
 RESET_OPTIONS = ("start_ndist", "reset_mask")
-# Per-car values of the step info; after a same-step autoreset they describe the new episode, and
-# info["final_info"] holds those of the finished one.
-STEP_INFO_KEYS = ("status", "progress", "laps")
 
 
 @dataclass
@@ -414,6 +411,8 @@ class VectorRaceEnv(VectorEnv):
         return {s.name: s.observe(self.track, x, y, yaw, self.objects) for s in self.sensors}
 
     def _step_values(self) -> dict[str, np.ndarray]:
+        """The per-car values of the step info; after a same-step autoreset they describe the new episode
+        (``final_info`` holds those of the finished one)."""
         state = self._rule_state
         return {"status": state.status.copy(), "progress": state.progress.copy(), "laps": state.laps_done.copy()}
 
