@@ -180,8 +180,10 @@ def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_pos
         assert worker.poll() is None, "the worker died with the database"
     finally:
         stop_worker(worker)
-    assert EvaluationAttempt.objects.filter(submission__in=batch, started_at__lt=stopped_at,
-                                            finished_at__gt=restarted_at).exists(), "no evaluation spanned the outage"
+    attempts = EvaluationAttempt.objects.filter(target_kind=Submission.EVALUATION_KIND,
+                                                target_id__in=[submission.pk for submission in batch])
+    assert attempts.filter(started_at__lt=stopped_at,
+                           finished_at__gt=restarted_at).exists(), "no evaluation spanned the outage"
     assert_each_scored_exactly_once(batch)
-    lost = EvaluationAttempt.objects.filter(submission__in=batch, status=EvaluationAttempt.Status.FAILED)
+    lost = attempts.filter(status=EvaluationAttempt.Status.FAILED)
     assert not lost.exists(), f"results lost to the outage: {list(lost.values_list('error', flat=True))}"

@@ -64,7 +64,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_result_counts_once(oval_rac
 def _kill_one_worker_and_let_another_finish(env, race, racer, archive: bytes, tmp_path) -> None:
     first = start_worker(env, tmp_path / "worker-a.log")
     submission = submission_create(racer, race, model_upload(racer, "clone", io.BytesIO(archive)))
-    wait_for(lambda: EvaluationAttempt.objects.filter(submission=submission, status="running").exists(), 90,
+    wait_for(lambda: submission.attempts.filter(status=EvaluationAttempt.Status.RUNNING).exists(), 90,
              "the first worker to start evaluating")
     stop_worker(first, signal.SIGKILL)
     second = start_worker(env, tmp_path / "worker-b.log")
