@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-A = EvaluationAttempt.Status
+AttemptStatus = EvaluationAttempt.Status
 ALREADY_FINAL = "not evaluated: it was already final"
 
 
@@ -183,8 +183,8 @@ def attempt_open(kind: str, target_id: int, place: QueuePlace) -> EvaluationAtte
 def work_cancel(kind: str, target_id: int, reason: str) -> int:
     """Supersede the target's waiting attempt (e.g. a disqualified submission, a match replaced by a re-run);
     a running one finishes, and the target decides what its result means. Returns how many were superseded."""
-    return attempts_of(kind, target_id).filter(status=A.PENDING).update(
-        status=A.SUPERSEDED, error=reason, finished_at=timezone.now())
+    return attempts_of(kind, target_id).filter(status=AttemptStatus.PENDING).update(
+        status=AttemptStatus.SUPERSEDED, error=reason, finished_at=timezone.now())
 
 
 def work_forget(kind: str, target_id: int) -> int:
@@ -218,14 +218,15 @@ def nudge_workers() -> bool:
 def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
     """Pending attempts in the order workers will take them (see the module's docstring); attempts whose target
     is no longer open, or whose kind no app registered, are left out."""
-    waiting = _open_only(list(EvaluationAttempt.objects.filter(status=A.PENDING).order_by("created_at", "pk")))
+    pending = EvaluationAttempt.objects.filter(status=AttemptStatus.PENDING).order_by("created_at", "pk")
+    waiting = _open_only(list(pending))
     owners = {attempt.owner_id for attempt in waiting if attempt.owner_id is not None}
     last_served = dict(
         EvaluationAttempt.objects.filter(owner_id__in=owners, started_at__isnull=False)
         .values("owner_id").annotate(last=Max("started_at")).values_list("owner_id", "last")
     ) if owners else {}
     now = timezone.now()
-    for owner_id in EvaluationAttempt.objects.filter(status=A.RUNNING, owner_id__in=owners).values_list(
+    for owner_id in EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, owner_id__in=owners).values_list(
             "owner_id", flat=True):
         last_served[owner_id] = now  # held back by the per-owner cap: served now, as far as turns go
     never = now - timedelta(days=36500)
@@ -262,8 +263,8 @@ def supersede_closed_targets() -> int:
         closed = target_for(kind).closed(ids)
         if closed:
             superseded += EvaluationAttempt.objects.filter(
-                status=A.PENDING, target_kind=kind, target_id__in=list(closed)
-            ).update(status=A.SUPERSEDED, error=ALREADY_FINAL, finished_at=timezone.now())
+                status=AttemptStatus.PENDING, target_kind=kind, target_id__in=list(closed)
+            ).update(status=AttemptStatus.SUPERSEDED, error=ALREADY_FINAL, finished_at=timezone.now())
     return superseded
 
 
@@ -283,6 +284,7 @@ def _open_only(attempts: list[EvaluationAttempt]) -> list[EvaluationAttempt]:
 
 def _pending_ids_by_kind() -> dict[str, set[int]]:
     by_kind: dict[str, set[int]] = {}
-    for kind, target_id in EvaluationAttempt.objects.filter(status=A.PENDING).values_list("target_kind", "target_id"):
+    pending = EvaluationAttempt.objects.filter(status=AttemptStatus.PENDING)
+    for kind, target_id in pending.values_list("target_kind", "target_id"):
         by_kind.setdefault(kind, set()).add(target_id)
     return by_kind

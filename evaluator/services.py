@@ -37,7 +37,7 @@ from evaluator.engine import (
 from evaluator.models import EvaluationAttempt
 
 log = logging.getLogger(__name__)
-A = EvaluationAttempt.Status
+AttemptStatus = EvaluationAttempt.Status
 # Attempts enqueued before this process started may have been nudged into a queue that no longer exists
 # (the embedded in-memory broker of a previous run, a set-up command): the first reap re-nudges them.
 PROCESS_STARTED = timezone.now()
@@ -63,7 +63,7 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
         with transaction.atomic():
             attempt = (
                 EvaluationAttempt.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=candidate.pk, status=A.PENDING)
+                .filter(pk=candidate.pk, status=AttemptStatus.PENDING)
                 .first()
             )
             if attempt is None:
@@ -71,13 +71,13 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
             target = target_for(attempt.target_kind)
             closed = target.closed([attempt.target_id])
             if closed:  # e.g. a submission disqualified while it waited
-                _close(attempt, A.SUPERSEDED, closed[attempt.target_id])
+                _close(attempt, AttemptStatus.SUPERSEDED, closed[attempt.target_id])
                 continue
             if attempt.owner_id is not None:
                 # Serialise claims per owner (the row lock waits for a concurrent claim of the same owner to
                 # commit), so two workers cannot both see the owner under the cap.
                 get_user_model().objects.select_for_update().filter(pk=attempt.owner_id).first()
-                busy = EvaluationAttempt.objects.filter(status=A.RUNNING, owner_id=attempt.owner_id).count()
+                busy = EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, owner_id=attempt.owner_id).count()
                 if busy >= cap:
                     continue
             _start(attempt, worker_id)
@@ -88,7 +88,7 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
 
 def _start(attempt: EvaluationAttempt, worker_id: str) -> None:
     now = timezone.now()
-    attempt.status = A.RUNNING
+    attempt.status = AttemptStatus.RUNNING
     attempt.lease_token = EvaluationAttempt.new_token()
     attempt.lease_expires_at = now + timedelta(seconds=evaluator_settings().lease_s)
     attempt.heartbeat_at = now
@@ -100,9 +100,8 @@ def _start(attempt: EvaluationAttempt, worker_id: str) -> None:
 def attempt_heartbeat(claim: Claim) -> bool:
     """Extend the lease; False means the attempt is no longer ours (the reaper expired it)."""
     now = timezone.now()
-    updated = EvaluationAttempt.objects.filter(pk=claim.attempt_id, status=A.RUNNING, lease_token=claim.token).update(
-        heartbeat_at=now, lease_expires_at=now + timedelta(seconds=evaluator_settings().lease_s)
-    )
+    owned = EvaluationAttempt.objects.filter(pk=claim.attempt_id, status=AttemptStatus.RUNNING, lease_token=claim.token)
+    updated = owned.update(heartbeat_at=now, lease_expires_at=now + timedelta(seconds=evaluator_settings().lease_s))
     return updated == 1
 
 
@@ -117,7 +116,7 @@ def attempt_succeed(claim: Claim, result: RaceResult | MatchResult, sandbox_mode
         target_for(attempt.target_kind).on_result(attempt.target_id, attempt, result)
         attempt.timings = {**result.timings, "sandbox_s": sandbox_seconds}
         attempt.sandbox_mode = sandbox_mode
-        _close(attempt, A.SUCCEEDED)
+        _close(attempt, AttemptStatus.SUCCEEDED)
     return True
 
 
@@ -131,7 +130,7 @@ def attempt_fail(claim: Claim, error: str, retryable: bool, crash_signature: str
             log.warning("Ignored a late failure of attempt %s (lease lost): %s", claim.attempt_id, error)
             return False
         attempt.crash_signature = crash_signature[:200]
-        _close(attempt, A.FAILED, error)
+        _close(attempt, AttemptStatus.FAILED, error)
         if retryable:
             _retry_or_give_up(attempt, error)
         else:
@@ -144,25 +143,26 @@ def attempts_reap(now=None) -> dict[str, int]:
     now = now or timezone.now()
     expired = 0
     for attempt_id in list(
-        EvaluationAttempt.objects.filter(status=A.RUNNING, lease_expires_at__lt=now).values_list("pk", flat=True)
+        EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, lease_expires_at__lt=now)
+        .values_list("pk", flat=True)
     ):
         with transaction.atomic():
             attempt = (
                 EvaluationAttempt.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk=attempt_id, status=A.RUNNING, lease_expires_at__lt=now)
+                .filter(pk=attempt_id, status=AttemptStatus.RUNNING, lease_expires_at__lt=now)
                 .first()
             )
             if attempt is None:
                 continue
             error = f"the worker {attempt.worker_id or '?'} stopped responding (lease expired)"
-            _close(attempt, A.EXPIRED, error)
+            _close(attempt, AttemptStatus.EXPIRED, error)
             _retry_or_give_up(attempt, error)
             expired += 1
     supersede_closed_targets()
     stale = EvaluationAttempt.objects.filter(
         Q(enqueued_at__lt=now - timedelta(seconds=evaluator_settings().stale_pending_s))
         | Q(enqueued_at__lt=PROCESS_STARTED),
-        status=A.PENDING,
+        status=AttemptStatus.PENDING,
     ).update(enqueued_at=now)
     # Each finished evaluation nudges again while work waits, so a few nudges restore lost parallelism; one per
     # stale attempt would flood the queue whenever a long (healthy) queue makes every attempt "stale".
@@ -175,7 +175,7 @@ def attempts_reap(now=None) -> dict[str, int]:
 def _owned(claim: Claim) -> EvaluationAttempt | None:
     return (
         EvaluationAttempt.objects.select_for_update(of=("self",))
-        .filter(pk=claim.attempt_id, status=A.RUNNING, lease_token=claim.token)
+        .filter(pk=claim.attempt_id, status=AttemptStatus.RUNNING, lease_token=claim.token)
         .first()
     )
 

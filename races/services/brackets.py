@@ -25,8 +25,8 @@ from races.services.leaderboards import leaderboard_rows
 from sim.race.scoring import LapMetrics, ScoringError, match_outcome
 
 log = logging.getLogger(__name__)
-M = BracketMatch.Status
-DECIDED = (M.DECIDED, M.BYE)
+MatchStatus = BracketMatch.Status
+DECIDED = (MatchStatus.DECIDED, MatchStatus.BYE)
 UNFINISHED_SUBMISSIONS = (Submission.Status.QUEUED, Submission.Status.RUNNING)
 EVALUATION_KIND = BracketMatch.EVALUATION_KIND
 
@@ -80,15 +80,15 @@ def bracket_start(race: Race, by=None) -> list[BracketMatch]:
             match = BracketMatch.objects.create(
                 race=race, round=1, slot=slot, racer_a=a.user, seed_a=top, submission_a=a.submission,
                 racer_b=b.user if b else None, seed_b=bottom if b else None, submission_b=b.submission if b else None,
-                status=M.QUEUED if b else M.BYE, winner=None if b else a.user,
+                status=MatchStatus.QUEUED if b else MatchStatus.BYE, winner=None if b else a.user,
                 decided_at=None if b else timezone.now(),
             )
             matches.append(match)
         for match in matches:
-            if match.status == M.QUEUED:
+            if match.status == MatchStatus.QUEUED:
                 work_request(EVALUATION_KIND, match.pk)
         for match in matches:
-            if match.status == M.BYE:
+            if match.status == MatchStatus.BYE:
                 _advance(match)
     return matches
 
@@ -115,12 +115,13 @@ def brackets_start_due() -> int:
 
 
 def bracket_match_mark_running(match: BracketMatch, attempt: EvaluationAttempt) -> None:
-    BracketMatch.objects.filter(pk=match.pk, status=M.QUEUED).update(status=M.RUNNING)
+    BracketMatch.objects.filter(pk=match.pk, status=MatchStatus.QUEUED).update(status=MatchStatus.RUNNING)
 
 
 def bracket_match_requeue(match: BracketMatch, note: str) -> None:
     """Back to the queue for another attempt (the evaluator lost or crashed the previous one)."""
-    BracketMatch.objects.filter(pk=match.pk, status=M.RUNNING).update(status=M.QUEUED, failure_reason=note)
+    BracketMatch.objects.filter(pk=match.pk, status=MatchStatus.RUNNING).update(
+        status=MatchStatus.QUEUED, failure_reason=note)
 
 
 def bracket_record_result(match: BracketMatch, attempt: EvaluationAttempt | None, result: MatchResult) -> BracketMatch:
@@ -158,7 +159,7 @@ def bracket_match_fail(match: BracketMatch, reason: str, attempt: EvaluationAtte
     with transaction.atomic():
         Race.objects.select_for_update().filter(pk=match.race_id).first()
         match = BracketMatch.objects.select_for_update().get(pk=match.pk)
-        if match.status in DECIDED or match.status == M.FAILED:
+        if match.status in DECIDED or match.status == MatchStatus.FAILED:
             return
         if car in (0, 1):
             match.result = {"forfeit": car, "reason": reason[:2000]}
@@ -173,9 +174,9 @@ def bracket_match_rerun(match: BracketMatch) -> BracketMatch:
     with transaction.atomic():
         Race.objects.select_for_update().filter(pk=match.race_id).first()
         match = BracketMatch.objects.select_for_update().get(pk=match.pk)
-        if match.status == M.BYE:
+        if match.status == MatchStatus.BYE:
             raise RuleViolation("A bye has nothing to race.", "bye")
-        if match.status not in (M.DECIDED, M.FAILED):
+        if match.status not in (MatchStatus.DECIDED, MatchStatus.FAILED):
             raise RuleViolation(f"This match is {match.status}: only a decided or failed match can be re-run.",
                                 "busy")
         if attempts_of(EVALUATION_KIND, match.pk).filter(status=EvaluationAttempt.Status.RUNNING).exists():
@@ -186,11 +187,11 @@ def bracket_match_rerun(match: BracketMatch) -> BracketMatch:
         if following is not None:
             started = attempts_of(EVALUATION_KIND, following.pk).exclude(
                 status=EvaluationAttempt.Status.PENDING).exists()
-            if following.status != M.QUEUED or started:
+            if following.status != MatchStatus.QUEUED or started:
                 raise RuleViolation("The next round's match has already been raced or is racing: this match can "
                                     "no longer be re-run.", "too_late")
             following.delete()  # its waiting attempt goes with it (races.evaluation_targets forgets it)
-        match.status, match.winner, match.result, match.decided_at = M.QUEUED, None, None, None
+        match.status, match.winner, match.result, match.decided_at = MatchStatus.QUEUED, None, None, None
         match.failure_reason = ""
         match.save(update_fields=["status", "winner", "result", "decided_at", "failure_reason"])
         work_request(EVALUATION_KIND, match.pk)
@@ -213,13 +214,13 @@ def bracket_champion(race: Race):
 
 
 def _decide(match: BracketMatch, winner) -> None:
-    match.status, match.winner, match.decided_at, match.failure_reason = M.DECIDED, winner, timezone.now(), ""
+    match.status, match.winner, match.decided_at, match.failure_reason = MatchStatus.DECIDED, winner, timezone.now(), ""
     match.save(update_fields=["status", "winner", "decided_at", "result", "failure_reason"])
     _advance(match)
 
 
 def _fail(match: BracketMatch, reason: str) -> BracketMatch:
-    match.status, match.failure_reason = M.FAILED, reason[:2000]
+    match.status, match.failure_reason = MatchStatus.FAILED, reason[:2000]
     match.save(update_fields=["status", "failure_reason"])
     return match
 

@@ -17,22 +17,24 @@ from evaluator.engine import (
     work_request,
 )
 from league.services import racer_alias
-from races.models import Race, RacerModel, Run, Submission, SubmissionEvent
+from races.models import Race, RacePhase, RacerModel, Run, Submission, SubmissionEvent
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
 from races.services.runs import run_discard
 from races.services.visibility import race_is_member
 from sim.race.scoring import LapMetrics, ScoringError, score_run
 
-S = Submission.Status
+SubmissionStatus = Submission.Status
 TRANSITIONS: dict[str, set[str]] = {
-    S.QUEUED: {S.RUNNING, S.FAILED, S.DISQUALIFIED},
-    S.RUNNING: {S.SCORED, S.FAILED, S.QUEUED, S.DISQUALIFIED},
-    S.SCORED: {S.DISQUALIFIED, S.QUEUED},
-    S.FAILED: {S.QUEUED, S.DISQUALIFIED},
-    S.DISQUALIFIED: {S.QUEUED},  # only through an admin's re-run, which reinstates the submission
+    SubmissionStatus.QUEUED: {SubmissionStatus.RUNNING, SubmissionStatus.FAILED, SubmissionStatus.DISQUALIFIED},
+    SubmissionStatus.RUNNING: {SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.QUEUED,
+                               SubmissionStatus.DISQUALIFIED},
+    SubmissionStatus.SCORED: {SubmissionStatus.DISQUALIFIED, SubmissionStatus.QUEUED},
+    SubmissionStatus.FAILED: {SubmissionStatus.QUEUED, SubmissionStatus.DISQUALIFIED},
+    # Only through an admin's re-run, which reinstates the submission.
+    SubmissionStatus.DISQUALIFIED: {SubmissionStatus.QUEUED},
 }
-FINAL = (S.SCORED, S.FAILED, S.DISQUALIFIED)
+FINAL = (SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.DISQUALIFIED)
 EVALUATION_KIND = Submission.EVALUATION_KIND
 
 
@@ -46,7 +48,7 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
         if not race_is_member(race, user):
             raise RuleViolation("Join this race with its invite code before you submit.", "not_member")
         phase = race.phase()
-        if phase != "open":
+        if phase != RacePhase.OPEN:
             raise RuleViolation(f"This race is {phase}: submissions are accepted only while it is open.", phase)
         if model.owner_id != user.pk or model.status != RacerModel.Status.VALID:
             raise RuleViolation("Choose one of your own valid models.", "bad_model")
@@ -61,7 +63,7 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
             )
         last = Submission.objects.filter(race=race, user=user).aggregate(n=Max("sequence"))["n"] or 0
         submission = Submission.objects.create(race=race, user=user, model=model, sequence=last + 1)
-        SubmissionEvent.objects.create(submission=submission, status=S.QUEUED, note="Submitted")
+        SubmissionEvent.objects.create(submission=submission, status=SubmissionStatus.QUEUED, note="Submitted")
         work_request(EVALUATION_KIND, submission.pk)
     return submission
 
@@ -93,11 +95,11 @@ def submission_transition(submission: Submission, status: str, note: str = "") -
         raise RuleViolation(f"A {submission.status} submission cannot become {status}.", "bad_transition")
     submission.status = status
     now = timezone.now()
-    if status == S.QUEUED:
+    if status == SubmissionStatus.QUEUED:
         submission.started_at = submission.finished_at = None
-    elif status == S.RUNNING:
+    elif status == SubmissionStatus.RUNNING:
         submission.started_at = now
-    elif status in (S.SCORED, S.FAILED):
+    elif status in (SubmissionStatus.SCORED, SubmissionStatus.FAILED):
         submission.finished_at = now
     submission.save(update_fields=["status", "started_at", "finished_at", "failure_reason"])
     SubmissionEvent.objects.create(submission=submission, status=status, note=note)
@@ -108,13 +110,13 @@ def submission_mark_running(submission: Submission, attempt: EvaluationAttempt) 
     (its result will be ignored), so a worker is never stopped by an admin's decision."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        if submission.status == S.DISQUALIFIED:
+        if submission.status == SubmissionStatus.DISQUALIFIED:
             return submission
-        if submission.status == S.RUNNING:
-            SubmissionEvent.objects.create(submission=submission, status=S.RUNNING,
+        if submission.status == SubmissionStatus.RUNNING:
+            SubmissionEvent.objects.create(submission=submission, status=SubmissionStatus.RUNNING,
                                            note=f"Attempt {attempt.number} started")
         else:
-            submission_transition(submission, S.RUNNING, f"Attempt {attempt.number} started")
+            submission_transition(submission, SubmissionStatus.RUNNING, f"Attempt {attempt.number} started")
     return submission
 
 
@@ -132,7 +134,7 @@ def submission_record_result(submission: Submission, attempt: EvaluationAttempt,
         existing = Run.objects.filter(submission=submission).first()
         if existing is not None:
             return existing
-        if submission.status == S.DISQUALIFIED:
+        if submission.status == SubmissionStatus.DISQUALIFIED:
             return None
         race = submission.race
         try:
@@ -140,7 +142,7 @@ def submission_record_result(submission: Submission, attempt: EvaluationAttempt,
             score = score_run(laps, race.ranking_method, race.minimum_laps)
         except (ScoringError, KeyError, TypeError) as error:
             submission.failure_reason = f"The evaluation result could not be scored: {error}"
-            submission_transition(submission, S.FAILED, submission.failure_reason)
+            submission_transition(submission, SubmissionStatus.FAILED, submission.failure_reason)
             return None
         run = Run(
             submission=submission,
@@ -159,7 +161,7 @@ def submission_record_result(submission: Submission, attempt: EvaluationAttempt,
         note = "Qualified" if score.qualified else (
             f"Did not qualify: {score.consecutive_completed_laps} consecutive laps of {race.minimum_laps} needed"
         )
-        submission_transition(submission, S.SCORED, note)
+        submission_transition(submission, SubmissionStatus.SCORED, note)
         if score.qualified:
             leaderboard_offer(submission, score)
     return run
@@ -169,8 +171,8 @@ def submission_requeue(submission: Submission, note: str) -> None:
     """Back to the queue for another attempt (the evaluator lost or crashed the previous one)."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
-        if submission.status == S.RUNNING:
-            submission_transition(submission, S.QUEUED, note)
+        if submission.status == SubmissionStatus.RUNNING:
+            submission_transition(submission, SubmissionStatus.QUEUED, note)
 
 
 def submission_fail(submission: Submission, reason: str, attempt: EvaluationAttempt | None = None) -> None:
@@ -180,7 +182,7 @@ def submission_fail(submission: Submission, reason: str, attempt: EvaluationAtte
         if submission.status in FINAL:
             return  # a late failure report never overrides a final state
         submission.failure_reason = reason
-        submission_transition(submission, S.FAILED, reason)
+        submission_transition(submission, SubmissionStatus.FAILED, reason)
 
 
 def submission_disqualify(submission: Submission, reason: str = "Disqualified by the league admins") -> None:
@@ -188,8 +190,8 @@ def submission_disqualify(submission: Submission, reason: str = "Disqualified by
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission.pk)
         submission.failure_reason = reason
-        submission_transition(submission, S.DISQUALIFIED, reason)
-        work_cancel(EVALUATION_KIND, submission.pk, f"not evaluated: the submission is {S.DISQUALIFIED}")
+        submission_transition(submission, SubmissionStatus.DISQUALIFIED, reason)
+        work_cancel(EVALUATION_KIND, submission.pk, f"not evaluated: the submission is {SubmissionStatus.DISQUALIFIED}")
         leaderboard_recompute(submission.race, submission.user)
 
 
@@ -208,7 +210,7 @@ def submission_rerun(submission: Submission) -> Submission:
             )
         run_discard(submission)
         submission.failure_reason = ""
-        submission_transition(submission, S.QUEUED, "Re-run requested by an admin")
+        submission_transition(submission, SubmissionStatus.QUEUED, "Re-run requested by an admin")
         leaderboard_recompute(submission.race, submission.user)
         work_request(EVALUATION_KIND, submission.pk)
     return submission

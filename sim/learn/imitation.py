@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
+from torch.nn import functional
 
 from sim.learn.agent import mixed_precision_autocast
 from sim.learn.networks import ActorCritic, build_actor_critic
@@ -67,7 +67,7 @@ def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, ep
             index = order[start : start + batch_size]
             with mixed_precision_autocast():  # bf16 where the CPU is fast at it; the loss stays fp32
                 logits = network.policy(observations[index]).logits
-            loss = F.cross_entropy(logits.float(), targets[index])
+            loss = functional.cross_entropy(logits.float(), targets[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

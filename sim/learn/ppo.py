@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.nn import functional
 
 from sim.learn.hyperparameters import Hyperparameters
 
@@ -163,9 +163,9 @@ def _minibatch_step(
     )
     policy_loss = surrogate.mean()
     if hp.loss_type == "huber":
-        value_loss = F.smooth_l1_loss(values, returns)
+        value_loss = functional.smooth_l1_loss(values, returns)
     else:
-        value_loss = F.mse_loss(values, returns)
+        value_loss = functional.mse_loss(values, returns)
     # Policy and value towers share no weights, so summing the losses trains each with its own signal.
     loss = policy_loss - hp.entropy * entropy + value_loss
 

@@ -52,7 +52,7 @@ class EpisodeStatus(enum.IntEnum):
 
 # The statuses indexed by code: a tuple index costs a tenth of ``EpisodeStatus(code)`` in per-car loops.
 STATUSES: tuple[EpisodeStatus, ...] = tuple(EpisodeStatus)
-# Lap metrics carry the label; stored results are validated against this tuple (evaluator.results).
+# Lap metrics carry the label; stored results are validated against this tuple (evaluator.contract).
 STATUS_LABELS = tuple(status.label for status in EpisodeStatus)
 
 

@@ -23,7 +23,7 @@ from races.services import submission_create
 from races.services.submissions import submission_queue_position as queue_position
 
 pytestmark = pytest.mark.django_db(transaction=True)
-A = EvaluationAttempt.Status
+AttemptStatus = EvaluationAttempt.Status
 RESULT = RaceResult(
     laps=[{"trial": 1, "elapsed_time_in_milliseconds": 9000, "completion_percentage": 100.0, "off_track_count": 0,
            "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
@@ -77,7 +77,8 @@ def test_the_reaper_reopens_a_lost_worker_and_the_late_result_is_rejected(submit
     assert attempts_reap() == {"expired": 1, "renudged": 0}
     submission.refresh_from_db()
     assert submission.status == "queued"
-    assert list(submission.attempts.values_list("number", "status")) == [(1, A.EXPIRED), (2, A.PENDING)]
+    assert list(submission.attempts.values_list("number", "status")) == [
+        (1, AttemptStatus.EXPIRED), (2, AttemptStatus.PENDING)]
     assert not attempt_heartbeat(lost)
     retry = attempt_claim_next("worker-b")
     assert attempt_succeed(retry, RESULT)
@@ -165,4 +166,4 @@ def test_a_submission_disqualified_while_it_waits_is_not_evaluated(submit):
     submission_disqualify(waiting, "copied model")
     assert queue_position(waiting) is None
     assert attempt_claim_next("w") is None
-    assert list(waiting.attempts.values_list("status", flat=True)) == [A.SUPERSEDED]
+    assert list(waiting.attempts.values_list("status", flat=True)) == [AttemptStatus.SUPERSEDED]

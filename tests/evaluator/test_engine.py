@@ -33,7 +33,7 @@ from races.services import submission_create
 from sim.world.rules import RaceRules
 
 pytestmark = pytest.mark.django_db(transaction=True)
-A = EvaluationAttempt.Status
+AttemptStatus = EvaluationAttempt.Status
 ECHO = "echo"
 LAP = {"trial": 1, "elapsed_time_in_milliseconds": 4200, "completion_percentage": 100.0, "off_track_count": 0,
        "crash_count": 0, "immobilized_count": 0, "reversed_count": 0, "reset_count": 0,
@@ -131,7 +131,7 @@ def test_work_cancel_supersedes_the_waiting_attempt_only(echo):
     work_request(ECHO, 1)
     assert work_cancel(ECHO, 1, "withdrawn by its owner") == 1
     attempt = EvaluationAttempt.objects.get(target_kind=ECHO, target_id=1)
-    assert (attempt.status, attempt.error) == (A.SUPERSEDED, "withdrawn by its owner")
+    assert (attempt.status, attempt.error) == (AttemptStatus.SUPERSEDED, "withdrawn by its owner")
     assert attempt_claim_next("w") is None and queue_positions(ECHO) == {}
     work_request(ECHO, 2)
     running = attempt_claim_next("w")
@@ -143,7 +143,7 @@ def test_a_target_that_became_final_while_it_waited_is_superseded_with_its_reaso
     work_request(ECHO, 1)
     echo.done.add(1)
     assert pending_in_fair_order() == [] and attempt_claim_next("w") is None
-    assert EvaluationAttempt.objects.get(target_kind=ECHO).status == A.SUPERSEDED
+    assert EvaluationAttempt.objects.get(target_kind=ECHO).status == AttemptStatus.SUPERSEDED
 
 
 @pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
@@ -161,5 +161,5 @@ def test_a_third_kind_runs_in_the_sandbox_with_its_own_job(echo, monkeypatch):
     assert (kind, target_id, number) == ("result", 5, 1)
     assert recorded == RaceResult(laps=[LAP], trace=result["trace"], duration_s=0.5)
     attempt = EvaluationAttempt.objects.get(target_kind=ECHO)
-    assert attempt.status == A.SUCCEEDED and attempt.sandbox_mode == "bubblewrap", attempt.error
+    assert attempt.status == AttemptStatus.SUCCEEDED and attempt.sandbox_mode == "bubblewrap", attempt.error
     assert attempt.timings["sandbox_s"] > 0  # the sandbox's wall time, for operators

@@ -12,7 +12,7 @@ from races.models import BracketMatch, Submission
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BEFORE = ("evaluator", "0003_match_attempts")
-A = EvaluationAttempt.Status
+AttemptStatus = EvaluationAttempt.Status
 
 
 def migrate(to_evaluator: tuple[str, str] | None):
@@ -38,17 +38,17 @@ def test_old_attempts_get_their_target_owner_and_priority_and_the_way_back_resto
     try:
         old_apps = migrate(BEFORE)
         old = old_apps.get_model("evaluator", "EvaluationAttempt")
-        old.objects.create(submission_id=mine.pk, number=1, status=A.FAILED, error="crashed")
-        old.objects.create(submission_id=mine.pk, number=2, status=A.PENDING)
-        old.objects.create(match_id=match.pk, number=1, status=A.RUNNING, worker_id="host:1")
+        old.objects.create(submission_id=mine.pk, number=1, status=AttemptStatus.FAILED, error="crashed")
+        old.objects.create(submission_id=mine.pk, number=2, status=AttemptStatus.PENDING)
+        old.objects.create(match_id=match.pk, number=1, status=AttemptStatus.RUNNING, worker_id="host:1")
 
         migrate(None)
         rows = list(EvaluationAttempt.objects.order_by("pk").values_list(
             "target_kind", "target_id", "number", "status", "owner_id", "priority"))
         assert rows == [
-            ("submission", mine.pk, 1, A.FAILED, racer.pk, 0),
-            ("submission", mine.pk, 2, A.PENDING, racer.pk, 0),
-            ("match", match.pk, 1, A.RUNNING, None, MATCH_PRIORITY),
+            ("submission", mine.pk, 1, AttemptStatus.FAILED, racer.pk, 0),
+            ("submission", mine.pk, 2, AttemptStatus.PENDING, racer.pk, 0),
+            ("match", match.pk, 1, AttemptStatus.RUNNING, None, MATCH_PRIORITY),
         ]
         assert list(mine.attempts.values_list("number", flat=True)) == [1, 2]
         assert match.attempts.get().worker_id == "host:1"

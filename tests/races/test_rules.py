@@ -34,14 +34,14 @@ from races.services.submissions import TRANSITIONS, submission_transition
 from tests.races.test_services import result, score
 
 pytestmark = pytest.mark.django_db(transaction=True)
-S = Submission.Status
+SubmissionStatus = Submission.Status
 
 
 def test_the_status_machine_allows_exactly_the_documented_moves(make_racer, make_race, make_model):
     racer = make_racer()
     submission = submission_create(racer, make_race(), make_model(racer))
-    for start in S.values:
-        for target in S.values:
+    for start in SubmissionStatus.values:
+        for target in SubmissionStatus.values:
             Submission.objects.filter(pk=submission.pk).update(status=start)
             submission.refresh_from_db()
             if target in TRANSITIONS[start]:
@@ -51,8 +51,9 @@ def test_the_status_machine_allows_exactly_the_documented_moves(make_racer, make
                 with pytest.raises(RuleViolation, match=f"A {start} submission cannot become {target}"):
                     submission_transition(submission, target)
     # Final states never move back to running on their own; a scored run is never re-scored silently.
-    assert S.RUNNING not in TRANSITIONS[S.SCORED] | TRANSITIONS[S.FAILED] | TRANSITIONS[S.DISQUALIFIED]
-    assert submission.events.first().status == S.QUEUED
+    finals = (SubmissionStatus.SCORED, SubmissionStatus.FAILED, SubmissionStatus.DISQUALIFIED)
+    assert all(SubmissionStatus.RUNNING not in TRANSITIONS[final] for final in finals)
+    assert submission.events.first().status == SubmissionStatus.QUEUED
 
 
 def test_submissions_are_numbered_per_racer_and_race(make_racer, make_race, make_model):
@@ -74,7 +75,8 @@ def test_a_rerun_drops_the_old_run_requeues_and_scores_again(make_racer, make_ra
 
     submission_rerun(submission)
     submission.refresh_from_db()
-    assert submission.status == S.QUEUED and submission.started_at is None and submission.finished_at is None
+    assert submission.status == SubmissionStatus.QUEUED
+    assert submission.started_at is None and submission.finished_at is None
     assert not Run.objects.filter(submission=submission).exists()
     assert not LeaderboardEntry.objects.filter(race=race).exists()
     retry = submission.attempts.order_by("-number").first()
@@ -91,10 +93,10 @@ def test_a_rerun_reinstates_a_disqualified_submission(make_racer, make_race, mak
     score(submission, 10.0)
     submission_disqualify(submission, "Suspicious")
     submission.refresh_from_db()
-    assert submission.status == S.DISQUALIFIED and submission.failure_reason == "Suspicious"
+    assert submission.status == SubmissionStatus.DISQUALIFIED and submission.failure_reason == "Suspicious"
     submission_rerun(submission)
     submission.refresh_from_db()
-    assert submission.status == S.QUEUED and submission.failure_reason == ""
+    assert submission.status == SubmissionStatus.QUEUED and submission.failure_reason == ""
 
 
 def test_a_submission_disqualified_while_waiting_ignores_its_evaluation(make_racer, make_race, make_model):
@@ -106,7 +108,7 @@ def test_a_submission_disqualified_while_waiting_ignores_its_evaluation(make_rac
     submission_mark_running(submission, attempt)
     assert submission_record_result(submission, attempt, result(9.0)) is None
     submission.refresh_from_db()
-    assert submission.status == S.DISQUALIFIED
+    assert submission.status == SubmissionStatus.DISQUALIFIED
     assert not LeaderboardEntry.objects.filter(race=race).exists() and not Run.objects.exists()
 
 
@@ -117,7 +119,7 @@ def test_a_result_that_cannot_be_scored_fails_the_submission_with_the_reason(mak
     submission_mark_running(submission, attempt)
     assert submission_record_result(submission, attempt, RaceResult(laps=[{"trial": 1}], trace={})) is None
     submission.refresh_from_db()
-    assert submission.status == S.FAILED and "could not be scored" in submission.failure_reason
+    assert submission.status == SubmissionStatus.FAILED and "could not be scored" in submission.failure_reason
     submission_fail(submission, "late")  # a final state is never overwritten
     submission.refresh_from_db()
     assert "could not be scored" in submission.failure_reason
