@@ -142,6 +142,16 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded layout has concurrent writers (gunicorn threads, the in-process evaluation workers). WAL lets
+    # readers go on while one writes; IMMEDIATE transactions take the write lock at BEGIN, so a transaction that
+    # read first cannot fail with "database is locked" when it then writes (SQLite refuses that upgrade without
+    # waiting); the busy timeout makes writers queue for the lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        timeout=30,
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Task queue ----------------------------------------------------------------------------------------

@@ -91,6 +91,23 @@ def test_the_embedded_defaults_need_no_variables_and_keep_one_secret_key(tmp_pat
     assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
 
 
+def test_the_embedded_sqlite_database_takes_concurrent_writers(tmp_path):
+    """WAL, a busy timeout and write locks taken at BEGIN (tests/races/test_embedded_concurrency.py shows why)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PITLANE_")}
+    env.update(PITLANE_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="league.settings")
+    code = (
+        "import django; django.setup()\n"
+        "from django.db import connection, transaction\n"
+        "with connection.cursor() as cursor:\n"
+        "    print(cursor.execute('PRAGMA journal_mode').fetchone()[0], cursor.execute('PRAGMA busy_timeout')"
+        ".fetchone()[0])\n"
+        "print(connection.transaction_mode)\n"
+    )
+    result = run(["-c", code], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "30000", "IMMEDIATE"]
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
