@@ -20,6 +20,12 @@ private scratch folder under names we choose (the allow-listed names), with ``O_
 devices, FIFOs, absolute paths and ``..`` are refused before any byte is written. Weights are parsed only by
 the safetensors library (never ``torch.load``, never ``pickle``). Every rejection is an ``ArchiveError``
 subclass with a stable ``code`` and a message meant for the racer who uploaded the file.
+
+Validation is total: the JSON members are parsed without recursion beyond ``MAX_JSON_DEPTH`` levels (their
+nesting is measured before ``json.loads`` runs), NaN/Infinity and numbers beyond the float range are refused
+with the place they were found, and any other exception raised while reading untrusted bytes is logged with
+its traceback and becomes ``UnreadableArchiveError`` ("the archive could not be read"). Only ``OSError`` (the
+scratch disk, a missing source file) and ``MemoryError`` pass through: they are the machine's failures.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import math
 import os
 import re
 import shutil
+import sys
 import tarfile
 import tempfile
 import zlib
@@ -60,6 +68,14 @@ _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "
 _SECTION_BUDGET = 1 * MiB  # between two members (headers, pax/long-name records) and after the tar end
 _HEADER_TOO_LARGE = "a tar header record is larger than 1 MiB"
 _READ_CHUNK = 1 * MiB
+# Real metadata nests 3 levels, hyperparameters 1; the bound keeps json.loads' recursion far from Python's limit.
+MAX_JSON_DEPTH = 64
+# Below Python's int/str conversion limit (4300 digits), so an over-long integer gets our message, not Python's.
+_MAX_INT_DIGITS = 4000
+_JSON_STRUCTURE = re.compile(r'[][{}"]')
+_FLOAT_MAX = sys.float_info.max
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,12 @@ class ActionSpaceMismatchError(WeightsLayoutError):
 
 class NonFiniteWeightsError(ArchiveError):
     code = "non_finite_weights"
+
+
+class UnreadableArchiveError(ArchiveError):
+    """Validation met an error nobody foresaw; the traceback is logged, the racer gets a plain refusal."""
+
+    code = "unreadable_archive"
 
 
 # --- results --------------------------------------------------------------------------------------------------
@@ -414,6 +436,19 @@ class _InflatedReader(io.RawIOBase):
 def _unpack_and_validate(
     source: str | Path | BinaryIO, private: Path, limits: ArchiveLimits, *, check_values: bool = True
 ) -> ArchiveInfo:
+    """Every refusal is an ``ArchiveError``: an unforeseen exception is logged and refused as unreadable."""
+    try:
+        return _validate_stream(source, private, limits, check_values=check_values)
+    except (ArchiveError, OSError, MemoryError):
+        raise
+    except Exception as error:
+        logger.exception("unexpected error while validating a model archive (refused as unreadable)")
+        raise UnreadableArchiveError("the archive could not be read") from error
+
+
+def _validate_stream(
+    source: str | Path | BinaryIO, private: Path, limits: ArchiveLimits, *, check_values: bool
+) -> ArchiveInfo:
     if isinstance(source, str | Path):
         path = Path(source)
         if path.stat().st_size > limits.max_archive_bytes:
@@ -552,25 +587,98 @@ def _read_metadata(path: Path) -> tuple[Vehicle, dict[str, Any]]:
         raise MissingMemberError(f"no {METADATA_FILE} in {path.parent}")
     try:
         text = path.read_bytes().decode("utf-8-sig")
-        metadata = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
     except UnicodeDecodeError:
         raise MetadataError(f"{METADATA_FILE} is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise MetadataError(f"{METADATA_FILE} is not valid JSON: {error}") from None
-    except ValueError as error:  # from the hooks
-        raise MetadataError(f"{METADATA_FILE} is not valid JSON: {error}") from None
+    metadata = _parse_json(METADATA_FILE, text, MetadataError, unique_keys=True)
     try:
         return Vehicle.from_model_metadata(metadata), metadata
     except VehicleError as error:
         raise MetadataError(f"{METADATA_FILE}: {error}") from None
 
 
+def _parse_json(file_name: str, text: str, error_class: type[ArchiveError], *, unique_keys: bool = False) -> Any:
+    """``json.loads`` made total for untrusted text: every problem is an ``error_class`` naming ``file_name``."""
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise error_class(f"{file_name} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays/objects)")
+    try:
+        document = json.loads(
+            text,
+            object_pairs_hook=_unique_keys if unique_keys else None,
+            parse_constant=_no_constants,
+            parse_int=_bounded_int,
+        )
+    except ValueError as error:  # JSONDecodeError, and the hooks' refusals
+        raise error_class(f"{file_name} is not valid JSON: {error}") from None
+    where = _out_of_range_number(document)
+    if where is not None:
+        raise error_class(f"{file_name}: {where} is out of range (numbers must be finite and within ±{_FLOAT_MAX:g})")
+    return document
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of arrays/objects, found without recursion (strings skipped with json's own scanner).
+
+    Stops counting past ``MAX_JSON_DEPTH``; text that is not JSON gets whatever depth its valid prefix has, and
+    ``json.loads`` reports the error itself (it never gets deeper than that prefix).
+    """
+    depth = deepest = 0
+    position = 0
+    while match := _JSON_STRUCTURE.search(text, position):
+        character, position = match.group(), match.end()
+        if character == '"':
+            try:
+                position = json.decoder.scanstring(text, position)[1]
+            except ValueError:  # an unterminated or invalid string: json.loads stops there too
+                break
+        elif character in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _out_of_range_number(document: Any) -> str | None:
+    """The path (``action_space[0].speed``) of the first number float() cannot hold, or None."""
+    pending: list[tuple[str, Any]] = [("", document)]  # no recursion, although the depth is bounded anyway
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((f"{path}.{key}" if path else str(key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in reversed(list(enumerate(value))))
+        elif _beyond_float(value):
+            return _shortened(path) if path else "the document"
+    return None
+
+
+def _beyond_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)  # 1e400 parses as inf
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) > _FLOAT_MAX
+
+
+def _shortened(text: str, limit: int = 120) -> str:
+    """Untrusted text quoted in a message is cut: a 16 MiB key must not become a 16 MiB error."""
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits.lstrip('-'))} digits is out of range")
+    return int(digits)
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates:
+    document = dict(pairs)
+    if len(document) != len(pairs):  # one pass: an object may hold many keys
+        seen: set[str] = set()
+        duplicates = sorted({key for key, _ in pairs if key in seen or seen.add(key)})
         raise ValueError(f"duplicate key(s) {', '.join(map(repr, duplicates))}")
-    return dict(pairs)
+    return document
 
 
 def _no_constants(token: str) -> Any:
@@ -693,9 +801,10 @@ def _read_hyperparameters(private: Path, members: Mapping[str, int]) -> dict[str
     if HYPERPARAMETERS_FILE not in members:
         return None
     try:
-        document = json.loads((private / HYPERPARAMETERS_FILE).read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = (private / HYPERPARAMETERS_FILE).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ProvenanceError(f"{HYPERPARAMETERS_FILE} is not valid JSON: {error}") from None
+    document = _parse_json(HYPERPARAMETERS_FILE, text, ProvenanceError)
     if not isinstance(document, dict):
         raise ProvenanceError(f"{HYPERPARAMETERS_FILE} must hold a JSON object")
     return document

@@ -68,11 +68,23 @@ class VehicleError(ValueError):
 # --- small checkers -------------------------------------------------------------------------------------------
 
 
+def _brief(value: Any, limit: int = 80) -> str:
+    """``repr`` for a message, cut short: the value may come from an uploaded file of any size."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's int-to-string digit limit
+        return "a number too long to print"
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 def _number(field_name: str, value: Any) -> float:
     # bool is an int in Python; `true` as a speed is a typo, not 1 m/s.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VehicleError(field_name, f"must be a number, got {type(value).__name__} {value!r}")
-    number = float(value)
+        raise VehicleError(field_name, f"must be a number, got {type(value).__name__} {_brief(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range (a 400-digit speed)
+        raise VehicleError(field_name, f"{_brief(value)} is out of range") from None
     if not math.isfinite(number):
         raise VehicleError(field_name, f"must be a finite number, got {value!r}")
     return number
@@ -88,7 +100,7 @@ def _in_range(field_name: str, value: Any, low: float, high: float, unit: str) -
 
 def _integer(field_name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise VehicleError(field_name, f"must be an integer, got {type(value).__name__} {value!r}")
+        raise VehicleError(field_name, f"must be an integer, got {type(value).__name__} {_brief(value)}")
     return value
 
 
@@ -117,9 +129,9 @@ def validate_sensors(names: Sequence[str]) -> tuple[str, ...]:
         raise VehicleError("sensor", f"must be a list of sensor names, got {type(names).__name__}")
     for name in names:
         if not isinstance(name, str):
-            raise VehicleError("sensor", f"sensor names are strings, got {name!r}")
+            raise VehicleError("sensor", f"sensor names are strings, got {_brief(name)}")
         if name not in SENSORS:
-            raise VehicleError("sensor", f"unknown sensor {name!r} (known: {', '.join(SENSORS)})")
+            raise VehicleError("sensor", f"unknown sensor {_brief(name)} (known: {', '.join(SENSORS)})")
     if len(set(names)) != len(names):
         raise VehicleError("sensor", f"a sensor is listed twice: {list(names)}")
     cameras = [name for name in names if name in CAMERA_SENSORS]
@@ -251,7 +263,7 @@ class DiscreteActionSpace:
             # "index" is written by the AWS console; the list position is what counts, so it must agree.
             _check_keys(where, entry, ("steering_angle", "speed"), ("index",))
             if "index" in entry and (isinstance(entry["index"], bool) or entry["index"] != index):
-                raise VehicleError(where, f"'index' is {entry['index']!r} but the action is at position {index}")
+                raise VehicleError(where, f"'index' is {_brief(entry['index'])} but the action is at position {index}")
             try:
                 actions.append(Action(entry["steering_angle"], entry["speed"]))
             except VehicleError as error:
@@ -352,7 +364,7 @@ class Vehicle:
         if not isinstance(self.neural_network, str) or self.neural_network not in NEURAL_NETWORKS:
             raise VehicleError(
                 "neural_network",
-                f"unknown neural network {self.neural_network!r} (known: {', '.join(NEURAL_NETWORKS)})",
+                f"unknown neural network {_brief(self.neural_network)} (known: {', '.join(NEURAL_NETWORKS)})",
             )
         if not isinstance(self.action_space, DiscreteActionSpace | ContinuousActionSpace):
             raise VehicleError("action_space", f"unsupported action space {type(self.action_space).__name__}")
@@ -457,17 +469,21 @@ def _check_training_algorithm(value: Any) -> None:
             "'sac' is not supported: Pitlane trains and races clipped PPO models only (use 'clipped_ppo')",
         )
     if value != CLIPPED_PPO:
-        raise VehicleError("training_algorithm", f"unknown training algorithm {value!r} (supported: 'clipped_ppo')")
+        raise VehicleError(
+            "training_algorithm", f"unknown training algorithm {_brief(value)} (supported: 'clipped_ppo')"
+        )
 
 
 def _check_version(value: Any) -> None:
     # Any DeepRacer model version is accepted ("4.0", "5", 6): Pitlane has one physics model.
     try:
         ok = not isinstance(value, bool) and isinstance(value, str | int | float) and math.isfinite(float(value))
+    except OverflowError:  # an int beyond the float range
+        raise VehicleError("version", f"{_brief(value)} is out of range") from None
     except ValueError:
         ok = False
     if not ok:
-        raise VehicleError("version", f'must be a version number such as "5", got {value!r}')
+        raise VehicleError("version", f'must be a version number such as "5", got {_brief(value)}')
 
 
 def _action_space_from_metadata(space_type: Any, values: Any) -> ActionSpace:
@@ -475,7 +491,7 @@ def _action_space_from_metadata(space_type: Any, values: Any) -> ActionSpace:
         return DiscreteActionSpace.from_metadata(values)
     if space_type == "continuous":
         return ContinuousActionSpace.from_metadata(values)
-    raise VehicleError("action_space_type", f"must be 'discrete' or 'continuous', got {space_type!r}")
+    raise VehicleError("action_space_type", f"must be 'discrete' or 'continuous', got {_brief(space_type)}")
 
 
 def load_vehicle(path: str | Path) -> Vehicle:

@@ -312,6 +312,67 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
         archive.WeightsLayoutError,
         "unexpected tensor(s): backdoor.weight",
     )
+    # --- JSON that crashed the validator instead of being refused (issue "Hardening", item 4) ---
+    add(
+        "deep_metadata",
+        valid_members(**{archive.METADATA_FILE: b"[" * 100_000 + b"]" * 100_000}),
+        archive.MetadataError,
+        "model_metadata.json is nested too deeply",
+    )
+    add(
+        "deep_hyperparameters",
+        [*good, Member(archive.HYPERPARAMETERS_FILE, b'{"a":' * 100_000 + b"1" + b"}" * 100_000)],
+        archive.ProvenanceError,
+        "hyperparameters.json is nested too deeply",
+    )
+    add(
+        "deep_inside_a_string",  # brackets inside strings are text: the depth is 2, the metadata is refused later
+        valid_members(**{archive.METADATA_FILE: metadata_bytes(neural_network="[" * 100_000)}),
+        archive.MetadataError,
+        "unknown neural network '[[[[",
+    )
+    add(
+        "huge_int_version",
+        valid_members(**{archive.METADATA_FILE: _metadata_with_raw(version="9" * 400)}),
+        archive.MetadataError,
+        "model_metadata.json: version is out of range",
+    )
+    add(
+        "huge_int_speed",
+        valid_members(**{archive.METADATA_FILE: _metadata_with_raw(speed="1" + "0" * 400)}),
+        archive.MetadataError,
+        "model_metadata.json: action_space[0].speed is out of range",
+    )
+    add(
+        "overlong_int",  # beyond Python's own int/str limit (4300 digits)
+        valid_members(**{archive.METADATA_FILE: _metadata_with_raw(speed="7" * 5000)}),
+        archive.MetadataError,
+        "an integer of 5000 digits is out of range",
+    )
+    add(
+        "infinite_float_metadata",  # 1e400 parses as inf without going through parse_constant
+        valid_members(**{archive.METADATA_FILE: _metadata_with_raw(steering_angle="-1e400")}),
+        archive.MetadataError,
+        "model_metadata.json: action_space[0].steering_angle is out of range",
+    )
+    add(
+        "nan_hyperparameters",
+        [*good, Member(archive.HYPERPARAMETERS_FILE, b'{"lr": NaN, "batch_size": 64}')],
+        archive.ProvenanceError,
+        "NaN is not a JSON number",
+    )
+    add(
+        "infinity_hyperparameters",
+        [*good, Member(archive.HYPERPARAMETERS_FILE, b'{"lr": -Infinity}')],
+        archive.ProvenanceError,
+        "-Infinity is not a JSON number",
+    )
+    add(
+        "overflowing_hyperparameters",
+        [*good, Member(archive.HYPERPARAMETERS_FILE, b'{"schedule": {"lr": [0.1, 2e999]}}')],
+        archive.ProvenanceError,
+        "hyperparameters.json: schedule.lr[1] is out of range",
+    )
     add(
         "nan_weights",
         valid_members(**{archive.WEIGHTS_FILE: weights_bytes(edit=_poison_with_nan)}),
@@ -319,6 +380,18 @@ def build_hostile_corpus(directory: Path, escape_dir: Path) -> dict[str, Hostile
         "value_net.middleware.fc1.bias holds 1 NaN",
     )
     return corpus
+
+
+def _metadata_with_raw(**raw_numbers: str) -> bytes:
+    """Metadata whose ``version`` or first action's ``speed`` / ``steering_angle`` is the raw JSON number given."""
+    document = json.loads(metadata_bytes())
+    for key in raw_numbers:
+        where = document if key == "version" else document["action_space"][0]
+        where[key] = f"@{key}@"
+    text = json.dumps(document)
+    for key, raw in raw_numbers.items():
+        text = text.replace(f'"@{key}@"', raw)
+    return text.encode()
 
 
 def _torch_save_bytes() -> bytes:

@@ -31,7 +31,9 @@ CASES = [
     "huge_member", "many_members", "not_gzip", "gzip_not_tar", "truncated", "short_member", "pickle_weights",
     "torch_save_weights", "missing_metadata", "missing_weights", "garbled_metadata", "unknown_network",
     "unknown_sensor", "sac_metadata", "mismatched_action_space", "wrong_shapes", "wrong_dtype",
-    "unexpected_tensor", "nan_weights",
+    "unexpected_tensor", "nan_weights", "deep_metadata", "deep_hyperparameters", "deep_inside_a_string",
+    "huge_int_version", "huge_int_speed", "overlong_int", "infinite_float_metadata", "nan_hyperparameters",
+    "infinity_hyperparameters", "overflowing_hyperparameters",
 ]  # fmt: skip
 
 
@@ -83,3 +85,60 @@ def test_load_model_refuses(corpus: dict, case: str) -> None:
     hostile = corpus[case]
     with pytest.raises(hostile.error, match=hostile.message.split("'")[0]):
         archive.load_model(hostile.path)
+
+
+# --- totality: whatever the bytes, an ArchiveError (issue "Hardening", item 4) -----------------------------------
+
+
+def test_an_unforeseen_error_is_logged_and_refused_as_unreadable(
+    corpus: dict, sandbox: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.sim.hostile_archives import valid_members, write_tar_gz
+
+    good = write_tar_gz(sandbox / "good-for-unforeseen.tar.gz", valid_members())
+    archive.inspect_archive(good)  # valid as it is
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a bug nobody foresaw")
+
+    monkeypatch.setattr(archive.Vehicle, "from_model_metadata", broken)
+    with caplog.at_level("ERROR", logger="sim.io.archive"), pytest.raises(archive.UnreadableArchiveError) as caught:
+        archive.inspect_archive(good)
+    assert str(caught.value) == "the archive could not be read"
+    assert caught.value.code == "unreadable_archive"
+    assert isinstance(caught.value.__cause__, TypeError)  # kept for the log's traceback
+    assert "unexpected error while validating a model archive" in caplog.text
+    assert "a bug nobody foresaw" in caplog.text  # the traceback is in the log
+    dest = sandbox / "extract-unforeseen"
+    with pytest.raises(archive.UnreadableArchiveError):
+        archive.extract_archive(good, dest)
+    assert list(dest.iterdir()) == []
+
+
+def test_the_machine_s_own_failures_are_not_blamed_on_the_archive(sandbox: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        archive.inspect_archive(sandbox / "no-such-file.tar.gz")
+
+
+def test_vehicle_and_hyperparameter_checks_refuse_numbers_floats_cannot_hold() -> None:
+    from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
+    from sim.world.vehicle import Vehicle, VehicleError
+    from tests.sim.hostile_archives import SMALL_VEHICLE
+
+    metadata = SMALL_VEHICLE.to_model_metadata()
+    metadata["action_space"][0]["speed"] = 10**400
+    with pytest.raises(VehicleError, match=r"action_space\[0\]\.speed: 1000.*… is out of range"):
+        Vehicle.from_model_metadata(metadata)
+    metadata = SMALL_VEHICLE.to_model_metadata() | {"version": 10**400}
+    with pytest.raises(VehicleError, match=r"version: .* is out of range"):
+        Vehicle.from_model_metadata(metadata)
+    metadata = SMALL_VEHICLE.to_model_metadata() | {"neural_network": "x" * 10_000}
+    with pytest.raises(VehicleError) as caught:
+        Vehicle.from_model_metadata(metadata)
+    assert len(str(caught.value)) < 300  # the uploaded value is quoted, cut short
+    with pytest.raises(HyperparameterError, match="learning_rate is out of range"):
+        Hyperparameters(learning_rate=10**400)
+    with pytest.raises(HyperparameterError, match="learning_rate must be a finite number, got nan"):
+        Hyperparameters(learning_rate=float("nan"))
+    with pytest.raises(HyperparameterError, match="between 32 and 512, got a number too long to print"):
+        Hyperparameters(batch_size=10**5000)
