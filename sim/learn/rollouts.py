@@ -8,6 +8,7 @@ starts, ``step``, ``park``, ``running`` and ``take_record``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,9 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
     """Run ``count`` training episodes in parallel (one per car) from their round-robin starts.
 
     The first (prepare) step of each episode is kept out of the rollout: the car is held, so its action
-    changes nothing and would only add noise to the policy gradient.
+    changes nothing and would only add noise to the policy gradient. Each summary gets the wall-clock
+    ``start_time`` (the episodes start together) and ``metric_time`` (when it ended), in ms since the epoch, for
+    the console's metrics file.
     """
     if not 1 <= count <= env.num_envs:
         raise ValueError(f"count must be between 1 and {env.num_envs}, got {count}")
@@ -55,6 +58,7 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
     simtrace: list[SimTraceRow] = []
     env_steps = 0
     placeholder = _placeholder_actions(env)
+    started_ms = _now_ms()
     while not waiting.all():
         live = np.flatnonzero(~waiting)
         sample = agent.sample(_take(observation, live))
@@ -76,7 +80,7 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
             car = summary["car"]
             if waiting[car]:
                 continue
-            summary = dict(summary, episode=first_episode + car)
+            summary = dict(summary, episode=first_episode + car, start_time=started_ms, metric_time=_now_ms())
             episodes.append(summary)
             record = env.take_record(car)
             if env.record_simtrace:
@@ -99,12 +103,14 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
 
 
 def evaluate_progress(env: VectorRaceEnv, agent: Agent) -> list[dict[str, Any]]:
-    """Deterministic training-rule episodes from evenly spaced starts (one per car): their summaries."""
+    """Deterministic training-rule episodes from evenly spaced starts (one per car): their summaries (with the
+    wall-clock ``start_time`` and ``metric_time`` as ``collect_episodes``')."""
     n = env.num_envs
     observation, _ = env.reset(options={"start_ndist": np.arange(n) / n})
     waiting = np.zeros(n, dtype=bool)
     summaries: list[dict[str, Any]] = []
     placeholder = _placeholder_actions(env)
+    started_ms = _now_ms()
     while not waiting.all():
         live = np.flatnonzero(~waiting)
         actions = placeholder.copy()
@@ -112,10 +118,14 @@ def evaluate_progress(env: VectorRaceEnv, agent: Agent) -> list[dict[str, Any]]:
         observation, _, _, _, info = env.step(actions)
         for summary in info["episodes"]:
             if not waiting[summary["car"]]:
-                summaries.append(summary)
+                summaries.append(dict(summary, start_time=started_ms, metric_time=_now_ms()))
                 waiting[summary["car"]] = True
                 env.park([summary["car"]])
     return sorted(summaries, key=lambda s: s["car"])
+
+
+def _now_ms() -> int:
+    return round(time.time() * 1000)
 
 
 def _placeholder_actions(env: VectorRaceEnv) -> np.ndarray:

@@ -3,9 +3,10 @@
 One iteration = ``episodes_between_training`` episodes collected in parallel (``sim.learn.rollouts``), then
 ``num_epochs`` of PPO over that experience, then a few deterministic evaluation episodes whose mean progress
 tracks the best checkpoint. ``train_iteration`` returns an ``IterationResult``; ``commit_iteration`` saves it
-(checkpoint, metrics, simtrace). The end of the run (stop condition, Ctrl-C) writes the reward graph and the
-``model.tar.gz`` (see ``sim.io.model_folder`` for the layout). Starting, resuming and cloning a training is
-``sim.learn.training``.
+(checkpoint, metrics, simtrace). Iterations count from 1 (checkpoints, metrics rows, a resumed run carries on);
+the iteration's training simtrace is DeepRacer's file ``iteration - 1`` (``ModelFolder.training_simtrace``).
+The end of the run (stop condition, Ctrl-C) writes the reward graph and the ``model.tar.gz`` (see
+``sim.io.model_folder`` for the layout). Starting, resuming and cloning a training is ``sim.learn.training``.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class Trainer:
             self.env_steps, self.elapsed_seconds = int(state["env_steps"]), float(state["elapsed_seconds"])
             self.best_iteration, self.best_progress = state["best_iteration"], float(state["best_progress"])
         self.metrics = TrainingMetrics.load(folder, self.iteration)
+        folder.renumber_legacy_training_simtraces()  # a folder from before DeepRacer's numbering, resumed
         self.env = VectorRaceEnv(self.track, hp.episodes_between_training, config.vehicle, self.reward_function,
                                  seed=config.seed, record_simtrace=config.record_simtrace,
                                  max_episode_steps=config.max_episode_steps)
@@ -201,6 +203,8 @@ class Trainer:
             "status": summary["status"],
             "lap_complete": summary["lap_complete"],
             "start_ndist": round(summary["start_ndist"], 4),
+            "start_time": summary["start_time"],
+            "metric_time": summary["metric_time"],
         }
 
     def _state(self) -> dict[str, Any]:

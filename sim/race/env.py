@@ -381,7 +381,7 @@ class VectorRaceEnv(VectorEnv):
                 action = (int(actions[car]) if self.vehicle.is_discrete
                           else f"[{steering_deg[car]:.2f} {speed[car]:.2f}]")
                 self._records[car].simtrace.append(SimTraceRow(
-                    episode=int(self._episode_index[car] if self.mode == "training" else state.laps_done[car]),
+                    episode=self._simtrace_episode(car, code),
                     steps=float(state.steps[car]),
                     X=float(geometry.point[car, 0]),
                     Y=float(geometry.point[car, 1]),
@@ -400,6 +400,14 @@ class VectorRaceEnv(VectorEnv):
                     pause_duration=float(max(state.hold_s[car], 0.0)) if code == EpisodeStatus.PAUSE else 0.0,
                     obstacle_crash_counter=int(state.counters.crash[car]),
                 ))
+
+    def _simtrace_episode(self, car: int, code: EpisodeStatus) -> int:
+        """The simtrace ``episode`` of ``car``'s step: its training episode, or in a race the lap in force when the
+        step was taken (0-based). The race rules have already counted a lap this step completes, but the simapp
+        writes the ``lap_complete`` row before it increments: the row belongs to the lap it completes."""
+        if self.mode == "training":
+            return int(self._episode_index[car])
+        return int(self._rule_state.laps_done[car]) - (code == EpisodeStatus.LAP_COMPLETE)
 
     def _observe(self, cars: np.ndarray | None = None) -> Any:
         """The sensors' frames of every car, or of ``cars``."""

@@ -55,7 +55,9 @@ def test_max_episodes_stops_exactly_and_the_model_folder_is_complete(tmp_path):
     log.load_training_trace()
     trace = log.dataframe()
     assert sorted(trace["episode"].unique()) == list(range(7))
-    assert set(trace["iteration"].unique()) == {1, 2}
+    # DeepRacer numbers training simtraces from 0: iterations 1 and 2 are files 0 and 1.
+    assert set(trace["iteration"].unique()) == {0, 1}
+    assert sorted(trace["unique_episode"].unique()) == list(range(7))
 
     info = inspect_archive(folder / "model.tar.gz")
     assert info.vehicle == get_vehicle("original_deepracer")
