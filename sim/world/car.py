@@ -23,8 +23,15 @@ STEPS_PER_SECOND = 15  # one camera frame per step, as the simapp
 
 @dataclass(frozen=True)
 class CarSpec:
+    """The car's dimensions and limits. ``wheelbase`` drives the kinematics; the wheel contact points that decide
+    ``all_wheels_on_track`` / off track are the DeepRacer car model's wheel links (simapp URDF, SPEC §2), from
+    the origin: front (``front_wheel_x``, ±``front_wheel_y``), rear (``rear_wheel_x``, ±``rear_wheel_y``)."""
+
     wheelbase: float = 0.164
-    track: float = 0.16
+    front_wheel_x: float = 0.082311
+    front_wheel_y: float = 0.079601
+    rear_wheel_x: float = -0.081663
+    rear_wheel_y: float = 0.08105
     max_steering_deg: float = 30.0
     min_speed: float = 0.1
     max_speed: float = 4.0
@@ -44,8 +51,8 @@ class CarSpec:
 
     def wheel_offsets(self) -> np.ndarray:
         """(4, 2) wheel centres in the car frame: front-left, front-right, rear-left, rear-right."""
-        half_l, half_t = self.wheelbase / 2, self.track / 2
-        return np.array([[half_l, half_t], [half_l, -half_t], [-half_l, half_t], [-half_l, -half_t]])
+        front_x, front_y, rear_x, rear_y = self.front_wheel_x, self.front_wheel_y, self.rear_wheel_x, self.rear_wheel_y
+        return np.array([[front_x, front_y], [front_x, -front_y], [rear_x, rear_y], [rear_x, -rear_y]])
 
     def footprint_offsets(self) -> np.ndarray:
         """(4, 2) corners of the collision rectangle in the car frame (centred on the origin)."""

@@ -1,5 +1,7 @@
 """Objects on the track: boxes end episodes by collision, bot cars drive their lane, params describe both."""
 
+import io
+
 import numpy as np
 import pytest
 
@@ -131,3 +133,40 @@ def test_the_scripted_driver_races_into_a_box_on_its_centre_line(oval):
     blocked = run_driver_race(driver, vehicle, rules, objects=box)
     assert sum(lap.crash_count for lap in clear.laps) == 0
     assert sum(lap.crash_count for lap in blocked.laps) >= 1
+
+
+def test_a_box_on_the_racing_line_costs_one_collision_and_one_reset_then_the_car_completes_the_lap(oval):
+    """SPEC §3: after a collision the car is reset 1 m behind the box, so a model that steers round it after the
+    reset drives on (reset next to the box, it hit it again and again). The centre-line driver stands for a model
+    that meets the box, then keeps to the outer lane."""
+    from deepracer.logs import AnalysisUtils, SimulationLogsIO
+
+    from sim.io.simtrace import write_sim_trace_log
+    from sim.race.drivers import PurePursuitDriver
+    from sim.world.vehicle import get_vehicle
+
+    xy, yaw = oval.pose_at(np.array([3.0 / oval.length]))
+    box = StaticBoxes(xy, yaw, np.array([0.5]), np.array([0.4]))
+    vehicle = get_vehicle("original_deepracer")
+    env = VectorRaceEnv(oval, 1, vehicle, mode="race", objects=box, record_simtrace=True,
+                        rules=RaceRules(total_laps=1, collision_penalty_s=5.0, time_cap_s=120))
+    driver = PurePursuitDriver(oval, max_speed=1.0)
+    env.reset(seed=0)
+    while env.running[0]:
+        if env.lap_counters.crash[0]:
+            driver.lane = "outer"
+        env.step(driver.actions(env.car, vehicle))
+    record = env.take_record(0)
+
+    [lap] = record.laps
+    assert (lap.episode_status, lap.completion_percentage) == ("Lap complete", 100.0)
+    assert (lap.crash_count, lap.reset_count, lap.off_track_count) == (1, 1, 0)
+    statuses = [row.episode_status for row in record.simtrace]
+    assert statuses.count("crashed") == 1 and statuses[-1] == "lap_complete"
+    assert statuses.count("pause") == pytest.approx(5.0 * 15, abs=1)
+    log = io.StringIO()
+    write_sim_trace_log(log, record.simtrace)
+    log.seek(0)
+    frame = SimulationLogsIO.convert_to_pandas(SimulationLogsIO.load_buffer(log), stream="local")
+    [aggregate] = AnalysisUtils.simulation_agg(frame, "stream", "episode", is_eval=True).to_dict("records")
+    assert (aggregate["crashed"], aggregate["complete"], aggregate["progress"]) == (1, 1, 100.0)
