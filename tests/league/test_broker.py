@@ -156,3 +156,11 @@ def test_a_worker_thread_recovers_when_its_database_connection_is_dropped():
         worker.stop()
     assert isinstance(second, int), f"the second message failed: {second!r}"
     assert second != first
+
+
+def test_the_admin_has_no_empty_dramatiq_task_log():
+    """django_dramatiq's Task admin stays empty without its AdminMiddleware; the evaluator's attempts are the log."""
+    from django.contrib import admin
+    from django_dramatiq.models import Task
+
+    assert not admin.site.is_registered(Task)
