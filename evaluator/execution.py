@@ -110,6 +110,11 @@ def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, li
     except ResultError as error:
         detail = outcome.signal_name or f"exit code {outcome.returncode}"
         tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        if _hit_disk_limit(outcome, tail[0]):  # the model filled its capped folders: its failure, not a crash
+            _fail(claim, f"The evaluation exceeded the sandbox's disk limits (scratch "
+                         f"{limits.scratch_bytes // 1024**2} MiB, /tmp {sandbox.TMPFS_BYTES // 1024**2} MiB, "
+                         f"{limits.file_bytes // 1024**2} MiB per file): {tail[0][:300]}".strip(), retryable=False)
+            return
         _fail(claim, f"The evaluation crashed ({detail}; {error}) {tail[0][:300]}".strip(), retryable=True,
               crash_signature=f"{detail}:{str(error)[:80]}")
         return
@@ -122,6 +127,12 @@ def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, li
         return
     with_database_retry(attempt_succeed, claim, result, sandbox_mode=outcome.mode,
                         sandbox_seconds=round(outcome.wall_seconds, 3), patience_s=RECORD_PATIENCE_S)
+
+
+def _hit_disk_limit(outcome: sandbox.SandboxOutcome, last_error_line: str) -> bool:
+    """A run that died of ENOSPC / EFBIG without the runner reporting it (a child process, a thread, ...)."""
+    return outcome.signal_name == "SIGXFSZ" or any(
+        sign in last_error_line for sign in ("[Errno 28]", "No space left on device", "[Errno 27]", "File too large"))
 
 
 def _fail(claim: Claim, error: str, retryable: bool, crash_signature: str = "", car: int | None = None) -> None:

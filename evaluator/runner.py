@@ -13,10 +13,14 @@ A race job's ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"n
 ``{"kind": "bots", "items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the
 direction raced and ``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job
 error). A match job is raced with ``sim.race.head_to_head.run_match``; a failure of one car's model names the car.
+
+The sandbox caps the disk a run may fill (a size-limited ``/scratch`` and ``/tmp``, a size per file): running out of it
+(ENOSPC, EFBIG) is the model's failure, reported as such by ``run``, not a crash of the evaluator.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -27,6 +31,7 @@ import evaluator.contract as contract  # the standard library only: importable b
 
 TRACE_EVERY = 2  # every 2nd step (7.5 Hz) is plenty for the replay and keeps results small
 TRACE_DECIMALS = 3  # millimetres, milliradians: finer than the replay can show
+SCRATCH = "/scratch"  # the sandbox's private scratch folder (evaluator.sandbox.SCRATCH_MOUNT)
 
 
 def main() -> int:
@@ -114,6 +119,28 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
     ))
 
 
+def run() -> int:
+    """``main``, with a run that filled its disk allowance reported as the model's failure."""
+    try:
+        return main()
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EFBIG):
+            raise
+        return _emit(contract.RunnerFailure("model", _disk_limit_message(error)))
+
+
+def _disk_limit_message(error: OSError) -> str:
+    if error.errno == errno.EFBIG:
+        return f"The model exceeded the sandbox's file size limit ({error.strerror})"
+    if not os.path.isdir(SCRATCH):  # the fallback sandbox has no capped folders: the host's disk is full
+        return f"The model ran out of disk space ({error.strerror})"
+    sizes = []
+    for folder in (SCRATCH, "/tmp"):
+        stats = os.statvfs(folder)
+        sizes.append(f"{folder} {stats.f_blocks * stats.f_frsize // 1024**2} MiB")
+    return f"The model exceeded the scratch limit ({', '.join(sizes)}): {error.strerror}"
+
+
 def _compact_trace(trace: dict[str, Any]) -> dict[str, list]:
     def compact(value: Any) -> Any:
         if isinstance(value, list):  # the bots' poses of one step
@@ -131,6 +158,6 @@ def _emit(output: contract.RunnerOutput) -> int:
 
 
 if __name__ == "__main__":
-    status = main()
+    status = run()
     sys.stdout.flush()
     os._exit(status)  # skip interpreter teardown: unloading torch costs ~0.4 s and the result is already out

@@ -1,24 +1,32 @@
-"""The sandbox that runs an untrusted model: bubblewrap namespaces plus resource limits.
+"""The sandbox that runs an untrusted model: bubblewrap namespaces, no privileges, a syscall filter, resource limits.
 
-Inside: no network (all namespaces unshared), read-only Python, read-only ``sim`` code, the runner and its
-contract, the validated model folder read-only, one private writable scratch folder, a scrubbed environment
-(no settings, no secrets, no database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup
-where the host allows one, else RLIMIT_NPROC), output size, and a wall clock after which the whole
-process group is killed. Where bubblewrap cannot run, evaluation is refused unless
-``PITLANE_SANDBOX_ALLOW_FALLBACK`` allows the weaker rlimits-only mode; that choice is logged loudly.
+Inside: no network (all namespaces unshared), an unprivileged user (uid/gid 65534, no capabilities, no new
+privileges; run by a root worker it is the host's ``nobody`` through a user namespace the worker maps itself), a
+seccomp filter refusing the calls that reshape the sandbox or reach the kernel's soft spots (mount, ptrace, keyctl,
+bpf, namespaces, kexec, modules, swap, ...), read-only Python, read-only ``sim`` code, the runner and its contract
+(all at fixed paths: ``/app``, ``/venv``), the validated model folder read-only, a size-capped in-memory scratch
+folder and ``/tmp``, and a scrubbed environment for bubblewrap itself and the run (no settings, no secrets, no
+database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup where the host allows one,
+else RLIMIT_NPROC), scratch bytes, output size, and a wall clock after which the whole process group is killed.
+Where bubblewrap cannot run, evaluation is refused unless ``PITLANE_SANDBOX_ALLOW_FALLBACK`` allows the weaker
+rlimits-only mode; that choice is logged loudly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import logging
 import os
+import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -31,12 +39,42 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 APP_MOUNT = "/app"
+VENV_MOUNT = "/venv"  # a fixed path: the host's (a checkout under /tmp) would show up in the private /tmp
 MODEL_MOUNT = "/model"
 SCRATCH_MOUNT = "/scratch"
 PIDS_CGROUP_ROOT = Path("/sys/fs/cgroup/pids")
 TMPFS_BYTES = 64 * 1024**2  # the private /tmp lives in RAM
 STDERR_BYTES = 64 * 1024  # the tail is kept: the last lines say why a run died
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+# Who the run is: nobody/nogroup. A root worker maps them to the host's nobody (never to root), see _start.
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+SETPRIV = "/usr/bin/setpriv"  # util-linux (essential on Debian): the last step before python, drops to SANDBOX_UID
+# Kept by bubblewrap only so that setpriv can switch users and empty the bounding set; setpriv's setuid clears them.
+SETPRIV_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
+USERNS_HANDSHAKE_S = 10.0  # bwrap reports its child at once; longer means it is stuck
+
+# Refused with EPERM by the seccomp filter. A run needs none of them; each reshapes the sandbox or opens a large
+# kernel attack surface. Names libseccomp does not know on this architecture are skipped (see seccomp_program).
+REFUSED_SYSCALLS = (
+    # the filesystem view: a remount is what turned the read-only binds writable
+    "mount", "umount2", "pivot_root", "chroot",
+    "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr",
+    # namespaces: a new user namespace hands back every capability inside it
+    "unshare", "setns",
+    # other processes' memory
+    "ptrace", "process_vm_readv", "process_vm_writev",
+    # kernel facilities a model never needs
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "open_by_handle_at",
+    # the machine itself
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "swapon", "swapoff",
+    "reboot", "acct", "quotactl",
+)
+# clone() with any of these flags creates a namespace (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID,
+# NEWNET); threads and plain forks pass.
+NAMESPACE_CLONE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+TERMINAL_INJECTION_IOCTLS = (0x5412, 0x541C)  # TIOCSTI, TIOCLINUX: typing into a terminal the run shares
 
 
 class SandboxUnavailable(RuntimeError):
@@ -54,6 +92,8 @@ class SandboxLimits:
     file_bytes: int = 64 * 1024**2
     open_files: int = 256
     output_bytes: int = 32 * 1024**2
+    # The private /scratch lives in RAM (a tmpfs): past this size writes fail with ENOSPC, the host's disk is untouched.
+    scratch_bytes: int = 128 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -79,18 +119,73 @@ class SandboxOutcome:
 
 @functools.cache
 def bubblewrap_works() -> bool:
-    """Whether bwrap can create its namespaces on this host (checked once per process)."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
+    """Whether the full sandbox (namespaces, user switch, seccomp filter) starts on this host (checked once per
+    process, by starting it)."""
+    if shutil.which("bwrap") is None:
         return False
     try:
-        probe = subprocess.run(
-            [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-            capture_output=True, timeout=10, check=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="pitlane-sandbox-probe-") as folder:
+            process = _start("bubblewrap", ["-c", "pass"], Path(folder) / "model", Path(folder) / "scratch",
+                             SandboxLimits(wall_seconds=30))
+            outcome = process.finish(b"")
+    except Exception as error:  # no libseccomp, no setpriv, a kernel refusing a namespace: all mean "cannot run"
+        log.warning("bubblewrap cannot run the sandbox here: %r", error)
+        return False
+    if outcome.returncode != 0:
+        log.warning("bubblewrap cannot run the sandbox here (exit %s): %s", outcome.returncode,
+                    outcome.stderr.decode("utf-8", "replace").strip()[-500:])
+        return False
+    return True
+
+
+@functools.cache
+def _user_namespaces_work() -> bool:
+    """Whether this kernel lets root create a user namespace (some hosts disable them)."""
+    try:
+        probe = subprocess.run(["bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                               capture_output=True, timeout=10, check=False, env={})
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
+
+
+def _user_switch() -> str:
+    """How the run becomes SANDBOX_UID.
+
+    ``mapped``: a root worker with user namespaces maps the namespace itself (only root and nobody, each to itself)
+    and setpriv drops to nobody: the run is the host's nobody. ``setpriv``: root without user namespaces, the same
+    drop without the namespace. ``bwrap``: a worker that is not root lets bwrap map nobody to its own (unprivileged)
+    uid, the only mapping it may write.
+    """
+    if os.geteuid() != 0:
+        return "bwrap"
+    return "mapped" if _user_namespaces_work() else "setpriv"
+
+
+@functools.cache
+def seccomp_program() -> bytes:
+    """The seccomp BPF program bubblewrap installs just before the run starts, generated once per process by
+    libseccomp (a maintained compiler: architecture checks and syscall numbers are its job, not ours)."""
+    import pyseccomp  # ctypes over libseccomp.so.2; imported here so a host without it only loses the sandbox
+
+    refuse = pyseccomp.ERRNO(errno.EPERM)
+    program = pyseccomp.SyscallFilter(pyseccomp.ALLOW)  # foreign architectures (x32, i386 calls) are killed
+    native = pyseccomp.system_arch()
+    for name in REFUSED_SYSCALLS:
+        if pyseccomp.resolve_syscall(native, name) < 0:
+            log.warning("seccomp: libseccomp does not know %s here; it is not filtered", name)
+            continue
+        program.add_rule(refuse, name)
+    for flag in NAMESPACE_CLONE_FLAGS:
+        program.add_rule(refuse, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in memory, out of a filter's sight: ENOSYS makes glibc fall back to clone.
+    program.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    for request in TERMINAL_INJECTION_IOCTLS:
+        program.add_rule(refuse, "ioctl", pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, request))
+    with tempfile.TemporaryFile() as exported:
+        program.export_bpf(exported)
+        exported.seek(0)
+        return exported.read()
 
 
 def sandbox_mode(allow_fallback: bool) -> str:
@@ -109,7 +204,8 @@ def sandbox_mode(allow_fallback: bool) -> str:
 def status_line(allow_fallback: bool) -> tuple[bool, str]:
     """(healthy, one sentence) about the sandbox on this machine, for the admin and the health checks."""
     if bubblewrap_works():
-        return True, "Sandbox: bubblewrap (no network, read-only code and model, private scratch, limits)."
+        return True, ("Sandbox: bubblewrap (no network, unprivileged user, syscall filter, read-only code and model, "
+                      "capped private scratch, limits).")
     if allow_fallback:
         return False, ("SANDBOX FALLBACK: bubblewrap cannot run on this machine; untrusted models run with "
                        "resource limits only (they could reach the network and read world-readable files).")
@@ -141,15 +237,27 @@ def start_sandboxed(
     ``model_dir`` must exist; it may still be filled after the start (the bind shows the folder, not a copy),
     which lets the runner import torch while the worker validates the archive. The wall clock starts here.
     """
-    mode = sandbox_mode(allow_fallback)
+    return _start(sandbox_mode(allow_fallback), python_args, model_dir, scratch_dir, limits)
+
+
+def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: Path,
+           limits: SandboxLimits) -> SandboxProcess:
     model_dir.mkdir(parents=True, exist_ok=True)
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    python = Path(sys.executable)
+    scratch_dir.mkdir(parents=True, exist_ok=True)  # bubblewrap: only its working folder (scratch is a tmpfs)
+    passed_fds: list[int] = []
+    handshake: _UserNamespaceHandshake | None = None
     if mode == "bubblewrap":
-        command = [*_bwrap_arguments(model_dir, scratch_dir), str(python), "-s", "-B", *python_args]
-        env = None  # --clearenv inside bwrap decides the environment
+        user_switch = _user_switch()
+        passed_fds.append(_seccomp_fd())
+        if user_switch == "mapped":
+            handshake = _UserNamespaceHandshake()
+            passed_fds += [handshake.info_write, handshake.block_read]
+        command = [*_bwrap_arguments(model_dir, limits, passed_fds[0], user_switch, handshake),
+                   *_run_as_sandbox_user(user_switch), _python_inside(), "-s", "-B", *python_args]
+        # bwrap's own process must not carry the worker's secrets either: the run could read its /proc environ.
+        env = _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT)
     else:
-        command = [str(python), "-s", "-B", *python_args]
+        command = [sys.executable, "-s", "-B", *python_args]
         env = _scrubbed_environment(home=str(scratch_dir), pythonpath=str(PROJECT_ROOT))
     cgroup = _new_pids_cgroup(limits.processes)
     started = time.monotonic()
@@ -161,27 +269,100 @@ def start_sandboxed(
             stderr=subprocess.PIPE,
             cwd=str(scratch_dir),
             env=env,
+            pass_fds=passed_fds,
             start_new_session=True,  # its own process group, so a timeout kills every descendant
             preexec_fn=functools.partial(_apply_limits, limits, cgroup),
         )
     except BaseException:
         _remove_cgroup(cgroup)
+        if handshake is not None:
+            handshake.close()
         raise
-    return SandboxProcess(process, cgroup, limits, mode, started)
+    finally:
+        for fd in passed_fds:
+            os.close(fd)
+    sandboxed = SandboxProcess(process, cgroup, limits, mode, started, model_dir, handshake)
+    if handshake is not None:
+        try:
+            handshake.map_users()
+        except BaseException:
+            sandboxed.abort()
+            raise
+    return sandboxed
+
+
+class _UserNamespaceHandshake:
+    """bwrap (``--userns-block-fd``) waits in its new user namespace until the worker, root outside, has written
+    the namespace's maps: root to root (bwrap's own setup runs as the namespace's creator, and the kernel refuses to
+    create files for an unmapped owner) and nobody to nobody (the run). No other host user exists inside."""
+
+    def __init__(self) -> None:
+        self.info_read, self.info_write = os.pipe()
+        self.block_read, self.block_write = os.pipe()
+
+    def map_users(self) -> None:
+        try:
+            child = self._child_pid()
+            if child is None:
+                return  # bwrap exited before creating its namespace: finish() reports its error output
+            for name, outside in (("uid_map", SANDBOX_UID), ("gid_map", SANDBOX_GID)):
+                Path(f"/proc/{child}/{name}").write_text(f"0 0 1\n{outside} {outside} 1\n")
+            os.write(self.block_write, b"1")
+        finally:
+            self._close("block_write")
+
+    def _child_pid(self) -> int | None:
+        report = b""
+        deadline = time.monotonic() + USERNS_HANDSHAKE_S
+        while (found := re.search(rb'"child-pid":\s*(\d+)', report)) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError("bubblewrap did not report its sandbox process in time")
+            readable, _, _ = select.select([self.info_read], [], [], remaining)
+            if readable:
+                chunk = os.read(self.info_read, 4096)
+                if not chunk:
+                    return None
+                report += chunk
+        return int(found.group(1))
+
+    def close(self) -> None:
+        """Once bwrap has exited: it writes more to its info pipe later and would die of SIGPIPE if it were closed."""
+        self._close("info_read")
+        self._close("block_write")
+
+    def _close(self, name: str) -> None:
+        fd = getattr(self, name)
+        if fd >= 0:  # never twice: the number may already belong to another thread's file
+            setattr(self, name, -1)
+            os.close(fd)
+
+
+def _seccomp_fd() -> int:
+    """An in-memory file holding the filter, for ``bwrap --seccomp FD`` (bwrap reads it to the end, then closes it)."""
+    program = seccomp_program()
+    fd = os.memfd_create("pitlane-seccomp", os.MFD_CLOEXEC)  # pass_fds hands it to bwrap alone
+    if os.write(fd, program) != len(program):
+        os.close(fd)
+        raise OSError("could not write the seccomp filter")
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 class SandboxProcess:
     """A started sandbox: its output is read with size caps while it runs, and it never outlives ``finish``."""
 
     def __init__(self, process: subprocess.Popen, cgroup: Path | None, limits: SandboxLimits, mode: str,
-                 started: float) -> None:
+                 started: float, model_dir: Path, handshake: _UserNamespaceHandshake | None = None) -> None:
         self.process, self.cgroup, self.limits, self.mode, self.started = process, cgroup, limits, mode, started
+        self.model_dir, self._handshake = model_dir, handshake
         self.output_exceeded = False
         self._stdout = _CappedReader(process.stdout, limits.output_bytes + 1, self._too_much_output)
         self._stderr = _CappedReader(process.stderr, STDERR_BYTES, None, keep_tail=True)
 
     def finish(self, stdin: bytes) -> SandboxOutcome:
         """Send the input, wait up to the rest of the wall-clock limit, kill the whole group, report."""
+        _make_readable_by_sandbox(self.model_dir)  # filled since the start; the run reads it once the input arrives
         writer = threading.Thread(target=self._write, args=(stdin,), daemon=True, name="sandbox-stdin")
         writer.start()
         timed_out = False
@@ -213,6 +394,8 @@ class SandboxProcess:
         _kill_group(self.process)  # a daemonised grandchild must not outlive the run
         _remove_cgroup(self.cgroup)
         self.process.wait()
+        if self._handshake is not None:
+            self._handshake.close()
         self._stdout.join()
         self._stderr.join()
 
@@ -258,26 +441,47 @@ class _CappedReader:
         return bytes(self._chunks)
 
 
-def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
+def _bwrap_arguments(model_dir: Path, limits: SandboxLimits, seccomp_fd: int, user_switch: str,
+                     handshake: _UserNamespaceHandshake | None) -> list[str]:
     python_home = Path(sys.base_prefix)
     venv = Path(sys.prefix)
-    # The tmpfs goes first: mounted after the binds it would hide a venv or checkout that lives under /tmp.
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-            "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]  # in memory: capped
-    for system_dir in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/alternatives"):
-        if os.path.exists(system_dir):
-            args += ["--ro-bind", system_dir, system_dir]
-    for tree in {python_home, venv}:
-        args += ["--ro-bind", str(tree), str(tree)]
+            "--cap-drop", "ALL", "--seccomp", str(seccomp_fd)]
+    if user_switch == "bwrap":
+        args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
+    else:
+        for capability in SETPRIV_CAPABILITIES:
+            args += ["--cap-add", capability]
+    if handshake is not None:
+        args += ["--unshare-user", "--userns-block-fd", str(handshake.block_read),
+                 "--info-fd", str(handshake.info_write)]
+    # The tmpfs goes first: mounted after the binds it would hide a Python installation that lives under /tmp.
+    args += ["--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]  # in memory: capped
+    read_only = [(system_dir, system_dir) for system_dir in ("/usr", "/bin", "/lib", "/lib64", "/lib32",
+                                                             "/etc/ld.so.cache", "/etc/alternatives")
+                 if os.path.exists(system_dir)]
+    # The Python installation stays at its own path (the venv's interpreter link and pyvenv.cfg name it).
+    read_only.append((str(python_home), str(python_home)))
+    if venv != python_home:
+        read_only.append((str(venv), VENV_MOUNT))
     if Path("/sys/devices/system/cpu").exists():  # torch reads the CPU topology
-        args += ["--ro-bind", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+        read_only.append(("/sys/devices/system/cpu", "/sys/devices/system/cpu"))
+    read_only += [
+        (str(PROJECT_ROOT / "sim"), f"{APP_MOUNT}/sim"),
+        (str(PROJECT_ROOT / "evaluator" / "runner.py"), f"{APP_MOUNT}/evaluator/runner.py"),
+        (str(PROJECT_ROOT / "evaluator" / "contract.py"), f"{APP_MOUNT}/evaluator/contract.py"),
+        (str(PROJECT_ROOT / "evaluator" / "__init__.py"), f"{APP_MOUNT}/evaluator/__init__.py"),
+        (str(model_dir), MODEL_MOUNT),
+    ]
+    # bwrap creates a destination's missing parents 0700 (or with the host parent's mode: /root is 0700), which
+    # nobody cannot enter: create them traversable first.
+    parents = sorted({str(parent) for _, destination in read_only for parent in Path(destination).parents[:-1]})
+    for parent in parents:
+        args += ["--perms", "0755", "--dir", parent]
+    for source, destination in read_only:
+        args += ["--ro-bind", source, destination]
     args += [
-        "--ro-bind", str(PROJECT_ROOT / "sim"), f"{APP_MOUNT}/sim",
-        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "runner.py"), f"{APP_MOUNT}/evaluator/runner.py",
-        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "contract.py"), f"{APP_MOUNT}/evaluator/contract.py",
-        "--ro-bind", str(PROJECT_ROOT / "evaluator" / "__init__.py"), f"{APP_MOUNT}/evaluator/__init__.py",
-        "--ro-bind", str(model_dir), MODEL_MOUNT,
-        "--bind", str(scratch_dir), SCRATCH_MOUNT,
+        "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", SCRATCH_MOUNT,
         "--proc", "/proc",
         "--dev", "/dev",
         "--chdir", SCRATCH_MOUNT,
@@ -285,6 +489,34 @@ def _bwrap_arguments(model_dir: Path, scratch_dir: Path) -> list[str]:
     for name, value in _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT).items():
         args += ["--setenv", name, value]
     return args
+
+
+def _run_as_sandbox_user(user_switch: str) -> list[str]:
+    """The command prefix that makes the run nobody with no capability left (none where bwrap mapped it)."""
+    if user_switch == "bwrap":
+        return []
+    return [SETPRIV, "--reuid", str(SANDBOX_UID), "--regid", str(SANDBOX_GID), "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]
+
+
+def _python_inside() -> str:
+    """The interpreter's path inside the sandbox: the venv's, at its fixed mount, or the installation's own."""
+    if Path(sys.prefix) == Path(sys.base_prefix):
+        return sys.executable
+    return f"{VENV_MOUNT}/bin/{Path(sys.executable).name}"
+
+
+def _make_readable_by_sandbox(folder: Path) -> None:
+    """The worker (root) validates models with private modes (0600); the run, nobody, must read them."""
+    with contextlib.suppress(FileNotFoundError):
+        folder.chmod(0o755)
+    for root, dirs, files in os.walk(folder):
+        for names, mode in ((dirs, 0o755), (files, 0o644)):
+            for name in names:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):  # a link's mode is its target's: never follow one out of the folder
+                    with contextlib.suppress(FileNotFoundError):
+                        os.chmod(path, mode)
 
 
 def _scrubbed_environment(home: str, pythonpath: str) -> dict[str, str]:
