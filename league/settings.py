@@ -193,9 +193,8 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-# Uploads are model archives (tens of MB at most); the upload view enforces the real per-file limit.
+# Non-file form and JSON bodies; files are limited by PITLANE_MAX_UPLOAD_MB (below) while they stream in.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- HTTPS (production behind TLS) ---------------------------------------------------------------------
 PITLANE_HTTPS = _env_bool("PITLANE_HTTPS", False)
@@ -252,6 +251,12 @@ SPECTACULAR_SETTINGS = {
 PITLANE_MAX_UPLOAD_MB = _env_int("PITLANE_MAX_UPLOAD_MB", 200)
 # Uploads beyond 10 MB stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The limit handler goes first: it stops a file at PITLANE_MAX_UPLOAD_MB before the others store it.
+FILE_UPLOAD_HANDLERS = [
+    "league.uploads.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 PITLANE_EVAL_LEASE_S = _env_int("PITLANE_EVAL_LEASE_S", 60)
 PITLANE_EVAL_MAX_ATTEMPTS = _env_int("PITLANE_EVAL_MAX_ATTEMPTS", 3)
 PITLANE_EVAL_MAX_CONCURRENT_PER_RACER = _env_int("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", 1)

@@ -23,6 +23,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticate
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from league.uploads import upload_refusal
 from races.api.serializers import (
     InviteCodeSerializer,
     JoinSerializer,
@@ -57,14 +58,21 @@ from races.services import (
     submission_create,
 )
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
+from races.services.racer_models import UPLOAD_TOO_LARGE
 from races.services.submissions import submission_queue_position
 
 
 class RuleRefused(APIException):
-    """A refused business rule: 400 (403 for permission rules) with the service's message and code."""
+    """A refused business rule: 400 (403 for permission rules, 413 for the upload limit) with the service's
+    message and code."""
+
+    STATUS_BY_CODE = {
+        "forbidden": status.HTTP_403_FORBIDDEN,
+        UPLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    }
 
     def __init__(self, violation: RuleViolation) -> None:
-        self.status_code = status.HTTP_403_FORBIDDEN if violation.code == "forbidden" else status.HTTP_400_BAD_REQUEST
+        self.status_code = self.STATUS_BY_CODE.get(violation.code, status.HTTP_400_BAD_REQUEST)
         super().__init__({"detail": violation.message, "code": violation.code})
 
 
@@ -114,6 +122,9 @@ class ModelList(LeagueView, generics.ListCreateAPIView):
     @extend_schema(request={"multipart/form-data": ModelUploadSerializer}, responses={201: RacerModelSerializer})
     def post(self, request, *args, **kwargs):
         upload = ModelUploadSerializer(data=request.data)
+        refusal = upload_refusal(request)  # the body passed the size limit while streaming: the file was not read
+        if refusal is not None:
+            raise RuleViolation(refusal, UPLOAD_TOO_LARGE)
         upload.is_valid(raise_exception=True)
         archive = upload.validated_data["archive"]
         model = model_upload(request.user, upload.validated_data["name"], archive, size=archive.size)

@@ -7,21 +7,24 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
+from league.uploads import upload_limit_bytes
 from races.models import RacerModel
 from races.services.errors import RuleViolation
 from sim.io.archive import ArchiveError, ArchiveLimits, inspect_archive
 
-
-def upload_limit_bytes() -> int:
-    return int(getattr(settings, "PITLANE_MAX_UPLOAD_MB", 200)) * 1024 * 1024
+UPLOAD_TOO_LARGE = "upload_too_large"  # the RuleViolation code of an archive beyond the limit (HTTP 413)
 
 
 def model_upload(owner, name: str, archive: BinaryIO, size: int | None = None) -> RacerModel:
-    """Validate an uploaded ``model.tar.gz`` (never executing anything from it) and store it."""
+    """Validate an uploaded ``model.tar.gz`` (never executing anything from it) and store it.
+
+    The HTTP layer already stopped bodies beyond the limit while they streamed in (``league.uploads``); the
+    checks here hold for any caller. Every refusal of the archive's content is a ``RuleViolation`` carrying
+    the archive module's code: validation is total, so whatever the bytes, the caller gets a clear 400.
+    """
     name = (name or "").strip()
     if not name or len(name) > 64:
         raise RuleViolation("Give the model a name of 1 to 64 characters.")
@@ -29,7 +32,9 @@ def model_upload(owner, name: str, archive: BinaryIO, size: int | None = None) -
         raise RuleViolation(f"You already have a model named '{name}'.")
     limit = upload_limit_bytes()
     if size is not None and size > limit:
-        raise RuleViolation(f"The archive is {size / 2**20:.1f} MiB; uploads are limited to {limit // 2**20} MiB.")
+        raise RuleViolation(
+            f"The archive is {size / 2**20:.1f} MiB; uploads are limited to {limit // 2**20} MiB.", UPLOAD_TOO_LARGE
+        )
     with tempfile.TemporaryDirectory(prefix="pitlane-upload-") as scratch:
         copy = Path(scratch) / "model.tar.gz"
         digest = hashlib.sha256()
@@ -38,7 +43,9 @@ def model_upload(owner, name: str, archive: BinaryIO, size: int | None = None) -
             for chunk in iter(lambda: archive.read(1024 * 1024), b""):
                 written += len(chunk)
                 if written > limit:
-                    raise RuleViolation(f"The archive is larger than the upload limit of {limit // 2**20} MiB.")
+                    raise RuleViolation(
+                        f"The archive is larger than the upload limit of {limit // 2**20} MiB.", UPLOAD_TOO_LARGE
+                    )
                 digest.update(chunk)
                 out.write(chunk)
         try:

@@ -1,3 +1,5 @@
+"""The racer's models: upload (validated by ``races.services.model_upload``), details and removal."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -5,29 +7,38 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from league.uploads import upload_refusal
 from races.forms import ModelUploadForm
 from races.services import RuleViolation, model_delete, model_upload, models_of
 from races.services.presenters import qualified_score
-from races.services.racer_models import upload_limit_bytes
+from races.services.racer_models import UPLOAD_TOO_LARGE, upload_limit_bytes
 
 
 @login_required
 def model_list(request):
     form = ModelUploadForm()
+    status = 200
     if request.method == "POST":
         form = ModelUploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        refusal = upload_refusal(request)  # the body passed the size limit: the file was not read
+        if refusal is not None:
+            form.is_valid()
+            form.errors.pop("archive", None)  # "required" would be wrong: it was too large
+            form.add_error("archive", refusal)
+            status = 413
+        elif form.is_valid():
             upload = form.cleaned_data["archive"]
             try:
                 model = model_upload(request.user, form.cleaned_data["name"], upload, size=upload.size)
             except RuleViolation as error:
                 form.add_error("name" if "model named" in error.message else "archive", error.message)
+                status = 413 if error.code == UPLOAD_TOO_LARGE else status
             else:
                 messages.success(request, f"Model '{model.name}' uploaded and validated.")
                 return redirect("races:model_detail", pk=model.pk)
     return render(request, "races/model_list.html", {
         "models": models_of(request.user), "form": form, "upload_limit_mb": upload_limit_bytes() // 2**20,
-    })
+    }, status=status)
 
 
 @login_required
