@@ -9,7 +9,7 @@ Two forms of the same per-step record (simapp v5.3, ``metrics/s3_metrics.py``):
 rounded to the millisecond and printed with ``%s`` / ``str()`` (``6.211``).
 
 Folder layout helpers follow the DRfC single-worker model folder that ``deepracer-utils`` detects:
-``training-simtrace/N-iteration.csv``, ``evaluation-<14 digits>/evaluation-simtrace/0-iteration.csv``,
+``training-simtrace/N-iteration.csv`` (N from 0), ``evaluation-<14 digits>/evaluation-simtrace/0-iteration.csv``,
 ``model/model_metadata.json`` and ``ip/hyperparameters.json``.
 """
 
@@ -67,6 +67,8 @@ class SimTraceRow(NamedTuple):
 
     ``steps`` counts from 1.0 (the ``prepare`` step); ``X``/``Y`` are the point 0.14 m ahead of the car
     origin; ``yaw`` in degrees; ``steer``/``throttle`` the action's steering (deg) and speed (m/s);
+    ``episode`` the training episode (global, from 0), or in a race the lap the step belongs to (from 0; the
+    ``lap_complete`` row belongs to the lap it completes);
     ``action`` the discrete index, or ``"[steer speed]"`` for continuous actions (no commas);
     ``closest_waypoint`` the nearer of the params' ``closest_waypoints``; ``pause_duration`` the penalty
     seconds still to wait; ``obstacle_crash_counter`` the collisions so far in the lap.
@@ -184,9 +186,11 @@ def parse_simtrace_csv(text: str) -> Iterator[SimTraceRow]:
             raise SimTraceError(f"simtrace CSV line {line}: {error}") from None
 
 
-def training_simtrace_path(model_dir: str | Path, iteration: int) -> Path:
-    """``model_dir/training-simtrace/{iteration}-iteration.csv``."""
-    return Path(model_dir) / "training-simtrace" / f"{iteration}-iteration.csv"
+def training_simtrace_path(model_dir: str | Path, number: int) -> Path:
+    """``model_dir/training-simtrace/{number}-iteration.csv``, DeepRacer's file ``number`` (counted from 0, the
+    first iteration's being ``0-iteration.csv``; a model folder maps its iterations with
+    ``ModelFolder.training_simtrace``)."""
+    return Path(model_dir) / "training-simtrace" / f"{number}-iteration.csv"
 
 
 def evaluation_simtrace_path(model_dir: str | Path, started: datetime | None = None) -> Path:
