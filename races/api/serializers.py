@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from races.models import Race, RaceParticipant, RacerModel, Submission, Track
@@ -28,12 +31,33 @@ class RacerModelSerializer(serializers.ModelSerializer):
 
 
 class ModelUploadSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
+    name = serializers.CharField(min_length=1, max_length=64)
     archive = serializers.FileField()
+
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+# ISO 8601 with a year in range, as the schema's pattern (OpenAPI 3.0 has no bounds for date-time strings).
+_BOUNDED_DATE_TIME = (
+    r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
+)
+
+
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": _BOUNDED_DATE_TIME})
+class BoundedDateTimeField(serializers.DateTimeField):
+    """A race date: years 2000 to 2100 (a year 56 is a typo, not a schedule)."""
+
+    def to_internal_value(self, value) -> datetime:
+        moment = super().to_internal_value(value)
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            raise serializers.ValidationError(f"Give a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
+        return moment
 
 
 class RaceSerializer(serializers.ModelSerializer):
     track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all())
+    opens_at = BoundedDateTimeField()
+    closes_at = BoundedDateTimeField()
     phase = serializers.SerializerMethodField()
     organiser = serializers.SerializerMethodField()
 
@@ -48,8 +72,11 @@ class RaceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["slug", "kind", "organiser", "closed_early_at", "phase"]
         # Only the race type's own settings apply; the services fill its defaults and refuse the others'.
-        extra_kwargs = {"box_positions": {"help_text": 'Custom placement: [{"progress": 25, "lane": "inner"}, ...] '
-                                                       "(percent of the lap in the direction raced)"}}
+        extra_kwargs = {
+            "name": {"min_length": 1},
+            "box_positions": {"help_text": 'Custom placement: [{"progress": 25, "lane": "inner"}, ...] '
+                                           "(percent of the lap in the direction raced)"},
+        }
 
     def get_phase(self, race: Race) -> str:
         return race.phase()
@@ -90,11 +117,11 @@ class ParticipantSerializer(serializers.ModelSerializer):
 
 
 class JoinSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=64)
+    code = serializers.CharField(min_length=1, max_length=64)
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    race = serializers.SlugField()
+    race = serializers.SlugField(min_length=1)
     model = serializers.IntegerField(min_value=1)
 
 

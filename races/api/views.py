@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from league.uploads import upload_refusal
+from races.api.schema import LeagueAutoSchema
 from races.api.serializers import (
     InviteCodeSerializer,
     JoinSerializer,
@@ -77,6 +78,12 @@ class RuleRefused(APIException):
 
 
 class LeagueView(APIView):
+    """Every API view: refused rules as JSON errors, and a schema that lists the errors each operation gives."""
+
+    schema = LeagueAutoSchema()
+    # Statuses the services may refuse with, per method (the schema adds the ones DRF itself gives).
+    rule_refusals: dict[str, tuple[int, ...]] = {}
+
     def handle_exception(self, exc: Exception) -> Response:
         return super().handle_exception(RuleRefused(exc) if isinstance(exc, RuleViolation) else exc)
 
@@ -145,11 +152,14 @@ class ModelDetail(LeagueView, generics.RetrieveDestroyAPIView):
 
 
 # --- races ----------------------------------------------------------------------------------------------------
-@extend_schema(
-    parameters=[
-        OpenApiParameter("phase", str, enum=list(PHASES), description="open, upcoming or closed"),
-        OpenApiParameter("kind", str, enum=Race.Kind.values, description="virtual_circuit or community"),
-    ]
+@extend_schema_view(  # the filters are read by GET only
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("phase", str, enum=["", *PHASES], description="open, upcoming or closed (empty: all)"),
+            OpenApiParameter("kind", str, enum=["", *Race.Kind.values],
+                             description="virtual_circuit or community (empty: both)"),
+        ]
+    )
 )
 class RaceList(LeagueView, generics.ListCreateAPIView):
     """Races you can see; POST creates a private community race (you are its organiser)."""
@@ -182,6 +192,7 @@ class RaceDetail(LeagueView, generics.RetrieveDestroyAPIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
     serializer_class = RaceSerializer
     lookup_field = "slug"
+    rule_refusals = {"DELETE": (403,)}  # organisers only
 
     def get_queryset(self):
         return race_visible_to(self.request.user)
@@ -270,6 +281,7 @@ class RaceJoin(LeagueView):
 
 class RaceResetCode(LeagueView):
     permission_classes = [IsAuthenticated]
+    rule_refusals = {"POST": (403,)}  # organisers only
 
     @extend_schema(request=None, responses=InviteCodeSerializer)
     def post(self, request, slug: str):
@@ -280,6 +292,7 @@ class RaceResetCode(LeagueView):
 
 class RaceClose(LeagueView):
     permission_classes = [IsAuthenticated]
+    rule_refusals = {"POST": (400, 403)}  # closed already; organisers only
 
     @extend_schema(request=None, responses=RaceSerializer)
     def post(self, request, slug: str):
@@ -293,6 +306,7 @@ class RaceParticipants(LeagueView, generics.ListAPIView):
 
     permission_classes = [IsAuthenticated]
     serializer_class = ParticipantSerializer
+    rule_refusals = {"GET": (403,)}  # organisers only
 
     def get_queryset(self):
         race = visible_race(self.request, self.kwargs["slug"])
@@ -303,6 +317,7 @@ class RaceParticipants(LeagueView, generics.ListAPIView):
 
 class RaceParticipantRemove(LeagueView):
     permission_classes = [IsAuthenticated]
+    rule_refusals = {"DELETE": (400, 403)}  # the organiser or a non-member; organisers only
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, slug: str, user_id: int):
@@ -312,11 +327,17 @@ class RaceParticipantRemove(LeagueView):
 
 
 # --- submissions ----------------------------------------------------------------------------------------------
-@extend_schema(parameters=[OpenApiParameter("race", str, description="only submissions to this race (slug)")])
+@extend_schema_view(  # the filter is read by GET only
+    get=extend_schema(
+        parameters=[OpenApiParameter("race", str, pattern=r"^[-a-zA-Z0-9_]*$",
+                                     description="only submissions to this race (slug; empty: all races)")]
+    )
+)
 class SubmissionList(LeagueView, generics.ListCreateAPIView):
     """Your submissions, newest first; POST enters one of your models in a race."""
 
     permission_classes = [IsAuthenticated]
+    rule_refusals = {"POST": (404,)}  # the race or the model named in the body is not yours to see
     parser_classes = [JSONParser]
     serializer_class = SubmissionSerializer
 
