@@ -66,7 +66,9 @@ REFUSED_SYSCALLS = (
     # other processes' memory
     "ptrace", "process_vm_readv", "process_vm_writev",
     # kernel facilities a model never needs
-    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "open_by_handle_at",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "open_by_handle_at", "syslog",
+    # io_uring's operations are out of a seccomp filter's sight
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
     # the machine itself
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "swapon", "swapoff",
     "reboot", "acct", "quotactl",
@@ -314,12 +316,13 @@ class _UserNamespaceHandshake:
     def _child_pid(self) -> int | None:
         report = b""
         deadline = time.monotonic() + USERNS_HANDSHAKE_S
+        poller = select.poll()  # not select(): a busy worker's descriptors may be numbered past FD_SETSIZE
+        poller.register(self.info_read, select.POLLIN)
         while (found := re.search(rb'"child-pid":\s*(\d+)', report)) is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RuntimeError("bubblewrap did not report its sandbox process in time")
-            readable, _, _ = select.select([self.info_read], [], [], remaining)
-            if readable:
+            if poller.poll(remaining * 1000):
                 chunk = os.read(self.info_read, 4096)
                 if not chunk:
                     return None
@@ -445,8 +448,12 @@ def _bwrap_arguments(model_dir: Path, limits: SandboxLimits, seccomp_fd: int, us
                      handshake: _UserNamespaceHandshake | None) -> list[str]:
     python_home = Path(sys.base_prefix)
     venv = Path(sys.prefix)
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-            "--cap-drop", "ALL", "--seccomp", str(seccomp_fd)]
+    args = ["bwrap", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
+            "--seccomp", str(seccomp_fd)]
+    if user_switch == "setpriv":  # every namespace but the user one (--unshare-all would try that one too)
+        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    else:
+        args += ["--unshare-all"]
     if user_switch == "bwrap":
         args += ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
     else:

@@ -64,6 +64,18 @@ def test_the_run_is_nobody_without_capabilities_and_never_the_hosts_root(tmp_pat
     assert setuid == "setuid refused"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the worker is not root here")
+def test_a_root_worker_without_user_namespaces_still_runs_the_model_as_nobody(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "_user_namespaces_work", lambda: False)
+    code = (
+        "import os\n"
+        "print(os.getuid(), os.getgid(), os.getgroups())\n"
+        "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('CapEff')][0])\n"
+        "print(open('/proc/self/uid_map').read().split()[:2])\n"
+    )
+    assert probe(tmp_path, code) == ["65534 65534 []", "0000000000000000", "['0', '0']"]  # the host's own ids
+
+
 def test_a_remount_of_every_read_only_bind_fails_and_nothing_is_written(tmp_path):
     """The escape of the issue: remounting a read-only bind writable, then writing into the host's code."""
     code = (
@@ -100,10 +112,11 @@ def test_the_seccomp_filter_refuses_what_reshapes_the_sandbox_or_reaches_the_ker
     numbers = {name: pyseccomp.resolve_syscall(native, name) for name in (
         "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "ptrace", "process_vm_readv", "mount",
         "umount2", "pivot_root", "open_tree", "fsopen", "kexec_load", "init_module", "delete_module", "swapon",
-        "swapoff", "perf_event_open", "userfaultfd", "open_by_handle_at", "reboot")}
+        "swapoff", "perf_event_open", "userfaultfd", "open_by_handle_at", "reboot", "syslog", "io_uring_setup")}
     arguments = {"unshare": (0x10000000,),  # CLONE_NEWUSER
                  "keyctl": (0, 2**64 - 3),  # KEYCTL_GET_KEYRING_ID of the session keyring
-                 "userfaultfd": (1,)}  # UFFD_USER_MODE_ONLY: allowed to anyone
+                 "userfaultfd": (1,),  # UFFD_USER_MODE_ONLY: allowed to anyone
+                 "syslog": (10, 0, 0)}  # SYSLOG_ACTION_SIZE_BUFFER
     code = (
         "import ctypes, os, threading, subprocess\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
