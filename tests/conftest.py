@@ -24,7 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not os.environ.get("PITLANE_DATABASE_URL"):
         # In place: Django's connection handler holds this same dict. Its (unconnected) wrapper of the
         # old engine is dropped so the next access builds a PostgreSQL one.
-        settings.DATABASES["default"].update(
+        default = settings.DATABASES["default"]
+        default["OPTIONS"] = {}  # the embedded SQLite options mean nothing to PostgreSQL
+        default.update(
             dj_database_url.parse(f"postgres://postgres@127.0.0.1:5432/pitlane_{os.getpid()}", conn_max_age=0)
         )
         if hasattr(connections._connections, "default"):
