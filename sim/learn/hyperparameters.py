@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from sim.world.quoting import brief_repr
+
 LOSS_TYPES = ("huber", "mean squared error")
 
 
@@ -95,28 +97,21 @@ class Hyperparameters:
 
 def _check_int(name: str, value: Any, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise HyperparameterError(f"{name} must be an integer, got {_brief(value)}")
+        raise HyperparameterError(f"{name} must be an integer, got {brief_repr(value)}")
     if not low <= value <= high:
-        raise HyperparameterError(f"{name} must be between {low} and {high}, got {_brief(value)}")
+        raise HyperparameterError(f"{name} must be between {low} and {high}, got {brief_repr(value)}")
 
 
 def _check_float(name: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise HyperparameterError(f"{name} must be a number, got {_brief(value)}")
+        raise HyperparameterError(f"{name} must be a number, got {brief_repr(value)}")
     try:
         number = float(value)
     except OverflowError:  # an int beyond the float range
-        raise HyperparameterError(f"{name} is out of range, got {_brief(value)}") from None
+        raise HyperparameterError(f"{name} is out of range, got {brief_repr(value)}") from None
     if not math.isfinite(number):  # "between 0 and 1, got nan" would hide what is wrong
         raise HyperparameterError(f"{name} must be a finite number, got {value!r}")
     if not low <= number <= high:
         raise HyperparameterError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
 
 
-def _brief(value: Any, limit: int = 80) -> str:
-    """``repr`` for a message, cut short: the value may come from a file of any size."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's int-to-string digit limit
-        return "a number too long to print"
-    return text if len(text) <= limit else f"{text[:limit]}…"

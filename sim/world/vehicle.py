@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.world.quoting import brief_repr
+
 FRONT_FACING_CAMERA = "FRONT_FACING_CAMERA"
 STEREO_CAMERAS = "STEREO_CAMERAS"
 LIDAR = "LIDAR"
@@ -68,23 +70,16 @@ class VehicleError(ValueError):
 # --- small checkers -------------------------------------------------------------------------------------------
 
 
-def _brief(value: Any, limit: int = 80) -> str:
-    """``repr`` for a message, cut short: the value may come from an uploaded file of any size."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's int-to-string digit limit
-        return "a number too long to print"
-    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def _number(field_name: str, value: Any) -> float:
     # bool is an int in Python; `true` as a speed is a typo, not 1 m/s.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VehicleError(field_name, f"must be a number, got {type(value).__name__} {_brief(value)}")
+        raise VehicleError(field_name, f"must be a number, got {type(value).__name__} {brief_repr(value)}")
     try:
         number = float(value)
     except OverflowError:  # an int beyond the float range (a 400-digit speed)
-        raise VehicleError(field_name, f"{_brief(value)} is out of range") from None
+        raise VehicleError(field_name, f"{brief_repr(value)} is out of range") from None
     if not math.isfinite(number):
         raise VehicleError(field_name, f"must be a finite number, got {value!r}")
     return number
@@ -100,7 +95,7 @@ def _in_range(field_name: str, value: Any, low: float, high: float, unit: str) -
 
 def _integer(field_name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise VehicleError(field_name, f"must be an integer, got {type(value).__name__} {_brief(value)}")
+        raise VehicleError(field_name, f"must be an integer, got {type(value).__name__} {brief_repr(value)}")
     return value
 
 
@@ -129,9 +124,9 @@ def validate_sensors(names: Sequence[str]) -> tuple[str, ...]:
         raise VehicleError("sensor", f"must be a list of sensor names, got {type(names).__name__}")
     for name in names:
         if not isinstance(name, str):
-            raise VehicleError("sensor", f"sensor names are strings, got {_brief(name)}")
+            raise VehicleError("sensor", f"sensor names are strings, got {brief_repr(name)}")
         if name not in SENSORS:
-            raise VehicleError("sensor", f"unknown sensor {_brief(name)} (known: {', '.join(SENSORS)})")
+            raise VehicleError("sensor", f"unknown sensor {brief_repr(name)} (known: {', '.join(SENSORS)})")
     if len(set(names)) != len(names):
         raise VehicleError("sensor", f"a sensor is listed twice: {list(names)}")
     cameras = [name for name in names if name in CAMERA_SENSORS]
@@ -263,7 +258,8 @@ class DiscreteActionSpace:
             # "index" is written by the AWS console; the list position is what counts, so it must agree.
             _check_keys(where, entry, ("steering_angle", "speed"), ("index",))
             if "index" in entry and (isinstance(entry["index"], bool) or entry["index"] != index):
-                raise VehicleError(where, f"'index' is {_brief(entry['index'])} but the action is at position {index}")
+                shown = brief_repr(entry["index"])
+                raise VehicleError(where, f"'index' is {shown} but the action is at position {index}")
             try:
                 actions.append(Action(entry["steering_angle"], entry["speed"]))
             except VehicleError as error:
@@ -364,7 +360,7 @@ class Vehicle:
         if not isinstance(self.neural_network, str) or self.neural_network not in NEURAL_NETWORKS:
             raise VehicleError(
                 "neural_network",
-                f"unknown neural network {_brief(self.neural_network)} (known: {', '.join(NEURAL_NETWORKS)})",
+                f"unknown neural network {brief_repr(self.neural_network)} (known: {', '.join(NEURAL_NETWORKS)})",
             )
         if not isinstance(self.action_space, DiscreteActionSpace | ContinuousActionSpace):
             raise VehicleError("action_space", f"unsupported action space {type(self.action_space).__name__}")
@@ -470,7 +466,7 @@ def _check_training_algorithm(value: Any) -> None:
         )
     if value != CLIPPED_PPO:
         raise VehicleError(
-            "training_algorithm", f"unknown training algorithm {_brief(value)} (supported: 'clipped_ppo')"
+            "training_algorithm", f"unknown training algorithm {brief_repr(value)} (supported: 'clipped_ppo')"
         )
 
 
@@ -479,11 +475,11 @@ def _check_version(value: Any) -> None:
     try:
         ok = not isinstance(value, bool) and isinstance(value, str | int | float) and math.isfinite(float(value))
     except OverflowError:  # an int beyond the float range
-        raise VehicleError("version", f"{_brief(value)} is out of range") from None
+        raise VehicleError("version", f"{brief_repr(value)} is out of range") from None
     except ValueError:
         ok = False
     if not ok:
-        raise VehicleError("version", f'must be a version number such as "5", got {_brief(value)}')
+        raise VehicleError("version", f'must be a version number such as "5", got {brief_repr(value)}')
 
 
 def _action_space_from_metadata(space_type: Any, values: Any) -> ActionSpace:
@@ -491,7 +487,7 @@ def _action_space_from_metadata(space_type: Any, values: Any) -> ActionSpace:
         return DiscreteActionSpace.from_metadata(values)
     if space_type == "continuous":
         return ContinuousActionSpace.from_metadata(values)
-    raise VehicleError("action_space_type", f"must be 'discrete' or 'continuous', got {_brief(space_type)}")
+    raise VehicleError("action_space_type", f"must be 'discrete' or 'continuous', got {brief_repr(space_type)}")
 
 
 def load_vehicle(path: str | Path) -> Vehicle:

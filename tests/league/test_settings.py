@@ -72,9 +72,15 @@ def test_production_variables_select_postgres_redis_and_s3(tmp_path):
     assert lines[3] == "('HTTP_X_FORWARDED_PROTO', 'https') True"
 
 
-def test_the_embedded_defaults_need_no_variables_and_keep_one_secret_key(tmp_path):
+def embedded_environment(tmp_path) -> dict[str, str]:
+    """This process's environment without any PITLANE_ setting: the embedded layout's defaults."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PITLANE_")}
     env.update(PITLANE_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="league.settings")
+    return env
+
+
+def test_the_embedded_defaults_need_no_variables_and_keep_one_secret_key(tmp_path):
+    env = embedded_environment(tmp_path)
     code = (
         "import django; django.setup()\n"
         "from django.conf import settings\nimport dramatiq\n"
@@ -93,11 +99,10 @@ def test_the_embedded_defaults_need_no_variables_and_keep_one_secret_key(tmp_pat
 
 def test_the_embedded_sqlite_database_takes_concurrent_writers(tmp_path):
     """WAL, a busy timeout and write locks taken at BEGIN (tests/races/test_embedded_concurrency.py shows why)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PITLANE_")}
-    env.update(PITLANE_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="league.settings")
+    env = embedded_environment(tmp_path)
     code = (
         "import django; django.setup()\n"
-        "from django.db import connection, transaction\n"
+        "from django.db import connection\n"
         "with connection.cursor() as cursor:\n"
         "    print(cursor.execute('PRAGMA journal_mode').fetchone()[0], cursor.execute('PRAGMA busy_timeout')"
         ".fetchone()[0])\n"
