@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from sim.world.reward_function import RewardFunctionError, validate_reward_funct
 from sim.world.rules import RaceRules
 from sim.world.track_catalog import available_tracks, get_track
 from sim.world.vehicle import VehicleError, get_vehicle, list_vehicles
+
+if TYPE_CHECKING:
+    from sim.learn.trainer import TrainingResult
 
 DEFAULT_REWARD = "example_1_follow_center_line"
 _HYPERPARAMETER_FLAGS = {
@@ -49,37 +54,49 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # --max-minutes is a hard budget for the whole command, set-up included
+    from sim.learn.budget import StopConditions
     from sim.learn.config import TrainingConfig
-    from sim.learn.trainer import StopConditions
     from sim.learn.training import resume_training, start_training
 
     stop = StopConditions(max_minutes=args.max_minutes, max_episodes=args.max_episodes)
-    if args.resume:
-        trainer = resume_training(args.model_dir, threads=args.threads)
-        print(f"Resuming {args.model_dir} at iteration {trainer.iteration} ({trainer.episodes} episodes)")
-    else:
-        vehicle = get_vehicle(args.vehicle)
-        config = TrainingConfig(
-            track=args.track, vehicle=vehicle, reward_function_source=_reward_source(args),
-            hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
-            max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
-            record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
-        )
-        initial_weights = None
-        if args.warm_start:
-            from sim.learn.imitation import train_imitation_model
-
-            print("Warm start: cloning the scripted driver's behaviour ...")
-            initial_weights = train_imitation_model(config.load_track(), vehicle, seed=args.seed).network.state_dict()
-        trainer = start_training(args.model_dir, config, clone_from=args.clone, initial_weights=initial_weights,
-                                 threads=args.threads)
-    result = trainer.run(stop, progress=not args.quiet)
-    print(f"Stopped ({result.stopped_by}) after {result.iterations} iterations, {result.episodes} episodes, "
-          f"{result.env_steps} steps; best iteration {result.best_iteration} "
-          f"(evaluation progress {result.best_progress:.1f}%)")
-    if result.archive is not None:
-        print(f"Model: {result.archive}")
+    try:
+        if args.resume:
+            trainer = resume_training(args.model_dir, threads=args.threads)
+            print(f"Resuming {args.model_dir} at iteration {trainer.iteration} ({trainer.episodes} episodes)")
+        else:
+            vehicle = get_vehicle(args.vehicle)
+            config = TrainingConfig(
+                track=args.track, vehicle=vehicle, reward_function_source=_reward_source(args),
+                hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
+                max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
+                record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
+            )
+            trainer = start_training(args.model_dir, config, clone_from=args.clone, threads=args.threads)
+            print(f"Training {args.model_dir} on {trainer.track.title or trainer.track.name} "
+                  f"(Ctrl-C stops and keeps the model)")
+    except KeyboardInterrupt:
+        print("Interrupted before training started: nothing was trained", file=sys.stderr)
+        return 130
+    result = trainer.run(stop, progress=not args.quiet, warm_start=args.warm_start, started=started)
+    print(_summary(result, time.monotonic() - started))
+    print(f"Model: {result.archive}")
     return 0
+
+
+def _summary(result: TrainingResult, seconds: float) -> str:
+    from sim.learn.progress import STOP_REASONS
+
+    reason = STOP_REASONS.get(result.stopped_by, result.stopped_by)
+    done = (f"{result.iterations_this_run} iteration{'s' * (result.iterations_this_run != 1)} in "
+            f"{seconds / 60:.1f} min")
+    if result.best_iteration is None:
+        return (f"Stopped ({reason}) after {done}: no iteration finished, so the model holds the starting weights"
+                f" (warm start, clone or untrained)")
+    return (f"Stopped ({reason}) after {done}; the model's totals: {result.iterations} iteration"
+            f"{'s' * (result.iterations != 1)}, "
+            f"{result.episodes} episodes, {result.env_steps:,} steps; best iteration {result.best_iteration} "
+            f"(evaluation progress {result.best_progress:.1f}%)")
 
 
 def _reward_source(args: argparse.Namespace) -> str:
@@ -211,7 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--hyperparameters", help="JSON file (our names or DeepRacer's hyperparameters.json)")
     for name, kind in _HYPERPARAMETER_FLAGS.items():
         train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
-    train.add_argument("--max-minutes", type=float, default=None, help="stop after this many minutes")
+    train.add_argument("--max-minutes", type=float, default=None,
+                       help="hard wall-clock budget of the whole command (warm start included)")
     train.add_argument("--max-episodes", type=int, default=None, help="stop after this many episodes in total")
     train.add_argument("--evaluation-episodes", type=int, default=5)
     train.add_argument("--max-episode-steps", type=int, default=1500)
@@ -219,7 +237,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--export", choices=("best", "last"), default="best", help="checkpoint put in model.tar.gz")
     start = train.add_mutually_exclusive_group()
     start.add_argument("--clone", help="start from this model.tar.gz (same sensors, network, action-space shape)")
-    start.add_argument("--warm-start", action="store_true", help="start by imitating the scripted driver")
+    start.add_argument("--warm-start", action="store_true",
+                       help="start by imitating the scripted driver (counted in --max-minutes)")
     train.add_argument("--no-simtrace", action="store_true", help="skip training simtrace and log lines")
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--tracks-dir", default=None, help="folder of extra .npy tracks")

@@ -10,14 +10,17 @@ One folder per model, readable by deepracer-utils (``DeepRacerLog(model_folder=.
     metrics/iterations.json|csv        one row per iteration (training and evaluation figures)
     metrics/episodes.json|csv          one row per training and evaluation episode
     metrics/TrainingMetrics.json       the same episodes in the console's format (deepracer-utils' TrainingMetrics)
+    metrics/live.json                  the run right now (phase, iteration, steps, episodes, time left), ~1/s
     training-simtrace/N-iteration.csv  per-step trace of iteration N + 1 (SPEC §7)
     logs/training/training-<stamp>-robomaker.log   SIM_TRACE_LOG lines
     reward_graph.png                   the console-style reward graph
     model.tar.gz                       the exported model (SPEC §6)
 
-Iterations count from 1 in checkpoints, metrics rows and ``--resume`` (iteration 1 is the first trained one);
-training simtrace files are numbered like DeepRacer's, from 0, because deepracer-utils derives its episode
-numbering from iteration 0's file: iteration ``i`` writes ``training-simtrace/{i - 1}-iteration.csv``.
+Every file is replaced atomically as the run goes (metrics and the reward graph after each iteration), so
+another process can follow a run live. Iterations count from 1 in checkpoints, metrics rows and ``--resume``
+(iteration 1 is the first trained one; checkpoint 0 holds the starting weights); training simtrace files are
+numbered like DeepRacer's, from 0, because deepracer-utils derives its episode numbering from iteration 0's file:
+iteration ``i`` writes ``training-simtrace/{i - 1}-iteration.csv``.
 """
 
 from __future__ import annotations
@@ -80,6 +83,10 @@ class ModelFolder:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics"
+
+    @property
+    def live_status(self) -> Path:
+        return self.metrics / "live.json"
 
     @property
     def reward_graph(self) -> Path:

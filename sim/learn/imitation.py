@@ -8,6 +8,7 @@ seconds of CPU — a starting point for PPO, a baseline entry for a demo race, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +30,15 @@ class ImitationResult:
     accuracy: float
 
 
+def _nothing(*_: object) -> None:
+    """The default ``check``/``on_progress``: never stops, shows nothing."""
+
+
 def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, cars: int = 16,
-                           explore: float = 0.3, max_speed: float | None = None, seed: int = 0):
-    """Camera frames and the driver's action for each, from ``cars`` cars spread around the lap."""
+                           explore: float = 0.3, max_speed: float | None = None, seed: int = 0,
+                           on_step: Callable[[int], None] = _nothing):
+    """Camera frames and the driver's action for each, from ``cars`` cars spread around the lap.
+    ``on_step(frames so far)`` is called after every step; it may raise to abandon the collection."""
     rng = np.random.default_rng(seed)
     speed = max_speed or max(a.speed for a in vehicle.action_space.actions)
     driver = PurePursuitDriver(track, max_speed=speed)
@@ -46,21 +53,36 @@ def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, c
         random_actions = rng.integers(0, len(vehicle.action_space.actions), size=cars)
         act = np.where(rng.random(cars) < explore, random_actions, expert)
         observation, *_ = env.step(act)
+        on_step(sum(len(batch) for batch in labels))
     return np.concatenate(observations)[:frames], np.concatenate(labels)[:frames]
 
 
 def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, epochs: int = 4,
-                          batch_size: int = 128, learning_rate: float = 1e-3, seed: int = 0) -> ImitationResult:
-    """A network whose policy imitates the scripted driver (discrete action spaces)."""
+                          batch_size: int = 128, learning_rate: float = 1e-3, seed: int = 0,
+                          network: ActorCritic | None = None, check: Callable[[], None] = _nothing,
+                          on_progress: Callable[[float], None] = _nothing) -> ImitationResult:
+    """A network whose policy imitates the scripted driver (discrete action spaces).
+
+    ``network``: train this one in place (default: a new one). ``check`` is called after every env step and
+    minibatch and may raise to stop (``sim.learn.budget.RunStopped``): the network then keeps what it has learned
+    so far, so a cut warm start is still a usable start. ``on_progress`` gets the fraction done (collecting the
+    frames is the first half, the epochs the second).
+    """
     if not vehicle.is_discrete:
         raise ValueError("warm start from the driver needs a discrete action space")
     torch.manual_seed(seed)
-    observations, labels = collect_demonstrations(track, vehicle, frames=frames, seed=seed)
-    network = build_actor_critic(vehicle, seed=seed)
+
+    def collected(count: int) -> None:
+        on_progress(0.5 * min(count, frames) / frames)
+        check()
+
+    observations, labels = collect_demonstrations(track, vehicle, frames=frames, seed=seed, on_step=collected)
+    network = network if network is not None else build_actor_critic(vehicle, seed=seed)
     optimizer = torch.optim.Adam(network.policy_net.parameters(), lr=learning_rate)
     targets = torch.as_tensor(labels, dtype=torch.long)
     rng = np.random.default_rng(seed)
     network.train()
+    steps, done = epochs * -(-len(labels) // batch_size), 0
     for _ in range(epochs):
         order = rng.permutation(len(labels))
         for start in range(0, len(labels), batch_size):
@@ -71,6 +93,9 @@ def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, ep
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            done += 1
+            on_progress(0.5 + 0.5 * done / steps)
+            check()
     network.eval()
     with torch.inference_mode():
         predicted = np.concatenate([network.predict(observations[i : i + 256]).numpy()

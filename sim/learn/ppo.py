@@ -8,6 +8,7 @@ batch first), actions, rewards and done flags. ``sim.learn.rollouts`` collects r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,8 +102,12 @@ def ppo_update(
     rollout: Rollout,
     hyperparameters: Hyperparameters,
     generator: np.random.Generator,
+    on_minibatch: Callable[[int, int], None] | None = None,
 ) -> UpdateStats:
-    """Run ``num_epochs`` passes of clipped-PPO minibatch updates over one rollout."""
+    """Run ``num_epochs`` passes of clipped-PPO minibatch updates over one rollout.
+
+    ``on_minibatch(done, total)`` is called after each minibatch step; it may raise to abandon the update (the
+    network then holds a partial update: the caller discards it, see ``sim.learn.trainer``)."""
     hp = hyperparameters
     advantages, returns = compute_gae(
         rollout.rewards, rollout.values, rollout.dones, rollout.last_values, hp.discount_factor, hp.gae_lambda
@@ -118,6 +123,7 @@ def ppo_update(
 
     sums = np.zeros(5)
     minibatches = 0
+    planned = hp.num_epochs * sum(1 for start in range(0, total, hp.batch_size) if total - start >= 2)
     for _ in range(hp.num_epochs):
         order = generator.permutation(total)
         for start in range(0, total, hp.batch_size):
@@ -136,6 +142,8 @@ def ppo_update(
             )
             sums += stats
             minibatches += 1
+            if on_minibatch is not None:
+                on_minibatch(minibatches, planned)
     means = sums / max(minibatches, 1)
     return UpdateStats(*map(float, means), minibatches=minibatches)
 

@@ -1,11 +1,14 @@
 """The reward graph of a training run, drawn like the DeepRacer console's.
 
-Average reward and average progress (training and evaluation) per iteration as lines, every training
-episode as a faint dot, and the best checkpoint marked.
+Average reward and average progress (training and evaluation) per iteration as lines with a dot per
+iteration (so the first iteration is already a visible point), every training episode as a faint dot, and the
+best checkpoint marked. The trainer redraws it after every iteration; the file is replaced atomically so a
+viewer never reads half a PNG.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers; must precede pyplot
 from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 REWARD_COLOUR = "#2563eb"
 PROGRESS_COLOUR = "#16a34a"
@@ -27,7 +32,24 @@ def draw_reward_graph(
     best_iteration: int | None = None,
     title: str = "Reward graph",
 ) -> Path:
-    """Write a PNG. ``iterations`` rows need ``iteration``, ``mean_reward``, ``mean_progress`` and optionally
+    """Write the PNG of ``reward_graph_figure`` (atomically)."""
+    figure = reward_graph_figure(iterations, episodes, best_iteration, title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    figure.savefig(temporary, format="png")
+    plt.close(figure)
+    os.replace(temporary, path)
+    return path
+
+
+def reward_graph_figure(
+    iterations: Sequence[dict[str, Any]],
+    episodes: Sequence[dict[str, Any]] = (),
+    best_iteration: int | None = None,
+    title: str = "Reward graph",
+) -> Figure:
+    """The graph. ``iterations`` rows need ``iteration``, ``mean_reward``, ``mean_progress`` and optionally
     ``evaluation_mean_progress``; ``episodes`` rows need ``iteration``, ``reward`` and ``progress``."""
     figure, reward_axis = plt.subplots(figsize=(9, 4.8), dpi=100)
     progress_axis = reward_axis.twinx()
@@ -38,20 +60,24 @@ def draw_reward_graph(
             s=6, color=REWARD_COLOUR, alpha=0.18, linewidths=0, label="Reward per episode",
         )
     xs = [row["iteration"] for row in iterations]
+    dots = {"marker": "o", "markersize": 4 if len(xs) > 1 else 7}
     reward_axis.plot(xs, [row["mean_reward"] for row in iterations], color=REWARD_COLOUR, lw=2,
-                     label="Average reward (training)")
+                     label="Average reward (training)", **dots)
     progress_axis.plot(xs, [row["mean_progress"] for row in iterations], color=PROGRESS_COLOUR, lw=2,
-                       label="Average progress (training)")
+                       label="Average progress (training)", **dots)
     evaluated = [row for row in iterations if row.get("evaluation_mean_progress") is not None]
     if evaluated:
         progress_axis.plot([row["iteration"] for row in evaluated],
                            [row["evaluation_mean_progress"] for row in evaluated],
-                           color=EVALUATION_COLOUR, lw=2, ls="--", label="Average progress (evaluation)")
+                           color=EVALUATION_COLOUR, lw=2, ls="--", label="Average progress (evaluation)", **dots)
     if best_iteration is not None:
         reward_axis.axvline(best_iteration, color="#6b7280", lw=1, ls=":")
         reward_axis.annotate("best", (best_iteration, 1.0), xycoords=("data", "axes fraction"),
                              ha="center", va="bottom", fontsize=8, color="#374151")
 
+    reward_axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers
+    if xs:
+        reward_axis.set_xlim(min(xs) - 0.5, max(xs) + 0.5)  # one iteration: a dot in the middle, not at an edge
     reward_axis.set_xlabel("Iteration")
     reward_axis.set_ylabel("Reward", color=REWARD_COLOUR)
     progress_axis.set_ylabel("Progress (%)", color=PROGRESS_COLOUR)
@@ -62,8 +88,4 @@ def draw_reward_graph(
     labels = reward_axis.get_legend_handles_labels()[1] + progress_axis.get_legend_handles_labels()[1]
     reward_axis.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.85)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return figure

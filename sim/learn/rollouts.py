@@ -9,6 +9,7 @@ starts, ``step``, ``park``, ``running`` and ``take_record``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,13 @@ def round_robin_starts(first_episode: int, count: int) -> np.ndarray:
     return ((first_episode + np.arange(count)) * ROUND_ROBIN_ADVANCE) % 1.0
 
 
-def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode: int) -> EpisodeBatch:
+StepCallback = Callable[[int, list[dict[str, Any]]], None]
+"""Called after every env step with the number of cars that stepped and the episodes that just finished; it may
+raise (``sim.learn.budget.RunStopped``) to abandon the collection."""
+
+
+def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode: int,
+                     on_step: StepCallback | None = None) -> EpisodeBatch:
     """Run ``count`` training episodes in parallel (one per car) from their round-robin starts.
 
     The first (prepare) step of each episode is kept out of the rollout: the car is held, so its action
@@ -76,17 +83,21 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
         steps["rewards"].append(rewards.astype(np.float32))
         steps["dones"].append(done)
         steps["mask"].append(~waiting & (info["status"] != EpisodeStatus.PREPARE))
+        finished = []
         for summary in info["episodes"]:
             car = summary["car"]
             if waiting[car]:
                 continue
             summary = dict(summary, episode=first_episode + car, start_time=started_ms, metric_time=_now_ms())
-            episodes.append(summary)
+            finished.append(summary)
             record = env.take_record(car)
             if env.record_simtrace:
                 simtrace.extend(row._replace(episode=first_episode + car) for row in record.simtrace)
             waiting[car] = True
             env.park([car])  # the env restarted it: park it until the next iteration
+        episodes.extend(finished)
+        if on_step is not None:
+            on_step(len(live), finished)
     episodes.sort(key=lambda e: e["episode"])
     rollout = Rollout(
         observations=_stack(steps["observations"]),
@@ -102,7 +113,7 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
     return EpisodeBatch(rollout, episodes, simtrace, env_steps)
 
 
-def evaluate_progress(env: VectorRaceEnv, agent: Agent) -> list[dict[str, Any]]:
+def evaluate_progress(env: VectorRaceEnv, agent: Agent, on_step: StepCallback | None = None) -> list[dict[str, Any]]:
     """Deterministic training-rule episodes from evenly spaced starts (one per car): their summaries (with the
     wall-clock ``start_time`` and ``metric_time`` as ``collect_episodes``')."""
     n = env.num_envs
@@ -116,11 +127,14 @@ def evaluate_progress(env: VectorRaceEnv, agent: Agent) -> list[dict[str, Any]]:
         actions = placeholder.copy()
         actions[live] = agent.predict(_take(observation, live))
         observation, _, _, _, info = env.step(actions)
-        for summary in info["episodes"]:
-            if not waiting[summary["car"]]:
-                summaries.append(dict(summary, start_time=started_ms, metric_time=_now_ms()))
-                waiting[summary["car"]] = True
-                env.park([summary["car"]])
+        finished = [dict(s, start_time=started_ms, metric_time=_now_ms()) for s in info["episodes"]
+                    if not waiting[s["car"]]]
+        for summary in finished:
+            waiting[summary["car"]] = True
+            env.park([summary["car"]])
+        summaries.extend(finished)
+        if on_step is not None:
+            on_step(len(live), finished)
     return sorted(summaries, key=lambda s: s["car"])
 
 

@@ -3,10 +3,12 @@
 One iteration = ``episodes_between_training`` episodes collected in parallel (``sim.learn.rollouts``), then
 ``num_epochs`` of PPO over that experience, then a few deterministic evaluation episodes whose mean progress
 tracks the best checkpoint. ``train_iteration`` returns an ``IterationResult``; ``commit_iteration`` saves it
-(checkpoint, metrics, simtrace). Iterations count from 1 (checkpoints, metrics rows, a resumed run carries on);
-the iteration's training simtrace is DeepRacer's file ``iteration - 1`` (``ModelFolder.training_simtrace``).
-The end of the run (stop condition, Ctrl-C) writes the reward graph and the ``model.tar.gz`` (see
-``sim.io.model_folder`` for the layout). Starting, resuming and cloning a training is ``sim.learn.training``.
+(checkpoint, metrics, reward graph, simtrace). Iterations count from 1 (checkpoints, metrics rows, a resumed run
+carries on); checkpoint 0 holds the starting weights (random, cloned or warm-started) so that a run stopped before
+its first iteration still exports a model. The iteration's training simtrace is DeepRacer's file
+``iteration - 1`` (``ModelFolder.training_simtrace``). ``run`` honours ``sim.learn.budget`` (hard clock, Ctrl-C)
+and always ends with ``model.tar.gz`` (see ``sim.io.model_folder`` for the layout). Starting, resuming and cloning
+a training is ``sim.learn.training``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ import torch
 from sim.io.model_folder import ModelFolder, TrainingMetrics
 from sim.io.simtrace import SimTraceCsvWriter, write_sim_trace_log
 from sim.learn.agent import Agent, use_cores_for_torch
-from sim.learn.checkpoints import Checkpoint, prune_checkpoints, restore_checkpoint, save_checkpoint
+from sim.learn.budget import RunBudget, RunStopped, StopConditions
+from sim.learn.checkpoints import (
+    Checkpoint,
+    latest_checkpoint,
+    prune_checkpoints,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from sim.learn.config import TrainingConfig, TrainingError
 from sim.learn.export import export_model
+from sim.learn.imitation import train_imitation_model
 from sim.learn.networks import build_actor_critic
 from sim.learn.ppo import UpdateStats, ppo_update
-from sim.learn.progress import ProgressBar, deferred_interrupt
+from sim.learn.progress import SILENT_MONITOR, IterationMonitor, RunMonitor
 from sim.learn.reward_graph import draw_reward_graph
 from sim.learn.rollouts import EpisodeBatch, collect_episodes, evaluate_progress
 from sim.race.env import VectorRaceEnv
@@ -37,33 +47,26 @@ from sim.world.reward_function import RewardFunction
 
 KEEP_LAST_CHECKPOINTS = 2  # plus the best one: a SHALLOW checkpoint with Adam state is ~140 MB
 
+__all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult"]  # StopConditions: sim.learn.budget's
 
-@dataclass(frozen=True)
-class StopConditions:
-    """``max_minutes``: wall-clock of this session (checked between iterations); ``max_episodes``: total
-    training episodes of the model (a resumed run counts the earlier ones)."""
 
-    max_minutes: float | None = None
-    max_episodes: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise TrainingError(f"max_minutes must be positive, got {self.max_minutes}")
-        if self.max_episodes is not None and self.max_episodes < 1:
-            raise TrainingError(f"max_episodes must be at least 1, got {self.max_episodes}")
-        if self.max_minutes is None and self.max_episodes is None:
-            raise TrainingError("give a stop condition: max_minutes and/or max_episodes")
+def _go_on() -> None:
+    """The check of an iteration run without a budget: never stops it."""
 
 
 @dataclass(frozen=True)
 class TrainingResult:
+    """How a run ended. ``iterations``/``episodes``/``env_steps`` are the model's totals (a resumed run counts
+    the earlier ones); ``best_progress`` is None until an iteration has been committed."""
+
+    iterations_this_run: int
     iterations: int
     episodes: int
     env_steps: int
     best_iteration: int | None
-    best_progress: float
+    best_progress: float | None
     stopped_by: str  # "max_minutes" | "max_episodes" | "interrupted"
-    archive: Path | None
+    archive: Path
 
 
 @dataclass(frozen=True)
@@ -126,18 +129,35 @@ class Trainer:
 
     # --- one iteration ---
 
-    def train_iteration(self, episode_count: int | None = None) -> IterationResult:
+    def train_iteration(self, episode_count: int | None = None, budget: RunBudget | None = None,
+                        monitor: IterationMonitor | None = None) -> IterationResult:
         """Collect, update, evaluate: the iteration's result (nothing is saved and the trainer is unchanged
-        until ``commit_iteration``)."""
+        until ``commit_iteration``). With a ``budget``, raises ``RunStopped`` at the first safe point after it
+        runs out; ``monitor`` is told every env step, finished episode and minibatch."""
         hp, config = self.config.hyperparameters, self.config
         iteration = self.iteration + 1
         count = episode_count or hp.episodes_between_training
+        monitor = monitor or SILENT_MONITOR
+        check = budget.check if budget is not None else _go_on
         torch.manual_seed(config.seed * 1_000_003 + iteration)  # sampling is reproducible and resumable
         generator = np.random.default_rng([config.seed, iteration])
         started = time.perf_counter()
-        batch = collect_episodes(self.env, self.agent, count, self.episodes)
-        stats = ppo_update(self.agent, self.optimizer, batch.rollout, hp, generator)
-        evaluation = evaluate_progress(self.evaluation_env, self.agent) if self.evaluation_env else []
+        monitor.iteration_started(iteration, count)
+
+        def on_step(live_cars: int, finished: list[dict[str, Any]]) -> None:
+            monitor.env_steps(live_cars, finished)
+            check()
+
+        def on_minibatch(done: int, total: int) -> None:
+            monitor.minibatches(done, total)
+            check()
+
+        batch = collect_episodes(self.env, self.agent, count, self.episodes, on_step=on_step)
+        monitor.phase("updating")
+        stats = ppo_update(self.agent, self.optimizer, batch.rollout, hp, generator, on_minibatch=on_minibatch)
+        monitor.phase("evaluating")
+        evaluation = (evaluate_progress(self.evaluation_env, self.agent, on_step=lambda *_: check())
+                      if self.evaluation_env else [])
         seconds = time.perf_counter() - started
         metrics = self._metrics_row(iteration, batch, evaluation, stats, seconds)
         return IterationResult(iteration, metrics, batch, evaluation)
@@ -183,6 +203,7 @@ class Trainer:
         episode_rows += [self._episode_row(iteration, e, "evaluation") for e in result.evaluation]
         self.metrics.add(row, episode_rows)
         self.metrics.write()
+        self._draw_reward_graph()  # every iteration, so the graph can be watched as the run goes
         if batch.simtrace:
             with SimTraceCsvWriter(self.folder.training_simtrace(iteration)) as writer:
                 writer.write_many(batch.simtrace)
@@ -214,33 +235,61 @@ class Trainer:
     # --- the run ---
 
     def run(self, stop: StopConditions, progress: bool = True,
-            on_iteration: Callable[[dict[str, Any]], None] | None = None) -> TrainingResult:
-        """Train until a stop condition or Ctrl-C, then export. Always leaves a consistent folder.
+            on_iteration: Callable[[dict[str, Any]], None] | None = None, warm_start: bool = False,
+            started: float | None = None) -> TrainingResult:
+        """Train until a stop condition or Ctrl-C, then export: a usable ``model.tar.gz`` always comes out.
 
+        ``warm_start``: first imitate the scripted driver (a new model only). ``started``: the command's start
+        (``time.monotonic()``), so the wall-clock budget counts everything the command did before. A stop inside
+        an iteration drops that iteration: PPO needs whole episodes, and the update (most of an iteration's time)
+        would overrun the budget; the last committed checkpoint (iteration 0 = the starting weights) stands.
         ``on_iteration`` gets each saved iteration's metrics row.
         """
-        started = time.monotonic()
+        budget = RunBudget(stop, started if started is not None else time.monotonic())
+        if warm_start and self.iteration > 0:
+            raise TrainingError("a warm start is for a new model; this one has trained iterations already")
+        if warm_start and not self.config.vehicle.is_discrete:
+            raise TrainingError("the warm start imitates the driver's discrete actions: it needs a discrete "
+                                "action space")
+        monitor = RunMonitor(budget, self.folder, self.iteration, self.episodes, console=progress)
+        first_iteration = self.iteration
         stopped_by = ""
-        bar = ProgressBar(stop, self.episodes, enabled=progress)
-        with self._open_log() as log_stream:
+        with budget.interrupts_requested_stop(), monitor, self._open_log() as log_stream:
             try:
-                while not (stopped_by := self._stop_reason(stop, started)):
+                if warm_start:
+                    self._warm_start(budget, monitor)
+                if latest_checkpoint(self.folder.root) is None:  # the starting weights are a usable model too
+                    save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
+                while not (stopped_by := budget.stop_reason(self.episodes)):
                     remaining = (stop.max_episodes - self.episodes) if stop.max_episodes else None
                     count = self.config.hyperparameters.episodes_between_training
-                    result = self.train_iteration(min(count, remaining) if remaining else count)
-                    with deferred_interrupt():
-                        row = self.commit_iteration(result, log_stream)
-                    bar.update(row, time.monotonic() - started)
+                    result = self.train_iteration(min(count, remaining) if remaining else count, budget, monitor)
+                    monitor.phase("saving")
+                    row = self.commit_iteration(result, log_stream)
+                    monitor.iteration_done(row)
                     if on_iteration is not None:
                         on_iteration(row)
-            except KeyboardInterrupt:
-                stopped_by = "interrupted"  # the partial iteration is dropped; the last checkpoint stands
-            finally:
-                bar.close()
-        with deferred_interrupt():
+            except RunStopped as stopped:
+                stopped_by = stopped.reason
+            monitor.stopping(stopped_by)
             archive = self.finish()
-        return TrainingResult(self.iteration, self.episodes, self.env_steps, self.best_iteration,
-                              self.best_progress, stopped_by, archive)
+        monitor.finished_run(stopped_by, archive)
+        best = None if self.best_iteration is None else self.best_progress
+        return TrainingResult(self.iteration - first_iteration, self.iteration, self.episodes, self.env_steps,
+                              self.best_iteration, best, stopped_by, archive)
+
+    def _warm_start(self, budget: RunBudget, monitor: RunMonitor) -> None:
+        """Imitate the scripted driver into the network, in place, until done or the run must stop."""
+        monitor.phase("warm start")
+        try:
+            result = train_imitation_model(self.track, self.config.vehicle, seed=self.config.seed,
+                                           network=self.agent.network, check=budget.check,
+                                           on_progress=monitor.warm_start_progress)
+            monitor.note(f"Warm start: the network imitates the driver on {result.accuracy:.0%} of "
+                         f"{result.frames} frames")
+        except RunStopped:
+            monitor.note("Warm start cut short: the model keeps the weights learned so far")
+            raise
 
     def _open_log(self) -> Any:
         if not self.config.record_simtrace:
@@ -249,18 +298,13 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("a", encoding="utf-8")
 
-    def _stop_reason(self, stop: StopConditions, started: float) -> str:
-        if stop.max_episodes is not None and self.episodes >= stop.max_episodes:
-            return "max_episodes"
-        if stop.max_minutes is not None and time.monotonic() - started >= stop.max_minutes * 60:
-            return "max_minutes"
-        return ""
+    def finish(self) -> Path:
+        """``model.tar.gz`` of the best (or last) checkpoint: iteration 0, the starting weights, if none other."""
+        if latest_checkpoint(self.folder.root) is None:
+            save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
+        return export_model(self.folder, self.config.export)
 
-    def finish(self) -> Path | None:
-        """Reward graph and ``model.tar.gz`` (of the best or last checkpoint); None before any iteration."""
-        if self.iteration == 0:
-            return None
+    def _draw_reward_graph(self) -> None:
         draw_reward_graph(self.folder.reward_graph, self.metrics.iterations,
                           [e for e in self.metrics.episodes if e["phase"] == "training"], self.best_iteration,
                           title=f"Reward graph — {self.folder.root.name} on {self.track.title or self.track.name}")
-        return export_model(self.folder, self.config.export)

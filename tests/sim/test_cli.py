@@ -46,7 +46,7 @@ def test_train_then_evaluate_prints_the_lap_table_and_every_ranking_method(tmp_p
     folder = tmp_path / "model"
     assert main(["train", str(folder), "--max-episodes", "5", "--episodes-between-training", "5",
                  "--max-episode-steps", "40", "--evaluation-episodes", "1", "--quiet"]) == 0
-    assert "Stopped (max_episodes) after 1 iterations, 5 episodes" in capsys.readouterr().out
+    assert "Stopped (episode budget reached) after 1 iteration in" in capsys.readouterr().out
     assert main(["train", str(folder), "--resume", "--max-episodes", "10", "--quiet"]) == 0
     assert "Resuming" in capsys.readouterr().out
     assert json.loads((folder / "metrics" / "iterations.json").read_text())["iterations"][-1]["iteration"] == 2

@@ -5,6 +5,8 @@ actually learns is in test_training_learns.py.
 """
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -74,18 +76,23 @@ def test_round_robin_starts_advance_five_percent_per_episode():
     assert round_robin_starts(19, 2).tolist() == pytest.approx([0.95, 0.0])
 
 
-def test_max_minutes_stops_after_the_iteration_in_progress(tmp_path):
-    result = start_training(tmp_path / "model", _config()).run(StopConditions(max_minutes=1e-4), progress=False)
-    assert result.stopped_by == "max_minutes"
-    assert result.iterations == 1 and result.archive.is_file()
+def test_a_spent_time_budget_stops_at_once_and_exports_the_starting_weights(tmp_path):
+    trainer = start_training(tmp_path / "model", _config())
+    starting = {name: tensor.clone() for name, tensor in trainer.agent.network.state_dict().items()}
+    result = trainer.run(StopConditions(max_minutes=1e-4), progress=False)
+    assert (result.stopped_by, result.iterations, result.best_iteration, result.best_progress) == (
+        "max_minutes", 0, None, None)
+    _, network = load_actor_critic(result.archive)
+    assert all(torch.equal(starting[name], tensor) for name, tensor in network.state_dict().items())
+    assert inspect_archive(result.archive).hyperparameters["exported_iteration"] == 0
 
 
 def test_ctrl_c_keeps_the_last_checkpoint_and_still_exports(tmp_path):
-    def interrupt(row):
-        raise KeyboardInterrupt
+    def press_ctrl_c(row):
+        os.kill(os.getpid(), signal.SIGINT)  # the run's handler turns it into a stop request
 
     result = start_training(tmp_path / "model", _config()).run(
-        StopConditions(max_episodes=100), progress=False, on_iteration=interrupt
+        StopConditions(max_episodes=100), progress=False, on_iteration=press_ctrl_c
     )
     assert (result.stopped_by, result.iterations) == ("interrupted", 1)
     assert latest_checkpoint(tmp_path / "model").iteration == 1
