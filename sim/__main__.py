@@ -1,7 +1,11 @@
 """``python -m sim``: see ``sim.cli``."""
 
-import sys
+import time
 
-from sim.cli import main
+STARTED = time.monotonic()  # before the heavy imports: ``train --max-minutes`` counts them too
 
-sys.exit(main())
+import sys  # noqa: E402
+
+from sim.cli import main  # noqa: E402
+
+sys.exit(main(started=STARTED))

@@ -39,9 +39,11 @@ _USER_ERRORS = (ArchiveError, HyperparameterError, RewardFunctionError, ScoringE
                 ValueError, FileNotFoundError)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
+    """Run one sub-command; ``started``: ``time.monotonic()`` when the process started (default: now)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.started = time.monotonic() if started is None else started
     try:
         return args.command(args)
     except _USER_ERRORS as error:
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    started = time.monotonic()  # --max-minutes is a hard budget for the whole command, set-up included
+    started = args.started  # --max-minutes is a hard budget for the whole command, imports and set-up included
     from sim.learn.budget import StopConditions
     from sim.learn.config import TrainingConfig
     from sim.learn.training import resume_training, start_training

@@ -75,7 +75,7 @@ def reward_graph_figure(
         reward_axis.annotate("best", (best_iteration, 1.0), xycoords=("data", "axes fraction"),
                              ha="center", va="bottom", fontsize=8, color="#374151")
 
-    reward_axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers
+    reward_axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole iterations
     if xs:
         reward_axis.set_xlim(min(xs) - 0.5, max(xs) + 0.5)  # one iteration: a dot in the middle, not at an edge
     reward_axis.set_xlabel("Iteration")
