@@ -16,6 +16,7 @@ from races.services import model_upload, race_create, submission_create, track_i
 DEMO_RACE_NAME = "Pitlane Warm-up Cup"
 BASELINE_USERNAME = "pitlane-bot"
 BASELINE_ALIAS = "PitlaneBot"
+BASELINE_VEHICLE = "pitlane_racer"  # 3 m/s: the lab's 1 m/s car ties every entry near 23 s
 
 
 def install_builtin_data(stdout: TextIO) -> None:
@@ -46,20 +47,22 @@ def install_builtin_data(stdout: TextIO) -> None:
 
 
 def install_baseline_entry(race: Race, stdout: TextIO) -> None:
-    """Enter a model cloned from the scripted driver (made here, by our own code) so that a new league
-    shows a working leaderboard at once. The evaluator scores it like any other submission."""
+    """Enter a model cloned from the scripted racing-line driver (made here, by our own code) so that a new league
+    shows a working leaderboard at once, on a car fast enough (the garage's ``pitlane_racer``, 3 m/s) that lap
+    times differ by skill. The evaluator scores it like any other submission."""
     if Submission.objects.filter(race=race, user__username=BASELINE_USERNAME).exists():
         return
     import tempfile
     from pathlib import Path
 
     from sim.io.archive import write_model_archive
-    from sim.learn.imitation import train_imitation_model
+    from sim.learn.imitation import racing_line_driver, train_imitation_model
     from sim.world.vehicle import get_vehicle
 
-    stdout.write("Training the baseline entry (a clone of the scripted driver, about 20 s)...\n")
-    vehicle = get_vehicle("original_deepracer")
-    result = train_imitation_model(track_sim(race.track, race.direction), vehicle)
+    stdout.write("Training the baseline entry (a clone of the racing-line driver, about 30 s)...\n")
+    vehicle = get_vehicle(BASELINE_VEHICLE)
+    track = track_sim(race.track, race.direction)
+    result = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle))
     user, created = get_user_model().objects.get_or_create(username=BASELINE_USERNAME)
     if created:
         user.set_unusable_password()

@@ -25,12 +25,13 @@ from sim.world.reward_examples import EXAMPLE_FILES, example_source
 from sim.world.reward_function import RewardFunctionError, validate_reward_function
 from sim.world.rules import RaceRules
 from sim.world.track_catalog import available_tracks, get_track
-from sim.world.vehicle import VehicleError, get_vehicle, list_vehicles
+from sim.world.vehicle import Vehicle, VehicleError, get_vehicle, list_vehicles
 
 if TYPE_CHECKING:
     from sim.learn.trainer import TrainingResult
 
 DEFAULT_REWARD = "example_1_follow_center_line"
+RACING_LINE_EXAMPLE = "community_racing_line"
 _HYPERPARAMETER_FLAGS = {
     "batch_size": int, "num_epochs": int, "learning_rate": float, "entropy": float, "discount_factor": float,
     "loss_type": str, "episodes_between_training": int, "clip_epsilon": float, "gae_lambda": float,
@@ -69,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             vehicle = get_vehicle(args.vehicle)
             config = TrainingConfig(
-                track=args.track, vehicle=vehicle, reward_function_source=_reward_source(args),
+                track=args.track, vehicle=vehicle, reward_function_source=_reward_source(args, vehicle),
                 hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
                 max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
                 record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
@@ -101,9 +102,15 @@ def _summary(result: TrainingResult, seconds: float) -> str:
             f"(evaluation progress {result.best_progress:.1f}%)")
 
 
-def _reward_source(args: argparse.Namespace) -> str:
+def _reward_source(args: argparse.Namespace, vehicle: Vehicle) -> str:
     if args.reward_function:
         return Path(args.reward_function).read_text(encoding="utf-8")
+    if args.reward_example == RACING_LINE_EXAMPLE:  # the example's line is pitlane_technical's: paste this track's
+        from sim.race.racing_line_reward import racing_line_reward_source
+
+        top_speed = max(action.speed for action in vehicle.action_space.actions) if vehicle.is_discrete \
+            else vehicle.action_space.speed_high
+        return racing_line_reward_source(get_track(args.track, args.tracks_dir), top_speed)
     return example_source(args.reward_example or DEFAULT_REWARD)
 
 
@@ -240,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
     start = train.add_mutually_exclusive_group()
     start.add_argument("--clone", help="start from this model.tar.gz (same sensors, network, action-space shape)")
     start.add_argument("--warm-start", action="store_true",
-                       help="start by imitating the scripted driver (counted in --max-minutes)")
+                       help="start by imitating the racing-line driver (counted in --max-minutes)")
     train.add_argument("--no-simtrace", action="store_true", help="skip training simtrace and log lines")
     train.add_argument("--threads", type=int, default=2)
     train.add_argument("--tracks-dir", default=None, help="folder of extra .npy tracks")

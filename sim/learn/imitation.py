@@ -1,4 +1,4 @@
-"""Warm start from a driver: behavioural cloning of the scripted pure-pursuit driver.
+"""Warm start from a driver: behavioural cloning of a scripted driver (``sim.race.drivers``).
 
 The driver's commands become labels for the camera frames it sees. To learn recoveries, the cars drive
 with the driver's action most of the time and a random action otherwise (labels are always the driver's),
@@ -17,10 +17,18 @@ from torch.nn import functional
 
 from sim.learn.agent import mixed_precision_autocast
 from sim.learn.networks import ActorCritic, build_actor_critic
-from sim.race.drivers import PurePursuitDriver
+from sim.race.drivers import PurePursuitDriver, RacingLineDriver
 from sim.race.env import VectorRaceEnv
 from sim.world.track import Track
 from sim.world.vehicle import Vehicle
+
+Driver = PurePursuitDriver | RacingLineDriver
+
+
+def racing_line_driver(track: Track, vehicle: Vehicle) -> RacingLineDriver:
+    """The driver a fast model should imitate: the racing line at its ideal speed profile, at the vehicle's top
+    speed (``benchmarks/time_to_lap.py`` measured laps 1.02-1.05x the ideal with it on a 21-action 3 m/s car)."""
+    return RacingLineDriver(track, max_speed=max(a.speed for a in vehicle.action_space.actions))
 
 
 @dataclass(frozen=True)
@@ -36,12 +44,13 @@ def _nothing(*_: object) -> None:
 
 def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, cars: int = 16,
                            explore: float = 0.3, max_speed: float | None = None, seed: int = 0,
-                           on_step: Callable[[int], None] = _nothing):
-    """Camera frames and the driver's action for each, from ``cars`` cars spread around the lap.
-    ``on_step(frames so far)`` is called after every step; it may raise to abandon the collection."""
+                           on_step: Callable[[int], None] = _nothing, driver: Driver | None = None):
+    """Camera frames and the driver's action for each, from ``cars`` cars spread around the lap (default
+    driver: the centre-line pure pursuit at the vehicle's top speed). ``on_step(frames so far)`` is called after
+    every step; it may raise to abandon the collection."""
     rng = np.random.default_rng(seed)
     speed = max_speed or max(a.speed for a in vehicle.action_space.actions)
-    driver = PurePursuitDriver(track, max_speed=speed)
+    driver = driver or PurePursuitDriver(track, max_speed=speed)
     env = VectorRaceEnv(track, cars, vehicle, mode="training", seed=seed, start_ndist=np.arange(cars) / cars,
                         max_episode_steps=400)
     observation, _ = env.reset(seed=seed)
@@ -60,13 +69,14 @@ def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, c
 def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, epochs: int = 4,
                           batch_size: int = 128, learning_rate: float = 1e-3, seed: int = 0,
                           network: ActorCritic | None = None, check: Callable[[], None] = _nothing,
-                          on_progress: Callable[[float], None] = _nothing) -> ImitationResult:
+                          on_progress: Callable[[float], None] = _nothing,
+                          driver: Driver | None = None) -> ImitationResult:
     """A network whose policy imitates the scripted driver (discrete action spaces).
 
     ``network``: train this one in place (default: a new one). ``check`` is called after every env step and
     minibatch and may raise to stop (``sim.learn.budget.RunStopped``): the network then keeps what it has learned
     so far, so a cut warm start is still a usable start. ``on_progress`` gets the fraction done (collecting the
-    frames is the first half, the epochs the second).
+    frames is the first half, the epochs the second). ``driver``: whom to imitate (``collect_demonstrations``).
     """
     if not vehicle.is_discrete:
         raise ValueError("warm start from the driver needs a discrete action space")
@@ -76,7 +86,8 @@ def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, ep
         on_progress(0.5 * min(count, frames) / frames)
         check()
 
-    observations, labels = collect_demonstrations(track, vehicle, frames=frames, seed=seed, on_step=collected)
+    observations, labels = collect_demonstrations(track, vehicle, frames=frames, seed=seed, on_step=collected,
+                                                  driver=driver)
     network = network if network is not None else build_actor_critic(vehicle, seed=seed)
     optimizer = torch.optim.Adam(network.policy_net.parameters(), lr=learning_rate)
     targets = torch.as_tensor(labels, dtype=torch.long)

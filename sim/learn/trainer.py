@@ -36,7 +36,7 @@ from sim.learn.checkpoints import (
 )
 from sim.learn.config import TrainingConfig, TrainingError
 from sim.learn.export import export_model
-from sim.learn.imitation import train_imitation_model
+from sim.learn.imitation import racing_line_driver, train_imitation_model
 from sim.learn.networks import build_actor_critic
 from sim.learn.ppo import UpdateStats, ppo_update
 from sim.learn.progress import SILENT_MONITOR, IterationMonitor, RunMonitor
@@ -279,12 +279,13 @@ class Trainer:
                               self.best_iteration, best, stopped_by, archive)
 
     def _warm_start(self, budget: RunBudget, monitor: RunMonitor) -> None:
-        """Imitate the scripted driver into the network, in place, until done or the run must stop."""
+        """Imitate the racing-line driver into the network, in place, until done or the run must stop."""
         monitor.phase("warm start")
         try:
             result = train_imitation_model(self.track, self.config.vehicle, seed=self.config.seed,
                                            network=self.agent.network, check=budget.check,
-                                           on_progress=monitor.warm_start_progress)
+                                           on_progress=monitor.warm_start_progress,
+                                           driver=racing_line_driver(self.track, self.config.vehicle))
             monitor.note(f"Warm start: the network imitates the driver on {result.accuracy:.0%} of "
                          f"{result.frames} frames")
         except RunStopped:

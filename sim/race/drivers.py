@@ -1,7 +1,9 @@
-"""A scripted pure-pursuit driver (batched): the reference driver of tests, warm starts and baselines.
+"""Scripted pure-pursuit drivers (batched): the reference drivers of tests, warm starts and baselines.
 
-It aims at a point ``lookahead`` metres further along the centre line and picks a speed from the sharpest
-curvature over the next metres, so it stays within the car's grip.
+``PurePursuitDriver`` aims at a point ``lookahead`` metres further along the centre line and picks a speed from
+the sharpest curvature over the next metres, so it stays within the car's grip. ``RacingLineDriver`` aims along
+the minimum-curvature racing line of ``sim.race.ideal_lap`` at a share of its ideal speed profile: the driver a
+fast model should imitate.
 """
 
 from __future__ import annotations
@@ -27,13 +29,7 @@ class PurePursuitDriver:
         projection = self.track.project(origin)
         ahead = (projection.ndist + self.lookahead / self.track.length) % 1.0
         target = self.track.interpolate(ahead) if self.lane is None else self.track.lane_point(ahead, self.lane)
-        rear = origin - 0.5 * self.spec.wheelbase * np.column_stack([np.cos(car.yaw), np.sin(car.yaw)])
-        to_target = target - rear
-        alpha = np.arctan2(to_target[:, 1], to_target[:, 0]) - car.yaw
-        alpha = (alpha + np.pi) % (2 * np.pi) - np.pi
-        distance = np.maximum(np.hypot(to_target[:, 0], to_target[:, 1]), 1e-6)
-        steering = np.degrees(np.arctan2(2.0 * self.spec.wheelbase * np.sin(alpha), distance))
-        steering = np.clip(steering, -self.spec.max_steering_deg, self.spec.max_steering_deg)
+        steering = pursuit_steering(origin, car.yaw, target, self.spec)
         kappa = np.interp(projection.s, self._curvature[0], self._curvature[1], period=self.track.length)
         speed = np.minimum(self.max_speed, np.sqrt(self.grip / np.maximum(kappa, 1e-6)))
         return steering, np.maximum(speed, self.spec.min_speed)
@@ -42,6 +38,53 @@ class PurePursuitDriver:
         """The driver's commands as actions of ``vehicle`` (nearest discrete action, or scaled outputs)."""
         steering, speed = self.commands(car)
         return commands_to_actions(vehicle, steering, speed)
+
+
+class RacingLineDriver:
+    """Pure pursuit along the ideal lap's racing line, at ``pace`` times its speed profile (capped at
+    ``max_speed``, the car's top speed); the speed looks ``brake_horizon`` metres ahead so it slows in time."""
+
+    def __init__(self, track: Track, max_speed: float, pace: float = 0.9, lookahead: float = 0.5,
+                 brake_horizon: float = 0.6, spec: CarSpec = DEFAULT_CAR) -> None:
+        from sim.race.ideal_lap import ideal_lap_time
+        from sim.world.geometry import Polyline
+
+        self.track, self.max_speed, self.lookahead, self.spec = track, max_speed, lookahead, spec
+        lap = ideal_lap_time(track, max_speed=max_speed)
+        self.line = Polyline(np.vstack([lap.line, lap.line[:1]]))
+        # The slowest target over the next metres: the speed the car must already hold when it gets there.
+        s = np.append(lap.s, lap.line_length)
+        speed = np.append(lap.speed, lap.speed[0]) * pace
+        grid = np.arange(0.0, lap.line_length, 0.05)
+        target = np.interp(grid, s, speed)
+        window = max(1, int(brake_horizon / 0.05))
+        padded = np.concatenate([target, target[:window]])
+        self._speed = (grid, np.lib.stride_tricks.sliding_window_view(padded, window + 1).min(axis=1)[: len(grid)])
+
+    def commands(self, car: CarState) -> tuple[np.ndarray, np.ndarray]:
+        """(steering degrees, speed m/s) per car."""
+        origin = np.column_stack([car.x, car.y])
+        s, _, _, _ = self.line.project(origin)
+        target = self.line.interpolate((s + self.lookahead) % self.line.length)
+        steering = pursuit_steering(origin, car.yaw, target, self.spec)
+        speed = np.interp(s, self._speed[0], self._speed[1], period=self.line.length)
+        return steering, np.clip(speed, self.spec.min_speed, self.max_speed)
+
+    def actions(self, car: CarState, vehicle: Vehicle) -> np.ndarray:
+        """The driver's commands as actions of ``vehicle`` (nearest discrete action, or scaled outputs)."""
+        steering, speed = self.commands(car)
+        return commands_to_actions(vehicle, steering, speed)
+
+
+def pursuit_steering(origin: np.ndarray, yaw: np.ndarray, target: np.ndarray, spec: CarSpec) -> np.ndarray:
+    """Pure-pursuit steering angle (degrees, within the car's lock) from the rear axle towards ``target``."""
+    rear = origin - 0.5 * spec.wheelbase * np.column_stack([np.cos(yaw), np.sin(yaw)])
+    to_target = target - rear
+    alpha = np.arctan2(to_target[:, 1], to_target[:, 0]) - yaw
+    alpha = (alpha + np.pi) % (2 * np.pi) - np.pi
+    distance = np.maximum(np.hypot(to_target[:, 0], to_target[:, 1]), 1e-6)
+    steering = np.degrees(np.arctan2(2.0 * spec.wheelbase * np.sin(alpha), distance))
+    return np.clip(steering, -spec.max_steering_deg, spec.max_steering_deg)
 
 
 def commands_to_actions(vehicle: Vehicle, steering: np.ndarray, speed: np.ndarray) -> np.ndarray:

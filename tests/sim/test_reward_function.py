@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.world.reward_examples import EXAMPLES
+from sim.world.reward_examples import EXAMPLES, LAB_EXAMPLES
 from sim.world.reward_function import (
     RewardFunction,
     RewardFunctionError,
@@ -71,7 +71,7 @@ def test_our_example_files_are_the_labs_code_verbatim():
     assert len(blocks) == 3
     # The lab text lost its line breaks (lines run together, indented by tabs): compare token by token.
     tokens = lambda code: code.split()  # noqa: E731
-    assert [tokens(block) for block in blocks] == [tokens(EXAMPLES[name]) for name in sorted(EXAMPLES)]
+    assert [tokens(block) for block in blocks] == [tokens(EXAMPLES[name]) for name in sorted(LAB_EXAMPLES)]
 
 
 # --------------------------------------------------------------------------------------- loading failures
@@ -272,7 +272,23 @@ def test_the_labs_examples_validate_on_the_synthetic_cars_of_a_built_in_track():
     from sim.world.track_catalog import get_track
 
     names, cars = synthetic_params(get_track("pitlane_oval"))
-    for name, source in EXAMPLES.items():
-        reward_function = validate_reward_function(source, cars, names=names, filename=f"{name}.py")
+    for name in LAB_EXAMPLES:
+        reward_function = validate_reward_function(EXAMPLES[name], cars, names=names, filename=f"{name}.py")
         rewards = dict(zip(names, map(reward_function, cars), strict=True))
         assert rewards["start"] == 1.0 and rewards["off track"] < 0.01, name
+
+
+@pytest.mark.parametrize("name", [name for name in EXAMPLES if name.startswith("community_")])
+def test_the_community_examples_pay_more_for_driving_fast_on_track_than_slow(name):
+    from sim.race.racing_line_reward import racing_line_reward_source
+    from sim.world.params import synthetic_params
+    from sim.world.track_catalog import get_track
+
+    track = get_track("pitlane_technical")
+    source = racing_line_reward_source(track, 3.0) if name == "community_racing_line" else EXAMPLES[name]
+    names, cars = synthetic_params(track)
+    reward_function = validate_reward_function(source, cars, names=names, filename=f"{name}.py")
+    on_track = next(car for label, car in zip(names, cars, strict=True) if label == "start")
+    # Along a straight at the racing line's pace: faster pays more; off the track pays (almost) nothing.
+    slow, fast = dict(on_track, speed=1.0, steps=30, progress=5.0), dict(on_track, speed=3.0, steps=30, progress=5.0)
+    assert reward_function(fast) > reward_function(slow) > reward_function(dict(on_track, is_offtrack=True))
