@@ -257,7 +257,7 @@ class Trainer:
         with budget.interrupts_requested_stop(), monitor, self._open_log() as log_stream:
             try:
                 if warm_start:
-                    self._warm_start(budget, monitor)
+                    self.warm_start(budget, monitor)
                 if latest_checkpoint(self.folder.root) is None:  # the starting weights are a usable model too
                     save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
                 while not (stopped_by := budget.stop_reason(self.episodes)):
@@ -278,18 +278,24 @@ class Trainer:
         return TrainingResult(self.iteration - first_iteration, self.iteration, self.episodes, self.env_steps,
                               self.best_iteration, best, stopped_by, archive)
 
-    def _warm_start(self, budget: RunBudget, monitor: RunMonitor) -> None:
-        """Imitate the racing-line driver into the network, in place, until done or the run must stop."""
-        monitor.phase("warm start")
+    def warm_start(self, budget: RunBudget | None = None, monitor: RunMonitor | None = None) -> None:
+        """Imitate the racing-line driver into the network, in place, until done or (with a ``budget``) the run
+        must stop: then ``RunStopped`` is raised and the network keeps what it learned. ``run`` calls this with
+        ``warm_start=True``; a benchmark may call it directly."""
+        if monitor is not None:
+            monitor.phase("warm start")
         try:
             result = train_imitation_model(self.track, self.config.vehicle, seed=self.config.seed,
-                                           network=self.agent.network, check=budget.check,
-                                           on_progress=monitor.warm_start_progress,
+                                           network=self.agent.network,
+                                           check=budget.check if budget is not None else _go_on,
+                                           on_progress=monitor.warm_start_progress if monitor else lambda _: None,
                                            driver=racing_line_driver(self.track, self.config.vehicle))
-            monitor.note(f"Warm start: the network imitates the driver on {result.accuracy:.0%} of "
-                         f"{result.frames} frames")
+            if monitor is not None:
+                monitor.note(f"Warm start: the network imitates the driver on {result.accuracy:.0%} of "
+                             f"{result.frames} frames")
         except RunStopped:
-            monitor.note("Warm start cut short: the model keeps the weights learned so far")
+            if monitor is not None:
+                monitor.note("Warm start cut short: the model keeps the weights learned so far")
             raise
 
     def _open_log(self) -> Any:
