@@ -96,10 +96,10 @@ def _summary(result: TrainingResult, seconds: float) -> str:
     if result.best_iteration is None:
         return (f"Stopped ({reason}) after {done}: no iteration finished, so the model holds the starting weights"
                 f" (warm start, clone or untrained)")
+    best = ("the warm start" if result.best_iteration == 0 else f"iteration {result.best_iteration}")
     return (f"Stopped ({reason}) after {done}; the model's totals: {result.iterations} iteration"
-            f"{'s' * (result.iterations != 1)}, "
-            f"{result.episodes} episodes, {result.env_steps:,} steps; best iteration {result.best_iteration} "
-            f"(evaluation progress {result.best_progress:.1f}%)")
+            f"{'s' * (result.iterations != 1)}, {result.episodes} episodes, {result.env_steps:,} steps; "
+            f"best: {best} (evaluation progress {result.best_progress:.1f}%)")
 
 
 def _reward_source(args: argparse.Namespace, vehicle: Vehicle) -> str:

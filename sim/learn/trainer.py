@@ -258,6 +258,7 @@ class Trainer:
             try:
                 if warm_start:
                     self.warm_start(budget, monitor)
+                    self._rank_starting_weights(budget, monitor)
                 if latest_checkpoint(self.folder.root) is None:  # the starting weights are a usable model too
                     save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
                 while not (stopped_by := budget.stop_reason(self.episodes)):
@@ -297,6 +298,17 @@ class Trainer:
             if monitor is not None:
                 monitor.note("Warm start cut short: the model keeps the weights learned so far")
             raise
+
+    def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor) -> None:
+        """Evaluate the warm start like an iteration, so it stays the exported model ("iteration 0") until PPO
+        does at least as well: the first updates, with an untrained critic, can make a good imitation worse."""
+        if self.evaluation_env is None:
+            return
+        monitor.phase("evaluating")
+        evaluation = evaluate_progress(self.evaluation_env, self.agent, on_step=lambda *_: budget.check())
+        self.best_iteration = 0
+        self.best_progress = float(np.mean([episode["progress"] for episode in evaluation]))
+        monitor.note(f"Warm start evaluation: progress {self.best_progress:.1f}%")
 
     def _open_log(self) -> Any:
         if not self.config.record_simtrace:
