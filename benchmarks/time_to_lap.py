@@ -12,8 +12,8 @@ Scenarios (each stopped at its budget; the clock includes the warm start and the
              ideal lap (or the budget); racer-2019 the same on reInvent2019_track
   heading, progress, line
              the three community-style reward examples (heading + centre + speed on straights, progress per step,
-             a pasted racing line) with the racer car and warm start on pitlane_technical, until 3 clean laps
-             and <= 1.10 x ideal (or the budget)
+             a pasted racing line) with the racer car FROM SCRATCH (a warm start would hide the reward) on
+             pitlane_technical, until 3 clean laps (or the budget); best / ideal of that model
 
 After the warm start and after every training iteration the latest weights race a deterministic evaluation (fp32
 argmax, as the league's evaluator runs them): 3 laps, continuous, no reset allowed (any off-track fails the
@@ -150,9 +150,9 @@ def scenarios(shared: str | None) -> list[Scenario]:
         Scenario("lab-2019", "reInvent2019_track", shared, lab, "example_1_follow_center_line", False, None),
         Scenario("racer", "pitlane_technical", None, racer, "community_racing_line", True, TARGET_RATIO),
         Scenario("racer-2019", "reInvent2019_track", shared, racer, "community_racing_line", True, TARGET_RATIO),
-        Scenario("heading", "pitlane_technical", None, racer, "community_heading_centre_speed", True, TARGET_RATIO),
-        Scenario("progress", "pitlane_technical", None, racer, "community_progress_per_step", True, TARGET_RATIO),
-        Scenario("line", "pitlane_technical", None, racer, "community_racing_line", True, TARGET_RATIO),
+        Scenario("heading", "pitlane_technical", None, racer, "community_heading_centre_speed", False, None),
+        Scenario("progress", "pitlane_technical", None, racer, "community_progress_per_step", False, None),
+        Scenario("line", "pitlane_technical", None, racer, "community_racing_line", False, None),
     ]
     return [s for s in listed if shared is not None or s.tracks_dir is None]
 
