@@ -18,6 +18,11 @@ from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
 from sim.world.track import Track as SimTrack
 
 MAX_ROUTE_FILE_BYTES = 2 * 1024 * 1024
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every file numpy.save writes
+ROUTE_FILE_FORMAT = (
+    "A track file is a DeepRacer route file: a NumPy array saved with numpy.save (.npy) of N rows by 6 numbers "
+    "(centre x, centre y, inner x, inner y, outer x, outer y, in metres), its last row equal to the first."
+)
 
 
 def track_install_builtins() -> list[Track]:
@@ -42,11 +47,15 @@ def track_parse_route(data: bytes, name: str = "imported") -> SimTrack:
     """A DeepRacer ``.npy`` route file as a simulator track, or a RuleViolation saying what is wrong with it."""
     if len(data) > MAX_ROUTE_FILE_BYTES:
         raise RuleViolation("Route files are at most 2 MiB.")
+    if not data.startswith(NPY_MAGIC):
+        # Anything else reaches numpy's pickle fallback, whose "allow_pickle=" advice is no help to an admin.
+        raise RuleViolation(f"Not a valid DeepRacer route file: this is not a .npy file. {ROUTE_FILE_FORMAT}")
     try:
         rows = np.load(io.BytesIO(data), allow_pickle=False)
         return SimTrack.from_array(rows, name=name)
     except (ValueError, OSError, EOFError) as error:
-        raise RuleViolation(f"Not a valid DeepRacer route file: {error}") from None
+        reason = str(error).rstrip(".")
+        raise RuleViolation(f"Not a valid DeepRacer route file: {reason}. {ROUTE_FILE_FORMAT}") from None
 
 
 def track_import(title: str, route_file: io.BufferedIOBase | bytes, slug: str = "", description: str = "",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.shortcuts import get_object_or_404
 
 from races.models import Race, Submission
-from races.services import race_visible_to
+from races.services import RuleViolation, race_visible_to
 
 # Race lists show every open and upcoming race but only the most recent closed ones (the API pages them all).
 CLOSED_SHOWN = 30
@@ -23,3 +24,8 @@ def visible_submission(request, pk: int) -> Submission:
         ),
         pk=pk,
     )
+
+
+def form_add_rule_error(form: forms.BaseForm, error: RuleViolation) -> None:
+    """Show a refused rule beside the field it is about (e.g. minimum laps), else at the top of the form."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)

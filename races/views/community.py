@@ -24,7 +24,7 @@ from races.services import (
     races_by_phase,
 )
 from races.services.race_settings import SETTINGS_FIELDS
-from races.views.common import CLOSED_SHOWN, visible_race
+from races.views.common import CLOSED_SHOWN, form_add_rule_error, visible_race
 
 
 @login_required
@@ -42,7 +42,7 @@ def community_create(request):
             race = race_create(Race.Kind.COMMUNITY, organiser=request.user,
                                **{f: form.cleaned_data[f] for f in SETTINGS_FIELDS if f in form.cleaned_data})
         except RuleViolation as error:
-            form.add_error(None, error.message)
+            form_add_rule_error(form, error)
         else:
             messages.success(request, "Race created: share its invite link with your friends.")
             return redirect("races:race_manage", slug=race.slug)
@@ -76,7 +76,7 @@ def race_manage(request, slug: str):
         try:
             race_update(race, request.user, **values)
         except RuleViolation as error:
-            form.add_error(None, error.message)
+            form_add_rule_error(form, error)
         else:
             messages.success(request, "Race settings saved.")
             return redirect("races:race_manage", slug=slug)
