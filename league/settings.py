@@ -130,6 +130,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "league.context_processors.site",
             ],
+            # {% when %}: every time shown names its zone (league/templatetags/times.py).
+            "builtins": ["league.templatetags.times"],
         },
     },
 ]

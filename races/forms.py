@@ -118,13 +118,17 @@ class CommunityRaceForm(forms.ModelForm):
             "total_laps": "1 to 10 continuous laps per run.",
             "minimum_laps": "Consecutive completed laps a run needs to be ranked (all of them for total time).",
             "max_resets": "Empty means unlimited.",
-            "opens_at": "Your local time.",
             "closes_at": "The invite link stops working at this time.",
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The browser sends a bare wall-clock time: the league reads it in its own zone, so name that zone.
+        zone = timezone.get_current_timezone_name()
+        self.fields["opens_at"].label = f"Opens at ({zone})"
+        self.fields["closes_at"].label = f"Closes at ({zone})"
+        self.fields["opens_at"].help_text = f"League time, {zone}: the race page also shows it in each viewer's zone."
         if not self.instance.pk:
             now = timezone.localtime().replace(second=0, microsecond=0)
             self.initial.setdefault("opens_at", now + timedelta(minutes=5))

@@ -13,12 +13,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone_name
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import conditional_page, require_POST
 
 from league.services import racer_alias
+from league.templatetags.times import moment_text
 from races.forms import SubmitForm
 from races.models import Race, RacePhase, Submission
 from races.services import (
@@ -168,8 +168,10 @@ def race_leaderboard_json(request, slug: str):
     data = {"race": race.slug, "phase": race.phase(), "rows": rows, "ranked": ranked}
     if request.user.is_authenticated:
         data["me"] = me
+        data["time_zone"] = get_current_timezone_name()
         data["mine"] = [
-            row | {"submitted_at": date_format(localtime(row["submitted_at"]), "M j, H:i"),
+            row | {"submitted_at": moment_text(row["submitted_at"], "M j, H:i"),
+                   "submitted_at_iso": row["submitted_at"].isoformat(),
                    "url": reverse("races:submission_detail", args=[row["id"]])}
             for row in my_submissions(race, request.user)
         ]

@@ -37,7 +37,7 @@
     known = seen;
   }
 
-  function renderMine(rows) {
+  function renderMine(rows, zone) {
     if (!mine || !rows || !rows.length) return;
     const tbody = mine.querySelector("tbody");
     if (!tbody) return; // first submission: the page shows the table after a reload
@@ -48,9 +48,14 @@
       const status = el("td"); status.append(el("span", s.status, `badge ${s.status}`));
       if (s.queue_position) status.append(" ", el("span", `#${s.queue_position} in queue`, "muted"));
       const score = s.score ? el("td", s.score, "num") : el("td", s.qualified === false ? "not qualified" : "—", "num muted");
-      tr.append(num, el("td", s.model), status, score, el("td", s.submitted_at));
+      const when = el("time", s.submitted_at);
+      Object.assign(when.dataset, { local: "replace", parts: "", zone: zone || "UTC" });
+      when.dateTime = s.submitted_at_iso;
+      const submitted = el("td"); submitted.append(when);
+      tr.append(num, el("td", s.model), status, score, submitted);
       tbody.append(tr);
     }
+    if (window.pitlaneLocalTimes) window.pitlaneLocalTimes(tbody);
   }
 
   async function refresh() {
@@ -60,7 +65,7 @@
       if (!response.ok) return;
       const data = await response.json();
       renderBoard(data);
-      renderMine(data.mine);
+      renderMine(data.mine, data.time_zone);
     } catch (error) { /* offline for a moment: try again on the next tick */ }
   }
 
