@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from races.models import Race, Track
 from races.services import RuleViolation
@@ -55,7 +56,8 @@ class BoxPositionsField(forms.CharField):
 
 class ModelUploadForm(forms.Form):
     name = forms.CharField(max_length=64, help_text="Unique among your models, e.g. oval-ppo-v3.")
-    archive = forms.FileField(label="model.tar.gz", help_text="The archive written by `python -m sim train`.",
+    archive = forms.FileField(label="model.tar.gz",
+                              help_text=mark_safe("The archive written by <code>python -m sim train</code>."),
                               widget=forms.ClearableFileInput(attrs={"accept": ".tar.gz,.tgz,application/gzip"}))
 
 

@@ -7,10 +7,11 @@ Times are written by ``sim.race.scoring.format_lap_time`` (the simulator's own f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, Submission
+from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, Submission, SubmissionEvent
 
 # The module, not its names: brackets -> leaderboards -> presenters -> brackets is a cycle at import time (the
 # leaderboard builds its rows here), so the bracket rules are looked up when a bracket is presented.
@@ -42,6 +43,31 @@ def racer_name(user) -> str:
 def qualified_score(run: Run | None) -> str | None:
     """The run's ranking score as a time when it qualified, else None (no run yet, or not ranked)."""
     return format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else None
+
+
+def submission_badge(status: str, qualified: bool | None) -> dict[str, str]:
+    """A submission's status badge (``css`` class and ``label``): a scored run that did not qualify reads
+    "Not qualified", not a green "Scored"."""
+    if status == Submission.Status.SCORED and qualified is False:
+        return {"css": "not-qualified", "label": "Not qualified"}
+    return {"css": status, "label": Submission.Status(status).label}
+
+
+def submission_with_history(
+    submission: Submission, position: Callable[[Submission], int | None]
+) -> tuple[dict[str, Any], list[SubmissionEvent]]:
+    """The run page's summary and status history, read so that they agree.
+
+    A worker may move the submission on between the two reads (the page loaded it queued, the history already
+    says running): then the row is read again, so the badge never shows an older status than the history.
+    """
+    for _ in range(3):
+        summary = submission_summary(submission, position(submission), include_trace=False)
+        events = list(submission.events.all())
+        if not events or events[-1].status == submission.status:
+            break
+        submission.refresh_from_db(fields=["status", "failure_reason", "started_at", "finished_at"])
+    return summary, events
 
 
 def gap_text(gap_ms: int, rank: int) -> str:
@@ -99,6 +125,7 @@ def submission_summary(
         "started_at": submission.started_at.isoformat() if submission.started_at else None,
         "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
         "run": None,
+        "badge": submission_badge(submission.status, run.qualified if run is not None else None),
     }
     if run is not None:
         race = submission.race

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from league.uploads import upload_refusal
 from races.forms import ModelUploadForm
 from races.services import RuleViolation, model_delete, model_upload, models_of
-from races.services.presenters import qualified_score
+from races.services.presenters import qualified_score, submission_badge
 from races.services.racer_models import UPLOAD_TOO_LARGE, upload_limit_bytes
 
 
@@ -48,6 +48,7 @@ def model_detail(request, pk: int):
     for submission in submissions:
         run = getattr(submission, "run", None)
         submission.score_text = qualified_score(run) or ""
+        submission.badge = submission_badge(submission.status, run.qualified if run is not None else None)
     return render(request, "races/model_detail.html", {"model": model, "submissions": submissions})
 
 

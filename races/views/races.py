@@ -35,7 +35,7 @@ from races.services import (
     submission_create,
 )
 from races.services.pictures import race_track_picture
-from races.services.presenters import bracket_summary, qualified_score
+from races.services.presenters import bracket_summary, qualified_score, submission_badge
 from races.services.submissions import submission_queue_positions
 from races.views.common import CLOSED_SHOWN, visible_race
 
@@ -135,6 +135,7 @@ def my_submissions(race: Race, user) -> list[dict]:
             "queue_position": positions.get(submission.pk) if submission.status == Submission.Status.QUEUED else None,
             "score": qualified_score(run),
             "qualified": run.qualified if run is not None else None,
+            "badge": submission_badge(submission.status, run.qualified if run is not None else None),
             "submitted_at": submission.submitted_at,
         })
     return rows

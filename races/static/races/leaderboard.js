@@ -45,7 +45,7 @@
     for (const s of rows) {
       const tr = el("tr");
       const num = el("td"); num.append(link(s.url, s.sequence));
-      const status = el("td"); status.append(el("span", s.status, `badge ${s.status}`));
+      const status = el("td"); status.append(el("span", s.badge.label, `badge ${s.badge.css}`));
       if (s.queue_position) status.append(" ", el("span", `#${s.queue_position} in queue`, "muted"));
       const score = s.score ? el("td", s.score, "num") : el("td", s.qualified === false ? "not qualified" : "—", "num muted");
       const when = el("time", s.submitted_at);
