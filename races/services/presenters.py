@@ -87,8 +87,28 @@ def lap_rows(laps: list[dict[str, Any]], race: Race) -> list[dict[str, Any]]:
     ]
 
 
-def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int) -> dict[str, Any]:
-    """One board row (API, page and CSV): rank, alias, time, gap to the leader, counts."""
+def ideal_gap_text(gap_ms: int) -> str:
+    """A time against the track's ideal lap: ``+1.234`` behind it (``-0.050``: faster than the reference)."""
+    return f"{'+' if gap_ms >= 0 else '-'}{abs(gap_ms) / 1000:.3f}"
+
+
+def leaderboard_reference(reference_ms: int | None, race: Race) -> dict[str, Any] | None:
+    """The board's reference line (the track's ideal lap, see ``leaderboard_reference_ms``) as pages show it."""
+    if reference_ms is None:
+        return None
+    total = race.ranking_method == Race.RankingMethodChoice.TOTAL_TIME
+    return {
+        "time_ms": reference_ms,
+        "time": format_lap_time(reference_ms),
+        "label": f"Ideal {race.total_laps} laps" if total else "Ideal lap",
+    }
+
+
+def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int, reference_ms: int | None = None
+                    ) -> dict[str, Any]:
+    """One board row (API, page and CSV): rank, alias, time, gap to the leader and to the track's ideal lap
+    (``reference_ms``, None: no reference), counts."""
+    ideal_gap = None if reference_ms is None else entry.ranking_score_ms - reference_ms
     return {
         "rank": rank,
         "racer": racer_name(entry.user),
@@ -96,6 +116,8 @@ def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int) -> dict[
         "time": format_lap_time(entry.ranking_score_ms),
         "gap_ms": entry.ranking_score_ms - leader_ms,
         "gap": gap_text(entry.ranking_score_ms - leader_ms, rank),
+        "ideal_gap_ms": ideal_gap,
+        "ideal_gap": "" if ideal_gap is None else ideal_gap_text(ideal_gap),
         "best_lap_ms": entry.best_lap_ms,
         "off_track_count": entry.off_track_count,
         "reset_count": entry.reset_count,

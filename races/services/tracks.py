@@ -7,6 +7,7 @@ import io
 from functools import lru_cache
 
 import numpy as np
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils.text import slugify
@@ -14,6 +15,7 @@ from django.utils.text import slugify
 from races.models import Race, Track
 from races.services.errors import RuleViolation
 from sim.io.render import track_preview_png
+from sim.race.ideal_lap import ideal_lap_time
 from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
 from sim.world.track import Track as SimTrack
 
@@ -91,6 +93,39 @@ def track_update(track: Track) -> Track:
 def track_sim(track: Track, direction: str = Race.Direction.COUNTERCLOCKWISE) -> SimTrack:
     """The simulator's track for a Track row, driven in ``direction``."""
     return _sim_track(track.slug, track.source, track.route_file.name or "").with_direction(direction)
+
+
+def track_route_npy(track: Track) -> bytes:
+    """The track's DeepRacer ``.npy`` route file, to train on (``python -m sim train --track <file>.npy``): an imported
+    track's file as uploaded, a built-in track's rows as the simulator builds them."""
+    if track.source == Track.Source.IMPORTED and track.route_file:
+        with track.route_file.open("rb") as stream:
+            return stream.read()
+    buffer = io.BytesIO()
+    np.save(buffer, _sim_track(track.slug, track.source, track.route_file.name or "").waypoints)
+    return buffer.getvalue()
+
+
+def track_ideal_lap_ms(track: Track, direction: str = Race.Direction.COUNTERCLOCKWISE) -> int | None:
+    """The track's ideal lap time in ``direction`` (``sim.race.ideal_lap``: racing line and fastest speed profile
+    of our car), in ms; None where the track is too narrow for the figure. About half a second of numerics, so it
+    is computed once per track and direction: kept in this process and in the shared cache."""
+    return _ideal_lap_ms(track.slug, track.source, track.route_file.name or "", direction)
+
+
+# A track's geometry never changes (a new route is a new track), so neither does its ideal lap.
+@lru_cache(maxsize=128)
+def _ideal_lap_ms(slug: str, source: str, route_name: str, direction: str) -> int | None:
+    key = f"track-ideal-lap:v1:{slug}:{source}:{route_name}:{direction}"
+    cached = cache.get(key)
+    if cached is None:
+        try:
+            cached = round(ideal_lap_time(_sim_track(slug, source, route_name).with_direction(direction)).lap_time
+                           * 1000)
+        except ValueError:
+            cached = 0  # too narrow for the figure: nothing to show (0, since None means "not cached")
+        cache.set(key, cached, timeout=None)
+    return cached or None
 
 
 def track_outline(track: Track, direction: str = Race.Direction.COUNTERCLOCKWISE) -> dict[str, list[list[float]]]:

@@ -34,8 +34,9 @@ from races.services import (
     submission_allowance,
     submission_create,
 )
+from races.services.leaderboards import leaderboard_reference_ms
 from races.services.pictures import race_track_picture
-from races.services.presenters import bracket_summary, qualified_score, submission_badge
+from races.services.presenters import bracket_summary, leaderboard_reference, qualified_score, submission_badge
 from races.services.submissions import submission_queue_positions
 from races.views.common import CLOSED_SHOWN, visible_race
 
@@ -83,7 +84,8 @@ def _race_detail(request, race: Race, phase: str) -> HttpResponse:
     me = racer_alias(request.user) if request.user.is_authenticated else None
     rows_html, ranked = leaderboard_rows_html(race, me, phase)
     context = {"race": race, "phase": phase, "leaderboard_rows": rows_html, "ranked": ranked, "me": me,
-               "rows_shown": LEADERBOARD_ROWS_SHOWN}
+               "rows_shown": LEADERBOARD_ROWS_SHOWN,
+               "reference": leaderboard_reference(leaderboard_reference_ms(race), race)}
     if race.race_type == Race.RaceType.HEAD_TO_HEAD:
         context["bracket"] = bracket_summary(race)
     if request.user.is_authenticated:

@@ -29,7 +29,9 @@
       tr.dataset.submission = r.submission_id;
       const run = el("td"); run.append(link(r.url, "watch"));
       tr.append(el("td", r.rank, "rank"), el("td", r.racer, "alias"), el("td", r.time, "num time"),
-                el("td", r.gap || "—", "num gap"), el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
+                el("td", r.gap || "—", "num gap"));
+      if (r.ideal_gap_ms !== null && r.ideal_gap_ms !== undefined) tr.append(el("td", r.ideal_gap, "num gap"));
+      tr.append(el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
                 el("td", r.crash_count, "num"), el("td", r.laps, "num"), el("td", r.submission_count, "num"), run);
       body.append(tr);
       seen.set(String(r.submission_id), true);
