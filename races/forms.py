@@ -12,9 +12,12 @@ from races.models import Race, Track
 from races.services import RuleViolation
 from races.services.race_settings import (
     BRACKET_SIZES,
+    SETTINGS_FIELDS,
     TYPE_DEFAULTS,
     race_format_box_positions,
     race_parse_box_positions,
+    race_validate_settings,
+    race_with_type_defaults,
 )
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and expects
@@ -135,6 +138,17 @@ class CommunityRaceForm(forms.ModelForm):
             now = timezone.localtime().replace(second=0, microsecond=0)
             self.initial.setdefault("opens_at", now + timedelta(minutes=5))
             self.initial.setdefault("closes_at", now + timedelta(days=7))
+
+    def clean(self):
+        cleaned = super().clean()
+        # The settings rules run here too, so a refusal lands beside its field (minimum laps, close time...)
+        # rather than as the model constraint's message at the top of the form.
+        values = {field: cleaned[field] for field in SETTINGS_FIELDS if field in cleaned}
+        try:
+            race_validate_settings(race_with_type_defaults(values))
+        except RuleViolation as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
 
     def groups(self):
         return [(title, [self[name] for name in names], race_type) for title, names, race_type in self.GROUPS]

@@ -7,9 +7,15 @@ Times are written by ``sim.race.scoring.format_lap_time`` (the simulator's own f
 
 from __future__ import annotations
 
+import io
+import keyword
+import tokenize
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, Submission, SubmissionEvent
 
@@ -18,6 +24,7 @@ from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, S
 from races.services import brackets
 from races.services.race_settings import race_box_corners
 from sim.race.scoring import format_lap_time
+from sim.world.vehicle import NEURAL_NETWORKS
 
 
 class BracketState(StrEnum):
@@ -67,6 +74,9 @@ def submission_with_history(
         if not events or events[-1].status == submission.status:
             break
         submission.refresh_from_db(fields=["status", "failure_reason", "started_at", "finished_at"])
+    qualified = summary["run"]["qualified"] if summary["run"] else None
+    for event in events:
+        event.badge = submission_badge(event.status, qualified)  # a scored run that did not qualify says so
     return summary, events
 
 
@@ -266,3 +276,128 @@ def bracket_summary(race: Race) -> dict[str, Any]:
         "champion": racer_name(champion) if champion is not None else None,
         "rounds": rounds,
     }
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+SENSOR_WORDS = {
+    "FRONT_FACING_CAMERA": "front-facing camera",
+    "STEREO_CAMERAS": "stereo cameras",
+    "LIDAR": "lidar",
+    "SECTOR_LIDAR": "sector lidar",
+}
+# DeepRacer's hyperparameters.json keys as the console words them (our own names too, for our JSON files).
+HYPERPARAMETER_WORDS = {
+    "batch_size": "Gradient descent batch size",
+    "beta_entropy": "Entropy", "entropy": "Entropy",
+    "discount_factor": "Discount factor",
+    "loss_type": "Loss type",
+    "lr": "Learning rate", "learning_rate": "Learning rate",
+    "num_episodes_between_training": "Episodes between policy updates",
+    "episodes_between_training": "Episodes between policy updates",
+    "num_epochs": "Number of epochs",
+    "clip_epsilon": "PPO clip",
+    "gae_lambda": "GAE λ",
+    "e_greedy_value": "Exploration ε",
+    "epsilon_steps": "Exploration steps",
+    "exploration_type": "Exploration",
+    "stack_size": "Frame stack",
+    "exported_iteration": "Exported iteration",
+}
+
+
+def sensor_words(sensors: list[str]) -> str:
+    """``["FRONT_FACING_CAMERA", "LIDAR"]`` -> ``front-facing camera and lidar``."""
+    words = [SENSOR_WORDS.get(sensor, sensor.replace("_", " ").lower()) for sensor in sensors]
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]])) if words else "—"
+
+
+def network_words(network: str) -> str:
+    """``DEEP_CONVOLUTIONAL_NETWORK_SHALLOW`` -> ``3-layer CNN`` (the console's names)."""
+    return NEURAL_NETWORKS.get(network, network.replace("_", " ").lower() or "—")
+
+
+def duration_words(seconds: float | None) -> str:
+    """``4000`` -> ``1 h 6 min``; ``95`` -> ``1 min 35 s``."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def model_summary(model, contents: dict[str, Any]) -> dict[str, Any]:
+    """A model page's facts in words: vehicle (sensors, network, actions), and what its archive holds
+    (``racer_models.model_contents``): the reward function (highlighted), hyperparameters, training time."""
+    metadata = model.metadata or {}
+    hyperparameters = contents.get("hyperparameters") or {}
+    source = contents.get("reward_function_source")
+    return {
+        "sensors": sensor_words(list(metadata.get("sensor") or [])),
+        "network": network_words(str(metadata.get("neural_network") or "")),
+        "network_id": str(metadata.get("neural_network") or ""),
+        "action_space_type": metadata.get("action_space_type") or "discrete",
+        "parameter_count": contents.get("parameter_count"),
+        "reward_function_html": python_highlight(source) if source else None,
+        "hyperparameters": [
+            {"key": key, "label": HYPERPARAMETER_WORDS.get(key, key.replace("_", " ").capitalize()), "value": value}
+            for key, value in hyperparameters.items()
+        ],
+        "training_time": duration_words(contents.get("training_seconds"))
+        if contents.get("training_seconds") is not None else None,
+        "error": contents.get("error", ""),
+    }
+
+
+_BUILTINS = {"abs", "min", "max", "len", "range", "float", "int", "round", "sum", "math", "print", "bool", "list",
+             "dict", "enumerate", "zip", "sorted", "any", "all", "str", "tuple", "set", "isinstance"}
+
+
+def python_highlight(source: str) -> SafeString:
+    """Python source as escaped HTML with ``<span class="tok-...">`` around keywords, strings, comments, numbers,
+    names being defined and common builtins. The standard library's tokenizer reads the text (it is never run);
+    text it cannot tokenize is shown plain."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    spans, previous = [], None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            kind = _token_class(token, previous)
+            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
+                previous = token
+            if kind is None or token.start[0] > len(lines) or token.end[0] > len(lines):
+                continue
+            start = offsets[token.start[0] - 1] + token.start[1]
+            end = offsets[token.end[0] - 1] + token.end[1]
+            spans.append((start, end, kind))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        spans = []
+    parts, cursor = [], 0
+    for start, end, kind in spans:
+        if start < cursor:
+            continue
+        parts.append(escape(source[cursor:start]))
+        parts.append(f'<span class="tok-{kind}">{escape(source[start:end])}</span>')
+        cursor = end
+    parts.append(escape(source[cursor:]))
+    return mark_safe("".join(parts))  # every piece of the source went through escape()
+
+
+def _token_class(token: tokenize.TokenInfo, previous: tokenize.TokenInfo | None) -> str | None:
+    if token.type == tokenize.COMMENT:
+        return "comment"
+    if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_START", -1):
+        return "string"
+    if token.type == tokenize.NUMBER:
+        return "number"
+    if token.type == tokenize.NAME:
+        if previous is not None and previous.type == tokenize.NAME and previous.string in ("def", "class"):
+            return "def"
+        if keyword.iskeyword(token.string) or token.string in ("True", "False", "None"):
+            return "keyword"
+        if token.string in _BUILTINS:
+            return "builtin"
+    return None

@@ -9,9 +9,11 @@ from django.views.decorators.http import require_POST
 
 from league.uploads import upload_refusal
 from races.forms import ModelUploadForm
+from races.models import RacerModel
 from races.services import RuleViolation, model_delete, model_upload, models_of
-from races.services.presenters import qualified_score, submission_badge
-from races.services.racer_models import UPLOAD_TOO_LARGE, upload_limit_bytes
+from races.services.presenters import model_summary, qualified_score, submission_badge
+from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
+from races.services.submissions import races_open_to
 
 
 @login_required
@@ -49,7 +51,10 @@ def model_detail(request, pk: int):
         run = getattr(submission, "run", None)
         submission.score_text = qualified_score(run) or ""
         submission.badge = submission_badge(submission.status, run.qualified if run is not None else None)
-    return render(request, "races/model_detail.html", {"model": model, "submissions": submissions})
+    return render(request, "races/model_detail.html", {
+        "model": model, "submissions": submissions, "summary": model_summary(model, model_contents(model)),
+        "open_races": races_open_to(request.user) if model.status == RacerModel.Status.VALID else [],
+    })
 
 
 @login_required
