@@ -49,7 +49,7 @@
       const num = el("td"); num.append(link(s.url, s.sequence));
       const status = el("td"); status.append(el("span", s.badge.label, `badge ${s.badge.css}`));
       if (s.queue_position) status.append(" ", el("span", `#${s.queue_position} in queue`, "muted"));
-      const score = s.score ? el("td", s.score, "num") : el("td", s.qualified === false ? "not qualified" : "—", "num muted");
+      const score = s.score ? el("td", s.score, "num") : el("td", "—", "num muted"); // the badge says why
       const when = el("time", s.submitted_at);
       Object.assign(when.dataset, { local: "replace", parts: "", zone: zone || "UTC" });
       when.dateTime = s.submitted_at_iso;
