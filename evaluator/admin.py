@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -110,6 +111,10 @@ class EvaluationQueueAdmin(TargetColumn, admin.ModelAdmin):
         positions = {attempt.pk: position for position, attempt in enumerate(pending_in_fair_order(), start=1)}
         for attempt in changelist.result_list:
             attempt.queue_position = positions.get(attempt.pk)
+        # The count under the list names how many wait and how many run (its pagination.html template).
+        by_status = dict(changelist.queryset.order_by().values_list("status").annotate(n=Count("pk")))
+        changelist.waiting = by_status.get(EvaluationAttempt.Status.PENDING, 0)
+        changelist.running = by_status.get(EvaluationAttempt.Status.RUNNING, 0)
         return changelist
 
     def changelist_view(self, request, extra_context=None):

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
@@ -8,6 +9,7 @@ NAV_URL_NAMES = {
     "races_url": "races:race_list",
     "models_url": "races:model_list",
     "community_url": "races:community_list",
+    "tracks_url": "races:track_list",
 }
 
 
@@ -19,8 +21,9 @@ def _reverse_or_none(name: str) -> str | None:
 
 
 def site(request: HttpRequest) -> dict[str, object]:
-    """`racer_alias` for the account menu and the nav links of the races app."""
+    """`racer_alias` for the account menu, the nav links of the races app and where the source code is."""
     user = getattr(request, "user", None)
-    context: dict[str, object] = {"racer_alias": racer_alias(user) if user is not None else None}
+    context: dict[str, object] = {"racer_alias": racer_alias(user) if user is not None else None,
+                                  "source_url": settings.PITLANE_SOURCE_URL}
     context.update({key: _reverse_or_none(name) for key, name in NAV_URL_NAMES.items()})
     return context

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
-from league.services import ALIAS_RULES
+from league.services import ALIAS_REGEX, ALIAS_RULES
 
 
 class SignUpForm(UserCreationForm):
@@ -17,5 +17,5 @@ class AliasForm(forms.Form):
     alias = forms.CharField(
         max_length=32,
         help_text=f"Your name on every leaderboard, {ALIAS_RULES}. It cannot be changed later.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "pattern": "[A-Za-z0-9_-]{3,32}"}),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "pattern": ALIAS_REGEX}),
     )

@@ -9,7 +9,10 @@ from rest_framework.authtoken.models import Token
 
 from league.models import RacerProfile
 
-ALIAS_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,32}")
+# Also the alias field's HTML `pattern`: browsers compile it with the `v` flag, where a literal '-' in a class
+# must be escaped (unescaped, Chromium rejects the whole pattern and skips the check).
+ALIAS_REGEX = r"[A-Za-z0-9_\-]{3,32}"
+ALIAS_PATTERN = re.compile(ALIAS_REGEX)
 ALIAS_RULES = "3 to 32 characters: letters, digits, '_' or '-'"
 
 

@@ -130,6 +130,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "league.context_processors.site",
             ],
+            # {% when %}: every time shown names its zone (league/templatetags/times.py).
+            "builtins": ["league.templatetags.times"],
         },
     },
 ]
@@ -267,6 +269,8 @@ PITLANE_SANDBOX_ALLOW_FALLBACK = _env_bool("PITLANE_SANDBOX_ALLOW_FALLBACK", Fal
 PITLANE_DEMO_BASELINE = _env_bool("PITLANE_DEMO_BASELINE", True)
 
 # --- Misc ----------------------------------------------------------------------------------------------
+# Where racers get the simulator (this repository): the home page's install step links it and shows the clone.
+PITLANE_SOURCE_URL = _env("PITLANE_SOURCE_URL")
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -23,7 +23,8 @@ urlpatterns = [
     path("accounts/", views.account, name="account"),
     path("accounts/token/", views.account_token, name="account_token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="league/api/swagger_ui.html"),
+         name="api_docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_redoc"),
     path("admin/", admin.site.urls),
 ]

@@ -1,5 +1,7 @@
 """Site shell views: home, sign-up, racer alias, account (API token), /healthz and error pages."""
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -7,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.cache import never_cache
@@ -30,15 +33,18 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account, then choose the alias; ``next`` (e.g. an invite link) is kept through both."""
+    next_url = _safe_next(request, "")
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect(next_url or "home")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome to Pitlane! Pick the racer alias shown on leaderboards.")
-        return redirect("alias")
-    return render(request, "registration/signup.html", {"form": form})
+        alias_url = reverse("alias")
+        return redirect(f"{alias_url}?{urlencode({'next': next_url})}" if next_url else alias_url)
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})
 
 
 @login_required

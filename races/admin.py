@@ -11,8 +11,10 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import slugify
 
 from evaluator.engine import EvaluationAttempt
+from races.forms import RACE_SETTING_LABELS, BoxPositionsField
 from races.models import (
     BracketMatch,
     LeaderboardEntry,
@@ -38,24 +40,30 @@ from races.services import (
 )
 from races.services.presenters import qualified_score, racer_name
 from races.services.race_settings import SETTINGS_FIELDS, race_with_type_defaults
-from races.services.tracks import MAX_ROUTE_FILE_BYTES
+from races.services.tracks import MAX_ROUTE_FILE_BYTES, ROUTE_FILE_FORMAT
 
 
 # --- tracks ---------------------------------------------------------------------------------------------------
 class TrackImportForm(forms.ModelForm):
-    route_upload = forms.FileField(
-        required=False, label="Route file (.npy)",
-        help_text="A DeepRacer route file: rows of centre x/y, inner x/y, outer x/y; closed (last row = first).",
-    )
+    route_upload = forms.FileField(required=False, label="Route file (.npy)", help_text=ROUTE_FILE_FORMAT)
 
     class Meta:
         model = Track
         fields = ["title", "slug", "description", "directions"]
+        help_texts = {"slug": "The track's name in URLs and for the simulator; empty: made from the title."}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "slug" in self.fields:
+            self.fields["slug"].required = False  # filled from the title (as the page does while typing)
 
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk:
             return cleaned
+        if not cleaned.get("slug") and cleaned.get("title"):
+            cleaned["slug"] = slugify(cleaned["title"])[:64]
+            self.instance.slug = cleaned["slug"]
         upload = cleaned.get("route_upload")
         if upload is None:
             raise forms.ValidationError("Upload a .npy route file to import a track.")
@@ -88,6 +96,9 @@ class TrackAdmin(admin.ModelAdmin):
         return format_html('<img src="{}" width="480" height="320" alt="">',
                            reverse("races:track_preview", args=[track.slug]))
 
+    def get_prepopulated_fields(self, request, obj=None):
+        return {"slug": ["title"]} if obj is None else {}  # the slug never changes once imported
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
@@ -110,10 +121,13 @@ class TrackAdmin(admin.ModelAdmin):
 
 # --- races ----------------------------------------------------------------------------------------------------
 class RaceAdminForm(forms.ModelForm):
+    box_positions = BoxPositionsField()
+
     class Meta:
         model = Race
         fields = ["name", "slug", "description", "kind", "organiser", *[f for f in SETTINGS_FIELDS if f not in (
             "name", "description")], "closed_early_at"]
+        labels = RACE_SETTING_LABELS
 
     def clean(self):
         cleaned = super().clean()
@@ -121,6 +135,8 @@ class RaceAdminForm(forms.ModelForm):
         try:
             race_validate_settings(values)
         except RuleViolation as error:
+            if error.field in self.fields:
+                raise forms.ValidationError({error.field: error.message}) from None
             raise forms.ValidationError(error.message) from None
         cleaned.update(values)  # the race type's defaults are saved with the race
         return cleaned
@@ -150,16 +166,23 @@ class RaceAdmin(admin.ModelAdmin):
         ("Track", {"fields": ["track", "direction"]}),
         ("Race and scoring", {"fields": ["race_type", "ranking_method", "total_laps", "minimum_laps",
                                          "off_track_penalty_s", "collision_penalty_s", "max_resets", "time_cap_s"]}),
+        # Each race type's section carries its type: races/admin_race_form.js shows only the chosen type's.
         ("Object avoidance", {"fields": ["box_count", "box_placement", "box_positions", "objects_seed"],
+                              "classes": ["race-type-settings", "race-type-OBJECT_AVOIDANCE"],
                               "description": "Only for object-avoidance races (empty: 3 boxes, evenly spaced)."}),
         ("Head to bot", {"fields": ["bot_count", "bot_speed_mps", "bot_lane_change_s"],
+                         "classes": ["race-type-settings", "race-type-HEAD_TO_BOT"],
                          "description": "Only for head-to-bot races (empty: 3 bots at 1 m/s keeping their lane)."}),
         ("Head to head", {"fields": ["bracket_size"],
+                          "classes": ["race-type-settings", "race-type-HEAD_TO_HEAD"],
                           "description": "Only for head-to-head races (empty: 8): the top qualifiers race a "
                                          "knockout bracket after the close."}),
         ("Schedule and limits", {"fields": ["opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
                                             "submission_cooldown_s"]}),
     ]
+
+    class Media:
+        js = ["races/admin_race_form.js"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("track").annotate(n_submissions=Count("submissions"))

@@ -6,22 +6,61 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from races.models import Race, Track
 from races.services import RuleViolation
 from races.services.race_settings import (
     BRACKET_SIZES,
+    SETTINGS_FIELDS,
     TYPE_DEFAULTS,
     race_format_box_positions,
     race_parse_box_positions,
+    race_validate_settings,
+    race_with_type_defaults,
 )
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and expects
+# The race settings' labels in words, for the site's forms and the admin's (field names end in units like "_s").
+RACE_SETTING_LABELS = {
+    "box_count": "Number of boxes",
+    "bot_count": "Number of bot cars",
+    "bot_speed_mps": "Bot speed (m/s)",
+    "bot_lane_change_s": "Bots change lanes every (s)",
+    "off_track_penalty_s": "Off-track penalty (s)",
+    "collision_penalty_s": "Collision penalty (s)",
+    "max_resets": "Maximum resets per run",
+    "time_cap_s": "Run time cap (s)",
+    "max_submissions_per_racer": "Submissions per racer",
+    "submission_cooldown_s": "Cooldown between submissions (s)",
+}
+BOX_POSITIONS_HELP = "Custom placement only: percent of the lap and lane per box, e.g. “20 inner, 45 outer, 70 inner”."
+
+
+class BoxPositionsField(forms.CharField):
+    """Custom box positions as text (“20 inner, 45 outer”), stored as the list the race keeps (None when empty)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, max_length=400, label="Box positions", help_text=BOX_POSITIONS_HELP,
+                         **kwargs)
+
+    def prepare_value(self, value):
+        return race_format_box_positions(value) if isinstance(value, list) else (value or "")
+
+    def to_python(self, value):
+        text = super().to_python(value).strip()
+        if not text:
+            return None
+        try:
+            return race_parse_box_positions(text)
+        except RuleViolation as error:
+            raise forms.ValidationError(error.message) from None
 
 
 class ModelUploadForm(forms.Form):
     name = forms.CharField(max_length=64, help_text="Unique among your models, e.g. oval-ppo-v3.")
-    archive = forms.FileField(label="model.tar.gz", help_text="The archive written by `python -m sim train`.",
+    archive = forms.FileField(label="model.tar.gz",
+                              help_text=mark_safe("The archive written by <code>python -m sim train</code>."),
                               widget=forms.ClearableFileInput(attrs={"accept": ".tar.gz,.tgz,application/gzip"}))
 
 
@@ -53,10 +92,7 @@ class CommunityRaceForm(forms.ModelForm):
         ("Schedule and limits", ("opens_at", "closes_at", "max_submissions_per_racer", "submission_cooldown_s"), ""),
     )
     track = forms.ModelChoiceField(queryset=Track.objects.all(), empty_label=None)
-    box_positions = forms.CharField(
-        required=False, max_length=400, label="Box positions",
-        help_text="Custom placement only: percent of the lap and lane per box, e.g. “20 inner, 45 outer, 70 inner”.",
-    )
+    box_positions = BoxPositionsField()
     bracket_size = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Bracket size",
         choices=[("", "—")] + [(n, f"{n} racers") for n in BRACKET_SIZES],
@@ -74,18 +110,7 @@ class CommunityRaceForm(forms.ModelForm):
             "max_submissions_per_racer", "submission_cooldown_s", "box_count", "box_placement", "box_positions",
             "bot_count", "bot_speed_mps", "bot_lane_change_s", "bracket_size",
         ]
-        labels = {
-            "box_count": "Number of boxes",
-            "bot_count": "Number of bot cars",
-            "bot_speed_mps": "Bot speed (m/s)",
-            "bot_lane_change_s": "Bots change lanes every (s)",
-            "off_track_penalty_s": "Off-track penalty (s)",
-            "collision_penalty_s": "Collision penalty (s)",
-            "max_resets": "Maximum resets per run",
-            "time_cap_s": "Run time cap (s)",
-            "max_submissions_per_racer": "Submissions per racer",
-            "submission_cooldown_s": "Cooldown between submissions (s)",
-        }
+        labels = RACE_SETTING_LABELS
         help_texts = {
             "race_type": "Object avoidance puts boxes on the track; head to bot, slower bot cars; head to head, "
                          "a qualifying time trial and then a knockout bracket of two cars per match.",
@@ -98,28 +123,32 @@ class CommunityRaceForm(forms.ModelForm):
             "total_laps": "1 to 10 continuous laps per run.",
             "minimum_laps": "Consecutive completed laps a run needs to be ranked (all of them for total time).",
             "max_resets": "Empty means unlimited.",
-            "opens_at": "Your local time.",
             "closes_at": "The invite link stops working at this time.",
         }
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # The browser sends a bare wall-clock time: the league reads it in its own zone, so name that zone.
+        zone = timezone.get_current_timezone_name()
+        self.fields["opens_at"].label = f"Opens at ({zone})"
+        self.fields["closes_at"].label = f"Closes at ({zone})"
+        self.fields["opens_at"].help_text = f"League time, {zone}: the race page also shows it in each viewer's zone."
         if not self.instance.pk:
             now = timezone.localtime().replace(second=0, microsecond=0)
             self.initial.setdefault("opens_at", now + timedelta(minutes=5))
             self.initial.setdefault("closes_at", now + timedelta(days=7))
-        if self.instance.pk and not self.is_bound:
-            self.initial["box_positions"] = race_format_box_positions(self.instance.box_positions)
 
-    def clean_box_positions(self):
-        text = self.cleaned_data.get("box_positions", "").strip()
-        if not text:
-            return None
+    def clean(self):
+        cleaned = super().clean()
+        # The settings rules run here too, so a refusal lands beside its field (minimum laps, close time...)
+        # rather than as the model constraint's message at the top of the form.
+        values = {field: cleaned[field] for field in SETTINGS_FIELDS if field in cleaned}
         try:
-            return race_parse_box_positions(text)
+            race_validate_settings(race_with_type_defaults(values))
         except RuleViolation as error:
-            raise forms.ValidationError(error.message) from None
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
 
     def groups(self):
         return [(title, [self[name] for name in names], race_type) for title, names, race_type in self.GROUPS]

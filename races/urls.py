@@ -8,6 +8,7 @@ urlpatterns = [
     path("races/", races.race_list, name="race_list"),
     path("tracks/", tracks.track_list, name="track_list"),
     path("tracks/<slug:slug>/preview.png", tracks.track_preview_png, name="track_preview"),
+    path("tracks/<slug:slug>.npy", tracks.track_route_file, name="track_route_file"),
     path("tracks/<slug:slug>/outline.json", tracks.track_outline_json, name="track_outline"),
     path("races/community/", community.community_list, name="community_list"),
     path("races/community/new/", community.community_create, name="community_create"),

@@ -24,7 +24,7 @@ from sim.race.scoring import RankingMethod, ScoringError, format_lap_time, score
 from sim.world.reward_examples import EXAMPLE_FILES, example_source
 from sim.world.reward_function import RewardFunctionError, validate_reward_function
 from sim.world.rules import RaceRules
-from sim.world.track_catalog import available_tracks, get_track
+from sim.world.track_catalog import available_tracks, get_track, track_argument
 from sim.world.vehicle import Vehicle, VehicleError, get_vehicle, list_vehicles
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 DEFAULT_REWARD = "example_1_follow_center_line"
 RACING_LINE_EXAMPLE = "community_racing_line"
+TRACK_HELP = "a track name (see `tracks`) or the path of a .npy route file, e.g. one from a league's tracks page"
 _HYPERPARAMETER_FLAGS = {
     "batch_size": int, "num_epochs": int, "learning_rate": float, "entropy": float, "discount_factor": float,
     "loss_type": str, "episodes_between_training": int, "clip_epsilon": float, "gae_lambda": float,
@@ -70,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             vehicle = get_vehicle(args.vehicle)
             config = TrainingConfig(
-                track=args.track, vehicle=vehicle, reward_function_source=_reward_source(args, vehicle),
+                track=track_argument(args.track), vehicle=vehicle, reward_function_source=_reward_source(args, vehicle),
                 hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
                 max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
                 record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
@@ -229,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(command=cmd_train)
     train.add_argument("model_dir", help="the model folder (created; with --resume, an existing one)")
     train.add_argument("--resume", action="store_true", help="continue the model folder's latest checkpoint")
-    train.add_argument("--track", default="pitlane_oval")
+    train.add_argument("--track", default="pitlane_oval", help=TRACK_HELP)
     train.add_argument("--vehicle", default="original_deepracer", help="garage name or vehicle JSON file")
     reward = train.add_mutually_exclusive_group()
     reward.add_argument("--reward-function", help="a reward_function.py file")
@@ -256,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="race a model under race rules and score it")
     evaluate.set_defaults(command=cmd_evaluate)
     evaluate.add_argument("model", help="model.tar.gz, or a model folder")
-    evaluate.add_argument("--track", default="pitlane_oval")
+    evaluate.add_argument("--track", default="pitlane_oval", help=TRACK_HELP)
     evaluate.add_argument("--laps", type=int, default=3)
     evaluate.add_argument("--minimum-laps", type=int, default=None, help="laps needed to qualify (default: --laps)")
     evaluate.add_argument("--off-track-penalty", type=float, default=2.0)
@@ -279,6 +280,6 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate-reward", help="check a reward function on synthetic cars")
     validate.set_defaults(command=cmd_validate_reward)
     validate.add_argument("reward_function")
-    validate.add_argument("--track", default="pitlane_oval")
+    validate.add_argument("--track", default="pitlane_oval", help=TRACK_HELP)
     validate.add_argument("--tracks-dir", default=None)
     return parser

@@ -148,6 +148,11 @@ class RunSerializer(serializers.Serializer):
     duration_s = serializers.FloatField()
 
 
+class SubmissionBadgeSerializer(serializers.Serializer):
+    css = serializers.CharField(help_text="the status, or not-qualified for a scored run that did not qualify")
+    label = serializers.CharField(help_text="the status in words, e.g. Not qualified")
+
+
 class SubmissionSerializer(serializers.Serializer):
     """Documentation of ``races.services.presenters.submission_summary`` (the one place that builds it)."""
 
@@ -163,6 +168,7 @@ class SubmissionSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     run = RunSerializer(allow_null=True)
+    badge = SubmissionBadgeSerializer()
 
 
 class LeaderboardRowSerializer(serializers.Serializer):
@@ -172,6 +178,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
     time_ms = serializers.IntegerField()
     gap_ms = serializers.IntegerField()
     gap = serializers.CharField()
+    ideal_gap_ms = serializers.IntegerField(allow_null=True, help_text="behind the track's ideal lap (the reference "
+                                            "line; every lap's for total-time races); null where there is none")
+    ideal_gap = serializers.CharField(help_text="the same as text, e.g. +1.234")
     best_lap_ms = serializers.IntegerField(allow_null=True)
     off_track_count = serializers.IntegerField()
     reset_count = serializers.IntegerField()

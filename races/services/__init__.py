@@ -13,9 +13,11 @@ from races.services.brackets import (
 )
 from races.services.errors import RuleViolation
 from races.services.invites import (
+    participant_readmit,
     participant_remove,
     race_by_invite_code,
     race_invite_path,
+    race_invite_problem,
     race_join,
     race_reset_invite_code,
 )
@@ -61,7 +63,7 @@ from races.services.tracks import (
     track_sim,
     track_update,
 )
-from races.services.visibility import race_is_member, race_visible_to
+from races.services.visibility import race_is_member, race_removal, race_visible_to
 
 __all__ = [
     "PHASES",
@@ -85,6 +87,7 @@ __all__ = [
     "model_delete",
     "model_upload",
     "models_of",
+    "participant_readmit",
     "participant_remove",
     "race_by_invite_code",
     "race_clone",
@@ -92,9 +95,11 @@ __all__ = [
     "race_create",
     "race_delete",
     "race_invite_path",
+    "race_invite_problem",
     "race_is_member",
     "race_join",
     "race_objects_spec",
+    "race_removal",
     "race_reset_invite_code",
     "race_track_picture",
     "race_update",

@@ -34,16 +34,31 @@ def race_by_invite_code(code: str) -> Race | None:
     return race if race is not None and race.phase() != RacePhase.CLOSED else None
 
 
-def race_join(code: str, user) -> Race:
-    """Join a community race with its invite code; refused once the code was reset or the race closed."""
+def race_invite_problem(code: str) -> RuleViolation | None:
+    """Why an invite code opens no race (unknown or reset, or the race closed), or None when it works."""
+    try:
+        _race_of_valid_code(code)
+    except RuleViolation as problem:
+        return problem
+    return None
+
+
+def _race_of_valid_code(code: str) -> Race:
     code = (code or "").strip()
     race = None
     if INVITE_CODE.fullmatch(code):
         race = Race.objects.filter(kind=Race.Kind.COMMUNITY, invite_code=code).first()
     if race is None:
-        raise RuleViolation("This invite code is not valid: it may have been reset by the organiser.", "bad_code")
+        raise RuleViolation("This invite code is not valid: it may have been reset by the organiser. Ask them for "
+                            "the new link.", "bad_code")
     if race.phase() == RacePhase.CLOSED:
         raise RuleViolation("This race has closed, so its invite code has expired.", "expired_code")
+    return race
+
+
+def race_join(code: str, user) -> Race:
+    """Join a community race with its invite code; refused once the code was reset or the race closed."""
+    race = _race_of_valid_code(code)
     membership, created = RaceParticipant.objects.get_or_create(race=race, user=user)
     if not created and membership.removed_at is not None:
         raise RuleViolation("The organiser removed you from this race.", "removed")
@@ -73,3 +88,11 @@ def participant_remove(race: Race, by, user) -> None:
     )
     if not updated:
         raise RuleViolation("This racer is not a participant.")
+
+
+def participant_readmit(race: Race, by, user) -> None:
+    """The organiser takes back a racer they removed: the race and their runs in it are theirs to see again."""
+    race_require_organiser(race, by)
+    updated = RaceParticipant.objects.filter(race=race, user=user, removed_at__isnull=False).update(removed_at=None)
+    if not updated:
+        raise RuleViolation("This racer was not removed from the race.")

@@ -14,7 +14,8 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from races.models import LeaderboardEntry, Race, Run, Submission
 from races.services.presenters import leaderboard_row
-from sim.race.scoring import RunScore
+from races.services.tracks import track_ideal_lap_ms
+from sim.race.scoring import RankingMethod, RunScore
 
 
 def leaderboard_offer(submission: Submission, score: RunScore) -> bool:
@@ -102,11 +103,21 @@ _recent_tables: LRUCache[str, list[dict]] = LRUCache(maxsize=RECENT_TABLES_KEPT)
 _recent_tables_lock = threading.Lock()
 
 
+def leaderboard_reference_ms(race: Race) -> int | None:
+    """The board's reference line: the track's ideal lap in the race's direction, in the race's ranking terms
+    (a lap for best-lap and average-lap races, every lap for total-time ones); None where there is no figure."""
+    ideal = track_ideal_lap_ms(race.track, race.direction)
+    if ideal is None:
+        return None
+    return ideal * race.total_laps if race.ranking_method == RankingMethod.TOTAL_TIME else ideal
+
+
 def _build_table(race: Race) -> list[dict]:
     rows, leader = [], None
+    reference = leaderboard_reference_ms(race)
     for rank, entry in enumerate(leaderboard_rows(race), start=1):
         leader = entry.ranking_score_ms if leader is None else leader
-        rows.append(leaderboard_row(rank, entry, leader))
+        rows.append(leaderboard_row(rank, entry, leader, reference))
     return rows
 
 
@@ -122,8 +133,8 @@ def leaderboard_top(race: Race, alias: str | None = None, limit: int = 100) -> t
     return rows, len(table)
 
 
-CSV_COLUMNS = ("rank", "racer", "time", "time_ms", "gap_ms", "best_lap_ms", "off_track_count", "reset_count",
-               "crash_count", "laps", "submission_count", "submitted_at")
+CSV_COLUMNS = ("rank", "racer", "time", "time_ms", "gap_ms", "ideal_gap_ms", "best_lap_ms", "off_track_count",
+               "reset_count", "crash_count", "laps", "submission_count", "submitted_at")
 
 
 def leaderboard_csv(race: Race) -> str:

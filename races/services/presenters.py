@@ -7,16 +7,24 @@ Times are written by ``sim.race.scoring.format_lap_time`` (the simulator's own f
 
 from __future__ import annotations
 
+import io
+import keyword
+import tokenize
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, Submission
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from races.models import BracketMatch, LeaderboardEntry, Race, RacePhase, Run, Submission, SubmissionEvent
 
 # The module, not its names: brackets -> leaderboards -> presenters -> brackets is a cycle at import time (the
 # leaderboard builds its rows here), so the bracket rules are looked up when a bracket is presented.
 from races.services import brackets
 from races.services.race_settings import race_box_corners
 from sim.race.scoring import format_lap_time
+from sim.world.vehicle import NEURAL_NETWORKS
 
 
 class BracketState(StrEnum):
@@ -44,6 +52,34 @@ def qualified_score(run: Run | None) -> str | None:
     return format_lap_time(run.ranking_score_ms) if run is not None and run.qualified else None
 
 
+def submission_badge(status: str, qualified: bool | None) -> dict[str, str]:
+    """A submission's status badge (``css`` class and ``label``): a scored run that did not qualify reads
+    "Not qualified", not a green "Scored"."""
+    if status == Submission.Status.SCORED and qualified is False:
+        return {"css": "not-qualified", "label": "Not qualified"}
+    return {"css": status, "label": Submission.Status(status).label}
+
+
+def submission_with_history(
+    submission: Submission, position: Callable[[Submission], int | None]
+) -> tuple[dict[str, Any], list[SubmissionEvent]]:
+    """The run page's summary and status history, read so that they agree.
+
+    A worker may move the submission on between the two reads (the page loaded it queued, the history already
+    says running): then the row is read again, so the badge never shows an older status than the history.
+    """
+    for _ in range(3):
+        summary = submission_summary(submission, position(submission), include_trace=False)
+        events = list(submission.events.all())
+        if not events or events[-1].status == submission.status:
+            break
+        submission.refresh_from_db(fields=["status", "failure_reason", "started_at", "finished_at"])
+    qualified = summary["run"]["qualified"] if summary["run"] else None
+    for event in events:
+        event.badge = submission_badge(event.status, qualified)  # a scored run that did not qualify says so
+    return summary, events
+
+
 def gap_text(gap_ms: int, rank: int) -> str:
     """The gap to the leader as the board shows it (``+0.412``); empty on the leader's row."""
     return f"+{gap_ms / 1000:.3f}" if rank > 1 else ""
@@ -61,8 +97,28 @@ def lap_rows(laps: list[dict[str, Any]], race: Race) -> list[dict[str, Any]]:
     ]
 
 
-def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int) -> dict[str, Any]:
-    """One board row (API, page and CSV): rank, alias, time, gap to the leader, counts."""
+def ideal_gap_text(gap_ms: int) -> str:
+    """A time against the track's ideal lap: ``+1.234`` behind it (``-0.050``: faster than the reference)."""
+    return f"{'+' if gap_ms >= 0 else '-'}{abs(gap_ms) / 1000:.3f}"
+
+
+def leaderboard_reference(reference_ms: int | None, race: Race) -> dict[str, Any] | None:
+    """The board's reference line (the track's ideal lap, see ``leaderboard_reference_ms``) as pages show it."""
+    if reference_ms is None:
+        return None
+    total = race.ranking_method == Race.RankingMethodChoice.TOTAL_TIME
+    return {
+        "time_ms": reference_ms,
+        "time": format_lap_time(reference_ms),
+        "label": f"Ideal {race.total_laps} laps" if total else "Ideal lap",
+    }
+
+
+def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int, reference_ms: int | None = None
+                    ) -> dict[str, Any]:
+    """One board row (API, page and CSV): rank, alias, time, gap to the leader and to the track's ideal lap
+    (``reference_ms``, None: no reference), counts."""
+    ideal_gap = None if reference_ms is None else entry.ranking_score_ms - reference_ms
     return {
         "rank": rank,
         "racer": racer_name(entry.user),
@@ -70,6 +126,8 @@ def leaderboard_row(rank: int, entry: LeaderboardEntry, leader_ms: int) -> dict[
         "time": format_lap_time(entry.ranking_score_ms),
         "gap_ms": entry.ranking_score_ms - leader_ms,
         "gap": gap_text(entry.ranking_score_ms - leader_ms, rank),
+        "ideal_gap_ms": ideal_gap,
+        "ideal_gap": "" if ideal_gap is None else ideal_gap_text(ideal_gap),
         "best_lap_ms": entry.best_lap_ms,
         "off_track_count": entry.off_track_count,
         "reset_count": entry.reset_count,
@@ -99,6 +157,7 @@ def submission_summary(
         "started_at": submission.started_at.isoformat() if submission.started_at else None,
         "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
         "run": None,
+        "badge": submission_badge(submission.status, run.qualified if run is not None else None),
     }
     if run is not None:
         race = submission.race
@@ -217,3 +276,128 @@ def bracket_summary(race: Race) -> dict[str, Any]:
         "champion": racer_name(champion) if champion is not None else None,
         "rounds": rounds,
     }
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+SENSOR_WORDS = {
+    "FRONT_FACING_CAMERA": "front-facing camera",
+    "STEREO_CAMERAS": "stereo cameras",
+    "LIDAR": "lidar",
+    "SECTOR_LIDAR": "sector lidar",
+}
+# DeepRacer's hyperparameters.json keys as the console words them (our own names too, for our JSON files).
+HYPERPARAMETER_WORDS = {
+    "batch_size": "Gradient descent batch size",
+    "beta_entropy": "Entropy", "entropy": "Entropy",
+    "discount_factor": "Discount factor",
+    "loss_type": "Loss type",
+    "lr": "Learning rate", "learning_rate": "Learning rate",
+    "num_episodes_between_training": "Episodes between policy updates",
+    "episodes_between_training": "Episodes between policy updates",
+    "num_epochs": "Number of epochs",
+    "clip_epsilon": "PPO clip",
+    "gae_lambda": "GAE λ",
+    "e_greedy_value": "Exploration ε",
+    "epsilon_steps": "Exploration steps",
+    "exploration_type": "Exploration",
+    "stack_size": "Frame stack",
+    "exported_iteration": "Exported iteration",
+}
+
+
+def sensor_words(sensors: list[str]) -> str:
+    """``["FRONT_FACING_CAMERA", "LIDAR"]`` -> ``front-facing camera and lidar``."""
+    words = [SENSOR_WORDS.get(sensor, sensor.replace("_", " ").lower()) for sensor in sensors]
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]])) if words else "—"
+
+
+def network_words(network: str) -> str:
+    """``DEEP_CONVOLUTIONAL_NETWORK_SHALLOW`` -> ``3-layer CNN`` (the console's names)."""
+    return NEURAL_NETWORKS.get(network, network.replace("_", " ").lower() or "—")
+
+
+def duration_words(seconds: float | None) -> str:
+    """``4000`` -> ``1 h 6 min``; ``95`` -> ``1 min 35 s``."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def model_summary(model, contents: dict[str, Any]) -> dict[str, Any]:
+    """A model page's facts in words: vehicle (sensors, network, actions), and what its archive holds
+    (``racer_models.model_contents``): the reward function (highlighted), hyperparameters, training time."""
+    metadata = model.metadata or {}
+    hyperparameters = contents.get("hyperparameters") or {}
+    source = contents.get("reward_function_source")
+    return {
+        "sensors": sensor_words(list(metadata.get("sensor") or [])),
+        "network": network_words(str(metadata.get("neural_network") or "")),
+        "network_id": str(metadata.get("neural_network") or ""),
+        "action_space_type": metadata.get("action_space_type") or "discrete",
+        "parameter_count": contents.get("parameter_count"),
+        "reward_function_html": python_highlight(source) if source else None,
+        "hyperparameters": [
+            {"key": key, "label": HYPERPARAMETER_WORDS.get(key, key.replace("_", " ").capitalize()), "value": value}
+            for key, value in hyperparameters.items()
+        ],
+        "training_time": duration_words(contents.get("training_seconds"))
+        if contents.get("training_seconds") is not None else None,
+        "error": contents.get("error", ""),
+    }
+
+
+_BUILTINS = {"abs", "min", "max", "len", "range", "float", "int", "round", "sum", "math", "print", "bool", "list",
+             "dict", "enumerate", "zip", "sorted", "any", "all", "str", "tuple", "set", "isinstance"}
+
+
+def python_highlight(source: str) -> SafeString:
+    """Python source as escaped HTML with ``<span class="tok-...">`` around keywords, strings, comments, numbers,
+    names being defined and common builtins. The standard library's tokenizer reads the text (it is never run);
+    text it cannot tokenize is shown plain."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    spans, previous = [], None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            kind = _token_class(token, previous)
+            if token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
+                previous = token
+            if kind is None or token.start[0] > len(lines) or token.end[0] > len(lines):
+                continue
+            start = offsets[token.start[0] - 1] + token.start[1]
+            end = offsets[token.end[0] - 1] + token.end[1]
+            spans.append((start, end, kind))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        spans = []
+    parts, cursor = [], 0
+    for start, end, kind in spans:
+        if start < cursor:
+            continue
+        parts.append(escape(source[cursor:start]))
+        parts.append(f'<span class="tok-{kind}">{escape(source[start:end])}</span>')
+        cursor = end
+    parts.append(escape(source[cursor:]))
+    return mark_safe("".join(parts))  # every piece of the source went through escape()
+
+
+def _token_class(token: tokenize.TokenInfo, previous: tokenize.TokenInfo | None) -> str | None:
+    if token.type == tokenize.COMMENT:
+        return "comment"
+    if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_START", -1):
+        return "string"
+    if token.type == tokenize.NUMBER:
+        return "number"
+    if token.type == tokenize.NAME:
+        if previous is not None and previous.type == tokenize.NAME and previous.string in ("def", "class"):
+            return "def"
+        if keyword.iskeyword(token.string) or token.string in ("True", "False", "None"):
+            return "keyword"
+        if token.string in _BUILTINS:
+            return "builtin"
+    return None

@@ -43,23 +43,24 @@ def race_validate_settings(values: dict) -> None:
     type's settings empty."""
     total, minimum = values.get("total_laps"), values.get("minimum_laps")
     if total is not None and not 1 <= total <= 10:
-        raise RuleViolation("Total laps must be between 1 and 10.")
+        raise RuleViolation("Total laps must be between 1 and 10.", field="total_laps")
     if minimum is not None and total is not None and not 1 <= minimum <= total:
-        raise RuleViolation("Minimum laps must be between 1 and the total laps.")
+        raise RuleViolation("Minimum laps must be between 1 and the total laps.", field="minimum_laps")
     if values.get("ranking_method") == RankingMethod.TOTAL_TIME and minimum != total:
-        raise RuleViolation("Total-time races count every lap: minimum laps must equal total laps.")
+        raise RuleViolation("Total-time races count every lap: minimum laps must equal total laps.",
+                            field="minimum_laps")
     _validate_race_type_settings(values)
     track, direction = values.get("track"), values.get("direction")
     if track is not None and direction and not track.supports(direction):
-        raise RuleViolation(f"{track.title} is raced {track.get_directions_display().lower()}.")
+        raise RuleViolation(f"{track.title} is raced {track.get_directions_display().lower()}.", field="direction")
     opens, closes = values.get("opens_at"), values.get("closes_at")
     if opens and closes and closes <= opens:
-        raise RuleViolation("The race must close after it opens.")
+        raise RuleViolation("The race must close after it opens.", field="closes_at")
     for field in ("off_track_penalty_s", "collision_penalty_s"):
         if values.get(field) is not None and not 0 <= values[field] <= 60:
-            raise RuleViolation("Penalties must be between 0 and 60 seconds.")
+            raise RuleViolation("Penalties must be between 0 and 60 seconds.", field=field)
     if values.get("time_cap_s") is not None and not 30 <= values["time_cap_s"] <= 1200:
-        raise RuleViolation("The run time cap must be between 30 seconds and 20 minutes.")
+        raise RuleViolation("The run time cap must be between 30 seconds and 20 minutes.", field="time_cap_s")
 
 
 def _validate_race_type_settings(values: dict) -> None:
@@ -71,7 +72,7 @@ def _validate_race_type_settings(values: dict) -> None:
         if other != race_type and given:
             names = ", ".join(str(Race._meta.get_field(field).verbose_name) for field in given)
             raise RuleViolation(f"{names.capitalize()}: only for {RaceType(other).label.lower()} races; "
-                                f"leave empty for a {RaceType(race_type).label.lower()}.")
+                                f"leave empty for a {RaceType(race_type).label.lower()}.", field=given[0])
     if race_type == RaceType.OBJECT_AVOIDANCE:
         _validate_boxes(values)
     elif race_type == RaceType.HEAD_TO_BOT:
@@ -79,23 +80,27 @@ def _validate_race_type_settings(values: dict) -> None:
     elif race_type == RaceType.HEAD_TO_HEAD:
         size = values.get("bracket_size")
         if not _is_int(size) or size not in BRACKET_SIZES:
-            raise RuleViolation(f"The bracket size must be one of {', '.join(map(str, BRACKET_SIZES))} racers.")
+            raise RuleViolation(f"The bracket size must be one of {', '.join(map(str, BRACKET_SIZES))} racers.",
+                                field="bracket_size")
 
 
 def _validate_boxes(values: dict) -> None:
     count, placement = values.get("box_count"), values.get("box_placement")
     if not _is_int(count) or not 1 <= count <= MAX_BOXES:
-        raise RuleViolation(f"The number of boxes must be between 1 and {MAX_BOXES}.")
+        raise RuleViolation(f"The number of boxes must be between 1 and {MAX_BOXES}.", field="box_count")
     if placement not in Race.BoxPlacement.values:
-        raise RuleViolation(f"Box placement must be one of {', '.join(Race.BoxPlacement.values)}.")
+        raise RuleViolation(f"Box placement must be one of {', '.join(Race.BoxPlacement.values)}.",
+                            field="box_placement")
     positions = values.get("box_positions")
     if placement != Race.BoxPlacement.CUSTOM:
         if _is_set(positions):
-            raise RuleViolation("Box positions are only used with the custom placement: leave them empty.")
+            raise RuleViolation("Box positions are only used with the custom placement: leave them empty.",
+                                field="box_positions")
         return
     positions = race_parse_box_positions(positions)
     if len(positions) != count:
-        raise RuleViolation(f"Give one position per box: {count} boxes, {len(positions)} positions.")
+        raise RuleViolation(f"Give one position per box: {count} boxes, {len(positions)} positions.",
+                            field="box_positions")
     track = values.get("track")
     if track is not None:
         _check_box_gaps([p["progress"] / 100 for p in positions], track.length_m)
@@ -107,19 +112,20 @@ def _check_box_gaps(ndists: list[float], length_m: float) -> None:
     gaps = [b - a for a, b in zip([0.0, *marks], [*marks, 1.0], strict=True)]
     if min(gaps) * length_m < BOX_MIN_GAP_M:
         raise RuleViolation(f"Boxes must be at least {BOX_MIN_GAP_M:g} m apart and from the start line "
-                            f"(1 % of this track is {length_m / 100:.2f} m).")
+                            f"(1 % of this track is {length_m / 100:.2f} m).", field="box_positions")
 
 
 def _validate_bots(values: dict) -> None:
     count, speed, every = values.get("bot_count"), values.get("bot_speed_mps"), values.get("bot_lane_change_s")
     if not _is_int(count) or not 1 <= count <= MAX_BOTS:
-        raise RuleViolation(f"The number of bot cars must be between 1 and {MAX_BOTS}.")
+        raise RuleViolation(f"The number of bot cars must be between 1 and {MAX_BOTS}.", field="bot_count")
     low, high = BOT_SPEED_RANGE
     if not _is_number(speed) or not low <= speed <= high:
-        raise RuleViolation(f"The bot speed must be between {low:g} and {high:g} m/s.")
+        raise RuleViolation(f"The bot speed must be between {low:g} and {high:g} m/s.", field="bot_speed_mps")
     low, high = BOT_LANE_CHANGE_RANGE
     if every is not None and (not _is_number(every) or not low <= every <= high):
-        raise RuleViolation(f"Bots change lanes every {low:g} to {high:g} s (leave empty: they keep their lane).")
+        raise RuleViolation(f"Bots change lanes every {low:g} to {high:g} s (leave empty: they keep their lane).",
+                            field="bot_lane_change_s")
 
 
 def race_parse_box_positions(positions: Any) -> list[dict]:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 
 from league.uploads import upload_limit_bytes
 from races.models import RacerModel
 from races.services.errors import RuleViolation
-from sim.io.archive import ArchiveError, ArchiveLimits, inspect_archive
+from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive, inspect_archive
+
+logger = logging.getLogger(__name__)
 
 UPLOAD_TOO_LARGE = "upload_too_large"  # the RuleViolation code of an archive beyond the limit (HTTP 413)
 
@@ -77,3 +83,49 @@ def model_delete(model: RacerModel) -> None:
 
 def models_of(owner):
     return RacerModel.objects.filter(owner=owner).exclude(status=RacerModel.Status.DELETED)
+
+
+def model_contents(model: RacerModel) -> dict[str, Any]:
+    """What the model's archive holds beyond its metadata: the reward function's source, the hyperparameters and the
+    training time, where the archive has them (``python -m sim train`` writes all three), and the parameter count.
+
+    The archive is read (and validated again: it is untrusted data) once per content hash and the answer cached,
+    since an archive never changes. ``error`` says why nothing could be read (e.g. the file is missing).
+    """
+    key = f"model-contents:v1:{model.sha256}"
+    contents = cache.get(key)
+    if contents is None:
+        contents = _read_contents(model)
+        if not contents.get("error"):
+            cache.set(key, contents, timeout=None)
+    return contents
+
+
+def _read_contents(model: RacerModel) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="pitlane-contents-") as scratch:
+        copy, unpacked = Path(scratch) / "model.tar.gz", Path(scratch) / "unpacked"
+        try:
+            with model.archive.open("rb") as stream, copy.open("wb") as out:
+                shutil.copyfileobj(stream, out, 1024 * 1024)
+            info = extract_archive(copy, unpacked)
+        except (ArchiveError, OSError) as error:
+            logger.warning("Could not read the archive of model %s: %s", model.pk, error)
+            return {"error": "The archive could not be read."}
+        return {
+            "error": "",
+            "parameter_count": info.parameter_count,
+            "reward_function_source": info.reward_function_source,
+            "hyperparameters": info.hyperparameters,
+            "training_seconds": _training_seconds(unpacked),
+            "metrics_files": list(info.metrics_files),
+        }
+
+
+def _training_seconds(unpacked: Path) -> float | None:
+    """The training run's length from ``metrics/iterations.json`` (cumulative ``elapsed_seconds``), if present."""
+    try:
+        rows = json.loads((unpacked / "metrics" / "iterations.json").read_text(encoding="utf-8"))["iterations"]
+        seconds = float(rows[-1]["elapsed_seconds"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError):  # untrusted JSON
+        return None
+    return seconds if seconds >= 0 else None

@@ -20,8 +20,9 @@ from league.services import racer_alias
 from races.models import Race, RacePhase, RacerModel, Run, Submission, SubmissionEvent
 from races.services.errors import RuleViolation
 from races.services.leaderboards import leaderboard_offer, leaderboard_recompute
+from races.services.phases import races_in_phase
 from races.services.runs import run_discard
-from races.services.visibility import race_is_member
+from races.services.visibility import race_is_member, race_visible_to
 from sim.race.scoring import LapMetrics, ScoringError, score_run
 
 SubmissionStatus = Submission.Status
@@ -77,6 +78,19 @@ def submission_allowance(race: Race, user) -> dict[str, int]:
     if last is not None and race.submission_cooldown_s:
         cooldown = max(0, int(race.submission_cooldown_s - (timezone.now() - last).total_seconds() + 0.999))
     return {"used": used, "remaining": max(0, race.max_submissions_per_racer - used), "cooldown_remaining_s": cooldown}
+
+
+def races_open_to(user, limit: int = 20) -> list[tuple[Race, dict[str, int]]]:
+    """The open races ``user`` may submit to now (visible, a member, submissions left), closing soonest first,
+    each with its ``submission_allowance``: what a model page offers to enter."""
+    entries = []
+    for race in races_in_phase(race_visible_to(user), RacePhase.OPEN)[: limit * 2]:
+        if not race_is_member(race, user):
+            continue  # staff see every community race without being in it
+        allowance = submission_allowance(race, user)
+        if allowance["remaining"] > 0:
+            entries.append((race, allowance))
+    return entries[:limit]
 
 
 def submission_queue_position(submission: Submission) -> int | None:

@@ -24,6 +24,15 @@ def race_visible_to(user) -> QuerySet[Race]:
     return races.filter(public | Q(organiser=user) | Q(Exists(member)))
 
 
+def race_removal(user, races: QuerySet[Race]) -> RaceParticipant | None:
+    """``user``'s membership of one of ``races`` that its organiser ended, if any: the removed racer is told so
+    (and may ask to be re-admitted) rather than shown a "not found" for a race they were in."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (RaceParticipant.objects.select_related("race__organiser__racer")
+            .filter(race__in=races, user=user, removed_at__isnull=False).first())
+
+
 def race_is_member(race: Race, user) -> bool:
     """May ``user`` race in ``race``: everyone in a virtual-circuit race; the organiser and current
     participants in a community race."""

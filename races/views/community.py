@@ -11,12 +11,14 @@ from races.models import Race
 from races.services import (
     RuleViolation,
     bracket_start,
+    participant_readmit,
     participant_remove,
     race_by_invite_code,
     race_close_early,
     race_create,
     race_delete,
     race_invite_path,
+    race_invite_problem,
     race_join,
     race_reset_invite_code,
     race_update,
@@ -24,7 +26,7 @@ from races.services import (
     races_by_phase,
 )
 from races.services.race_settings import SETTINGS_FIELDS
-from races.views.common import CLOSED_SHOWN, visible_race
+from races.views.common import CLOSED_SHOWN, form_add_rule_error, visible_race
 
 
 @login_required
@@ -42,7 +44,7 @@ def community_create(request):
             race = race_create(Race.Kind.COMMUNITY, organiser=request.user,
                                **{f: form.cleaned_data[f] for f in SETTINGS_FIELDS if f in form.cleaned_data})
         except RuleViolation as error:
-            form.add_error(None, error.message)
+            form_add_rule_error(form, error)
         else:
             messages.success(request, "Race created: share its invite link with your friends.")
             return redirect("races:race_manage", slug=race.slug)
@@ -51,7 +53,9 @@ def community_create(request):
 
 @login_required
 def race_join_page(request, code: str = ""):
-    form = JoinForm(request.POST or None, initial={"code": code})
+    # A reset or expired link says so, and leaves the field empty for the new code rather than the dead one.
+    problem = race_invite_problem(code) if code and request.method != "POST" else None
+    form = JoinForm(request.POST or None, initial={"code": "" if problem else code})
     if request.method == "POST" and form.is_valid():
         try:
             race = race_join(form.cleaned_data["code"], request.user)
@@ -60,7 +64,9 @@ def race_join_page(request, code: str = ""):
         else:
             messages.success(request, f"You joined {race.name}.")
             return redirect("races:race_detail", slug=race.slug)
-    return render(request, "races/join.html", {"form": form, "race": race_by_invite_code(code) if code else None})
+    return render(request, "races/join.html", {
+        "form": form, "problem": problem, "race": race_by_invite_code(code) if code and not problem else None,
+    })
 
 
 @login_required
@@ -76,13 +82,14 @@ def race_manage(request, slug: str):
         try:
             race_update(race, request.user, **values)
         except RuleViolation as error:
-            form.add_error(None, error.message)
+            form_add_rule_error(form, error)
         else:
             messages.success(request, "Race settings saved.")
             return redirect("races:race_manage", slug=slug)
-    participants = race.participants.select_related("user__racer").filter(removed_at__isnull=True).order_by("joined_at")
+    members = race.participants.select_related("user__racer").order_by("joined_at")
     return render(request, "races/race_manage.html", {
-        "race": race, "phase": race.phase(), "form": form, "participants": participants,
+        "race": race, "phase": race.phase(), "form": form,
+        "participants": members.filter(removed_at__isnull=True), "removed": members.filter(removed_at__isnull=False),
         "bracket_started": race.bracket_matches.exists(),
         "invite_url": request.build_absolute_uri(race_invite_path(race)),
     })
@@ -111,6 +118,11 @@ def race_action(request, slug: str, action: str):
             user = get_object_or_404(get_user_model(), pk=int(user_id) if user_id.isdigit() else 0)
             participant_remove(race, request.user, user)
             messages.success(request, "Participant removed.")
+        elif action == "readmit":
+            user_id = request.POST.get("user", "")
+            user = get_object_or_404(get_user_model(), pk=int(user_id) if user_id.isdigit() else 0)
+            participant_readmit(race, request.user, user)
+            messages.success(request, "Participant re-admitted: the race is theirs to see and enter again.")
         else:
             messages.error(request, "Unknown action.")
     except RuleViolation as error:

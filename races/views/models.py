@@ -9,9 +9,11 @@ from django.views.decorators.http import require_POST
 
 from league.uploads import upload_refusal
 from races.forms import ModelUploadForm
+from races.models import RacerModel
 from races.services import RuleViolation, model_delete, model_upload, models_of
-from races.services.presenters import qualified_score
-from races.services.racer_models import UPLOAD_TOO_LARGE, upload_limit_bytes
+from races.services.presenters import model_summary, network_words, qualified_score, sensor_words, submission_badge
+from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
+from races.services.submissions import races_open_to
 
 
 @login_required
@@ -36,8 +38,11 @@ def model_list(request):
             else:
                 messages.success(request, f"Model '{model.name}' uploaded and validated.")
                 return redirect("races:model_detail", pk=model.pk)
+    models = list(models_of(request.user))
+    for model in models:  # the vehicle in words ("front-facing camera", "3-layer CNN")
+        model.sensor_text, model.network_text = sensor_words(model.sensors), network_words(model.neural_network)
     return render(request, "races/model_list.html", {
-        "models": models_of(request.user), "form": form, "upload_limit_mb": upload_limit_bytes() // 2**20,
+        "models": models, "form": form, "upload_limit_mb": upload_limit_bytes() // 2**20,
     }, status=status)
 
 
@@ -48,7 +53,11 @@ def model_detail(request, pk: int):
     for submission in submissions:
         run = getattr(submission, "run", None)
         submission.score_text = qualified_score(run) or ""
-    return render(request, "races/model_detail.html", {"model": model, "submissions": submissions})
+        submission.badge = submission_badge(submission.status, run.qualified if run is not None else None)
+    return render(request, "races/model_detail.html", {
+        "model": model, "submissions": submissions, "summary": model_summary(model, model_contents(model)),
+        "open_races": races_open_to(request.user) if model.status == RacerModel.Status.VALID else [],
+    })
 
 
 @login_required

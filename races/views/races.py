@@ -13,12 +13,12 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone_name
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import conditional_page, require_POST
 
 from league.services import racer_alias
+from league.templatetags.times import moment_text
 from races.forms import SubmitForm
 from races.models import Race, RacePhase, Submission
 from races.services import (
@@ -34,8 +34,9 @@ from races.services import (
     submission_allowance,
     submission_create,
 )
+from races.services.leaderboards import leaderboard_reference_ms
 from races.services.pictures import race_track_picture
-from races.services.presenters import bracket_summary, qualified_score
+from races.services.presenters import bracket_summary, leaderboard_reference, qualified_score, submission_badge
 from races.services.submissions import submission_queue_positions
 from races.views.common import CLOSED_SHOWN, visible_race
 
@@ -83,7 +84,8 @@ def _race_detail(request, race: Race, phase: str) -> HttpResponse:
     me = racer_alias(request.user) if request.user.is_authenticated else None
     rows_html, ranked = leaderboard_rows_html(race, me, phase)
     context = {"race": race, "phase": phase, "leaderboard_rows": rows_html, "ranked": ranked, "me": me,
-               "rows_shown": LEADERBOARD_ROWS_SHOWN}
+               "rows_shown": LEADERBOARD_ROWS_SHOWN,
+               "reference": leaderboard_reference(leaderboard_reference_ms(race), race)}
     if race.race_type == Race.RaceType.HEAD_TO_HEAD:
         context["bracket"] = bracket_summary(race)
     if request.user.is_authenticated:
@@ -135,6 +137,7 @@ def my_submissions(race: Race, user) -> list[dict]:
             "queue_position": positions.get(submission.pk) if submission.status == Submission.Status.QUEUED else None,
             "score": qualified_score(run),
             "qualified": run.qualified if run is not None else None,
+            "badge": submission_badge(submission.status, run.qualified if run is not None else None),
             "submitted_at": submission.submitted_at,
         })
     return rows
@@ -168,8 +171,10 @@ def race_leaderboard_json(request, slug: str):
     data = {"race": race.slug, "phase": race.phase(), "rows": rows, "ranked": ranked}
     if request.user.is_authenticated:
         data["me"] = me
+        data["time_zone"] = get_current_timezone_name()
         data["mine"] = [
-            row | {"submitted_at": date_format(localtime(row["submitted_at"]), "M j, H:i"),
+            row | {"submitted_at": moment_text(row["submitted_at"], "M j, H:i"),
+                   "submitted_at_iso": row["submitted_at"].isoformat(),
                    "url": reverse("races:submission_detail", args=[row["id"]])}
             for row in my_submissions(race, request.user)
         ]

@@ -8,7 +8,7 @@ from django.views.decorators.http import conditional_page
 
 from races.models import Run
 from races.services.pictures import run_trajectory_png
-from races.services.presenters import submission_summary
+from races.services.presenters import submission_summary, submission_with_history
 from races.services.submissions import submission_queue_position
 from races.views.common import visible_submission
 
@@ -18,10 +18,11 @@ def submission_detail(request, pk: int):
     is_mine = submission.user_id == request.user.pk
     run = Run.objects.filter(submission=submission).only("simtrace").first()
     can_download = run is not None and bool(run.simtrace) and (is_mine or request.user.is_staff)
+    summary, events = submission_with_history(submission, submission_queue_position)
     return render(request, "races/submission_detail.html", {
         "submission": submission,
-        "summary": submission_summary(submission, submission_queue_position(submission), include_trace=False),
-        "events": submission.events.all(),
+        "summary": summary,
+        "events": events,
         "is_mine": is_mine,
         "simtrace_url": reverse("races:submission_simtrace", args=[pk]) if can_download else None,
     })

@@ -115,3 +115,53 @@ def test_token_creation_requires_post_and_sign_in(client):
     assert client.post(reverse("account_token")).status_code == 302  # to the sign-in page
     client.force_login(User.objects.create_user("max", password="pw"))
     assert client.get(reverse("account_token")).status_code == 405
+
+
+def test_an_invite_link_is_kept_through_sign_in_sign_up_and_the_alias(client):
+    invite = "/races/join/AbC123/"
+    login_page = client.get(reverse("login"), {"next": invite}).content.decode()
+    assert f'href="{reverse("signup")}?next={invite}">Create an account</a>' in login_page
+
+    signup_page = client.get(reverse("signup"), {"next": invite}).content.decode()
+    assert f'<input type="hidden" name="next" value="{invite}">' in signup_page
+    response = client.post(reverse("signup"), {"username": "gil", "password1": "a-Strong-pass-42",
+                                                "password2": "a-Strong-pass-42", "next": invite})
+    assert response["Location"] == f"{reverse('alias')}?next=%2Fraces%2Fjoin%2FAbC123%2F"
+
+    alias_page = client.get(response["Location"]).content.decode()
+    assert f'<input type="hidden" name="next" value="{invite}">' in alias_page
+    response = client.post(reverse("alias"), {"alias": "Gil", "next": invite})
+    assert response["Location"] == invite
+
+
+def test_sign_up_ignores_a_next_that_leaves_the_site(client):
+    response = client.post(reverse("signup"), {"username": "hal", "password1": "a-Strong-pass-42",
+                                                "password2": "a-Strong-pass-42", "next": "https://evil.example/"})
+    assert response["Location"] == reverse("alias")
+
+
+def test_the_alias_pattern_attribute_is_the_rule_the_server_applies(client):
+    import re
+
+    from league.forms import AliasForm
+    from league.services import ALIAS_PATTERN
+
+    pattern = AliasForm().fields["alias"].widget.attrs["pattern"]
+    # Browsers compile `pattern` with the `v` flag: a '-' inside a class must be escaped there.
+    assert not re.search(r"\[[^\]]*[^\\]-\]", pattern)
+    for alias in ("nova", "a_b-c", "x" * 32, "ab", "with space", "ünï", "x" * 33):
+        assert bool(re.fullmatch(pattern, alias)) == bool(ALIAS_PATTERN.fullmatch(alias)), alias
+
+
+def test_the_home_page_gives_the_install_commands_and_links_the_repository(client, settings):
+    page = client.get("/").content.decode()
+    assert ".venv/bin/pip install -r requirements.txt" in page and "python -m sim train my-model" in page
+    settings.PITLANE_SOURCE_URL = "https://git.example.org/league/pitlane.git"
+    page = client.get("/").content.decode()
+    assert '<a href="https://git.example.org/league/pitlane.git">' in page
+    assert "git clone https://git.example.org/league/pitlane.git pitlane" in page
+
+
+def test_the_api_docs_lead_back_to_the_site(client):
+    page = client.get(reverse("api_docs")).content.decode()
+    assert f'<a class="brand" href="{reverse("home")}">' in page and 'id="swagger-ui"' in page

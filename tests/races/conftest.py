@@ -96,3 +96,35 @@ def lapping_archive(tmp_path_factory) -> bytes:
     path = write_model_archive(tmp_path_factory.mktemp("lapping") / "model.tar.gz", vehicle,
                                result.network.state_dict())
     return path.read_bytes()
+
+
+PROVENANCE_REWARD = '''def reward_function(params):
+    """Stay near the centre <line>."""
+    # 1.0 on the centre line, less further out
+    distance = params["distance_from_center"] / (0.5 * params["track_width"])
+    return float(max(1e-3, 1.0 - distance))
+'''
+
+
+@pytest.fixture(scope="session")
+def provenance_archive(tmp_path_factory) -> bytes:
+    """A valid archive that also holds what training packs: the reward function, hyperparameters.json and the
+    metrics (a 25-minute run), written by our own writer."""
+    import json
+
+    from sim.io.archive import write_model_archive
+    from sim.learn.hyperparameters import Hyperparameters
+    from sim.learn.networks import build_actor_critic
+    from sim.world.vehicle import DiscreteActionSpace, Vehicle
+
+    vehicle = Vehicle(sensors=("FRONT_FACING_CAMERA",), neural_network=TEST_NETWORK,
+                      action_space=DiscreteActionSpace.from_granularity(30, 3, 1, 2))
+    iterations = {"iterations": [{"iteration": 0, "elapsed_seconds": 700.5},
+                                 {"iteration": 1, "elapsed_seconds": 1500.2}]}
+    path = write_model_archive(
+        tmp_path_factory.mktemp("provenance") / "model.tar.gz", vehicle,
+        build_actor_critic(vehicle, seed=1).state_dict(),
+        reward_function_source=PROVENANCE_REWARD, hyperparameters=Hyperparameters().to_deepracer_json(),
+        training_metrics={"iterations.json": json.dumps(iterations)},
+    )
+    return path.read_bytes()

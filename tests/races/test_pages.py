@@ -39,7 +39,7 @@ def test_a_racer_uploads_a_model_and_sees_clear_errors(make_racer, archive_bytes
     model = RacerModel.objects.get(name="first")
     assert good.status_code == 302 and good["Location"] == f"/models/{model.pk}/"
     page = client.get(good["Location"]).content.decode()
-    assert "FRONT_FACING_CAMERA" in page and "DEEP_CONVOLUTIONAL_NETWORK_DEEP" in page and "Steering" in page
+    assert "Front-facing camera" in page and "deep CNN" in page and "Steering" in page  # names in words
     again = client.post("/models/", {"name": "first", "archive": SimpleUploadedFile("model.tar.gz", archive_bytes)})
     assert "You already have a model named" in again.content.decode()
 

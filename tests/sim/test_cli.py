@@ -57,3 +57,18 @@ def test_train_then_evaluate_prints_the_lap_table_and_every_ranking_method(tmp_p
     evaluation = next(folder.glob("evaluation-*"))
     assert (evaluation / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
     assert next(evaluation.glob("evaluation-simtrace/*.csv")).read_text().startswith("episode,")
+
+
+def test_a_track_file_can_be_given_by_its_path(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    from sim.world.builtin_tracks import build_builtin_track
+
+    np.save(tmp_path / "club.npy", build_builtin_track("pitlane_technical").waypoints)
+    reward = tmp_path / "reward.py"
+    reward.write_text("def reward_function(params):\n    return 1.0\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate-reward", str(reward), "--track", "club.npy"]) == 0
+    assert "is valid" in capsys.readouterr().out
+    assert main(["validate-reward", str(reward), "--track", "elsewhere.npy"]) == 2
+    assert "no track file 'elsewhere.npy'" in capsys.readouterr().err

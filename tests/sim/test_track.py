@@ -293,3 +293,27 @@ def test_from_npy_reports_unreadable_files(tmp_path):
     bad.write_text("not numpy")
     with pytest.raises(ValueError, match="cannot read track file"):
         Track.from_npy(bad)
+
+
+def test_a_route_file_is_a_track_by_its_path(tmp_path, monkeypatch):
+    from sim.learn.config import TrainingConfig
+    from sim.world.reward_examples import example_source
+    from sim.world.track_catalog import track_argument
+    from sim.world.vehicle import get_vehicle
+
+    rows = get_track("pitlane_oval").waypoints
+    np.save(tmp_path / "club-oval.npy", rows)
+    monkeypatch.chdir(tmp_path)
+    track = get_track("club-oval.npy")  # e.g. downloaded from a league's tracks page
+    assert track.name == "club-oval" and np.array_equal(track.waypoints, rows)
+    assert get_track("club-oval.npy") is track
+    with pytest.raises(KeyError, match=r"no track file 'missing\.npy'"):
+        get_track("missing.npy")
+
+    # A training run keeps the file's absolute path, so resuming from another folder finds it.
+    config = TrainingConfig(track=track_argument("club-oval.npy"), vehicle=get_vehicle("original_deepracer"),
+                            reward_function_source=example_source("example_1_follow_center_line"))
+    assert config.track == str(tmp_path / "club-oval.npy")
+    monkeypatch.chdir("/")
+    assert np.array_equal(config.load_track().waypoints, rows)
+    assert track_argument("pitlane_oval") == "pitlane_oval"

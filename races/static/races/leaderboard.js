@@ -29,7 +29,9 @@
       tr.dataset.submission = r.submission_id;
       const run = el("td"); run.append(link(r.url, "watch"));
       tr.append(el("td", r.rank, "rank"), el("td", r.racer, "alias"), el("td", r.time, "num time"),
-                el("td", r.gap || "—", "num gap"), el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
+                el("td", r.gap || "—", "num gap"));
+      if (r.ideal_gap_ms !== null && r.ideal_gap_ms !== undefined) tr.append(el("td", r.ideal_gap, "num gap"));
+      tr.append(el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
                 el("td", r.crash_count, "num"), el("td", r.laps, "num"), el("td", r.submission_count, "num"), run);
       body.append(tr);
       seen.set(String(r.submission_id), true);
@@ -37,7 +39,7 @@
     known = seen;
   }
 
-  function renderMine(rows) {
+  function renderMine(rows, zone) {
     if (!mine || !rows || !rows.length) return;
     const tbody = mine.querySelector("tbody");
     if (!tbody) return; // first submission: the page shows the table after a reload
@@ -45,12 +47,17 @@
     for (const s of rows) {
       const tr = el("tr");
       const num = el("td"); num.append(link(s.url, s.sequence));
-      const status = el("td"); status.append(el("span", s.status, `badge ${s.status}`));
+      const status = el("td"); status.append(el("span", s.badge.label, `badge ${s.badge.css}`));
       if (s.queue_position) status.append(" ", el("span", `#${s.queue_position} in queue`, "muted"));
-      const score = s.score ? el("td", s.score, "num") : el("td", s.qualified === false ? "not qualified" : "—", "num muted");
-      tr.append(num, el("td", s.model), status, score, el("td", s.submitted_at));
+      const score = s.score ? el("td", s.score, "num") : el("td", "—", "num muted"); // the badge says why
+      const when = el("time", s.submitted_at);
+      Object.assign(when.dataset, { local: "replace", parts: "", zone: zone || "UTC" });
+      when.dateTime = s.submitted_at_iso;
+      const submitted = el("td"); submitted.append(when);
+      tr.append(num, el("td", s.model), status, score, submitted);
       tbody.append(tr);
     }
+    if (window.pitlaneLocalTimes) window.pitlaneLocalTimes(tbody);
   }
 
   async function refresh() {
@@ -60,7 +67,7 @@
       if (!response.ok) return;
       const data = await response.json();
       renderBoard(data);
-      renderMine(data.mine);
+      renderMine(data.mine, data.time_zone);
     } catch (error) { /* offline for a moment: try again on the next tick */ }
   }
 
