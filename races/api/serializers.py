@@ -60,7 +60,7 @@ class RaceSerializer(serializers.ModelSerializer):
     closes_at = BoundedDateTimeField()
     phase = serializers.SerializerMethodField()
     organiser = serializers.SerializerMethodField()
-    season = serializers.SlugRelatedField(slug_field="slug", read_only=True,
+    season = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
                                           help_text="The season this race earns points in (null: none)")
 
     class Meta:
@@ -187,9 +187,9 @@ class LeaderboardRowSerializer(serializers.Serializer):
 class SeasonSerializer(serializers.ModelSerializer):
     organiser = serializers.SerializerMethodField()
     races = serializers.SerializerMethodField()
-    final_race = serializers.SlugRelatedField(slug_field="slug", read_only=True,
+    final_race = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
                                               help_text="The head-to-head final, once the season has finished")
-    final_track = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    final_track = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Season

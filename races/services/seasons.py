@@ -353,9 +353,10 @@ def season_standings_csv(standings: Standings) -> str:
 # --- the end of the season and its final -----------------------------------------------------------------------------
 def season_finish(season: Season, by=None, now: datetime | None = None) -> Race | None:
     """Close the season's books and create its final (once): the top ``final_size`` racers of the standings,
-    seeded in standings order, race a head-to-head knockout. Refused before the season ends and while a race
-    of it is open or still has runs being evaluated (the worker's tick tries again). Returns the final, or
-    None when the season has no final (the reason is kept in ``final_note``). ``by``: None for the tick."""
+    seeded in standings order, race a head-to-head knockout. Refused while a race of the season is open or still
+    has runs being evaluated (the worker's tick tries again), and, for the tick (``by`` None), before the season
+    ends; its manager (``by``) may finish it early. Returns the final, or None when the season has no final (the
+    reason is kept in ``final_note``)."""
     if by is not None:
         season_require_manager(season, by)
     now = now or timezone.now()
@@ -363,7 +364,7 @@ def season_finish(season: Season, by=None, now: datetime | None = None) -> Race 
         season = Season.objects.select_for_update().get(pk=season.pk)
         if season.finished_at is not None:
             return season.final_race
-        if now < season.ends_at:
+        if now < season.ends_at and by is None:  # staff or the organiser may close the books early
             raise RuleViolation(f"The season ends {season.ends_at:%b %d, %Y %H:%M} UTC: the final is created then.",
                                 "not_ended")
         races = list(season_races(season))

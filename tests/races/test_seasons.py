@@ -268,3 +268,17 @@ def test_standings_csv_has_each_races_position_and_points(season, season_race, f
     assert lines[0] == (f"rank,racer,points,races_entered,best_finish,{one.slug} position,{one.slug} points,"
                         f"{two.slug} position,{two.slug} points")
     assert lines[1:] == ["1,Ada,25,2,1,1,25,1,25*", "2,Bob,18,1,2,2,18,,"]
+
+
+def test_its_manager_may_finish_a_season_early_once_its_races_are_closed(season, season_race, finish, racers, staff):
+    race = season_race(season, "Round 1")
+    finish(race, {racers["Ada"]: 9000, racers["Bob"]: 9100})
+    with pytest.raises(RuleViolation, match="Still open"):
+        season_finish(season, by=staff)
+    close(race)
+    with pytest.raises(RuleViolation, match="The season ends"):
+        season_finish(season)  # the tick waits for the end
+    final = season_finish(season, by=staff)
+    assert [(m.racer_a, m.racer_b) for m in final.bracket_matches.all()] == [(racers["Ada"], racers["Bob"])]
+    with pytest.raises(RuleViolation, match="finished"):
+        season_attach_race(season, race, staff)
