@@ -179,7 +179,7 @@ class SeasonForm(forms.ModelForm):
         zone = time_zone_note()
         self.fields["starts_at"].label = f"Starts ({zone})"
         self.fields["ends_at"].label = f"Ends ({zone})"
-        self.fields["final_track"].empty_label = "The track of the season's last race"
+        self.fields["final_track"].empty_label = "Same as the last race"
         if self.instance.pk and not self.is_bound:
             self.initial["points"] = ", ".join(str(p) for p in self.instance.points_table)
         elif not self.instance.pk:

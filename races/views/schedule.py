@@ -9,11 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from races.forms import RepeatForm, ScheduleRaceForm, time_zone_note
-from races.models import Race, Season
+from races.forms import RepeatForm, ScheduleRaceForm
+from races.models import Race, Season, Track
 from races.services import RuleViolation, race_create, races_by_phase, races_close_now, races_open_now
 from races.services.race_settings import SETTINGS_FIELDS
 from races.services.schedule import evaluation_queue_glance, race_clone_next, race_repeat_monthly
@@ -42,7 +43,8 @@ def schedule(request):
     seasons = Season.objects.filter(kind=Race.Kind.VIRTUAL_CIRCUIT, finished_at__isnull=True).order_by("starts_at")
     return render(request, "races/schedule.html", {
         "phases": races_by_phase(races, CLOSED_SHOWN), "queue": evaluation_queue_glance(),
-        "seasons": list(seasons), "repeat_form": RepeatForm(), "zone": time_zone_note(), "now": timezone.now(),
+        "seasons": list(seasons), "now": timezone.now(),
+        "zone_name": timezone.get_current_timezone_name(),
     })
 
 
@@ -63,7 +65,8 @@ def schedule_create(request):
         else:
             messages.success(request, f"Scheduled {race.name}.")
             return redirect("races:schedule")
-    return render(request, "races/schedule_form.html", {"form": form})
+    previews = {str(track.pk): reverse("races:track_preview", args=[track.slug]) for track in Track.objects.all()}
+    return render(request, "races/schedule_form.html", {"form": form, "track_previews": previews})
 
 
 @staff_required

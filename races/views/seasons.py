@@ -35,10 +35,11 @@ def visible_season(request, slug: str) -> Season:
 def season_list(request):
     now = timezone.now()
     seasons = list(season_visible_to(request.user).order_by("-starts_at", "pk"))
+    over = {s.pk for s in seasons if s.finished_at is not None or s.ends_at <= now}
     groups = {
-        "Running": [s for s in seasons if s.starts_at <= now < s.ends_at],
-        "Coming up": [s for s in seasons if now < s.starts_at],
-        "Finished": [s for s in seasons if s.ends_at <= now],
+        "Running": [s for s in seasons if s.pk not in over and s.starts_at <= now],
+        "Coming up": [s for s in seasons if s.pk not in over and now < s.starts_at],
+        "Finished": [s for s in seasons if s.pk in over],
     }
     return render(request, "races/season_list.html", {"groups": groups})
 
