@@ -158,3 +158,19 @@ def test_racers_create_community_seasons_and_staff_virtual_ones(client, league, 
     assert client.post(reverse("races:season_create"), form | {"name": "Summer Circuit"}).status_code == 302
     assert Season.objects.get(name="Summer Circuit").kind == Race.Kind.VIRTUAL_CIRCUIT
     assert not Season.objects.filter(name="Friday Club", kind=Race.Kind.VIRTUAL_CIRCUIT).exists()
+
+
+def test_the_django_admin_keeps_raw_season_data_and_checks_it(client, league):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-12345!"))
+    public = league["public"]
+    assert client.get(reverse("admin:races_season_changelist")).status_code == 200
+    page = client.get(reverse("admin:races_season_change", args=[public.pk])).content.decode()
+    assert "Open Cup" in page  # its races, read-only
+    response = client.post(reverse("admin:races_season_add"), {
+        "name": "Raw", "slug": "raw", "kind": "virtual_circuit", "starts_at_0": "2026-01-01", "starts_at_1": "00:00",
+        "ends_at_0": "2026-02-01", "ends_at_1": "00:00", "points_table": "[1, 5]",
+        "races-TOTAL_FORMS": 0, "races-INITIAL_FORMS": 0})
+    assert "decreasing order" in response.content.decode()
+    assert not Season.objects.filter(slug="raw").exists()
