@@ -4,7 +4,7 @@ the evaluation queue at a glance. Creating, opening and closing races stays in `
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -96,3 +96,27 @@ def _labels(attempts: list[EvaluationAttempt]) -> dict[tuple[str, int], str]:
             continue
         labels |= {(kind, pk): label.text for pk, label in described.items()}
     return labels
+
+
+CALENDAR_RACES_PER_DAY = 3
+
+
+def schedule_calendar(races: list[Race], today: date, months: int = 2) -> list[dict]:
+    """Month grids from ``today``'s month (weeks Monday first), each day with the races open on it (in the current
+    time zone): what the schedule page draws above its lists. Show it the races that overlap those months."""
+    grids = []
+    for n in range(months):
+        first = add_months(datetime(today.year, today.month, 1), n).date()
+        weeks = []
+        for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
+            days = []
+            for day in week:
+                running = [race for race in races
+                           if timezone.localtime(race.opens_at).date() <= day
+                           <= timezone.localtime(race.effective_close).date()] if day.month == first.month else []
+                days.append({"day": day, "in_month": day.month == first.month, "today": day == today,
+                             "races": running[:CALENDAR_RACES_PER_DAY],
+                             "more": max(0, len(running) - CALENDAR_RACES_PER_DAY)})
+            weeks.append(days)
+        grids.append({"title": f"{first:%B %Y}", "weeks": weeks})
+    return grids

@@ -3,6 +3,7 @@ glance, creating a race with the friendly form, opening/closing now, repeating a
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import wraps
 
 from django.contrib import messages
@@ -17,10 +18,17 @@ from races.forms import RepeatForm, ScheduleRaceForm
 from races.models import Race, Season, Track
 from races.services import RuleViolation, race_create, races_by_phase, races_close_now, races_open_now
 from races.services.race_settings import SETTINGS_FIELDS
-from races.services.schedule import evaluation_queue_glance, race_clone_next, race_repeat_monthly
+from races.services.schedule import (
+    add_months,
+    evaluation_queue_glance,
+    race_clone_next,
+    race_repeat_monthly,
+    schedule_calendar,
+)
 from races.services.seasons import season_attach_race, season_detach_race
 
 CLOSED_SHOWN = 20
+CALENDAR_MONTHS = 2  # this month and the next
 
 
 def staff_required(view):
@@ -40,9 +48,14 @@ def staff_required(view):
 @staff_required
 def schedule(request):
     races = Race.objects.filter(kind=Race.Kind.VIRTUAL_CIRCUIT).select_related("track", "season")
+    today = timezone.localdate()
+    shown_from = timezone.make_aware(datetime(today.year, today.month, 1))
+    shown = list(races.filter(opens_at__lt=add_months(shown_from, CALENDAR_MONTHS), closes_at__gte=shown_from)
+                 .order_by("opens_at", "pk"))
     seasons = Season.objects.filter(kind=Race.Kind.VIRTUAL_CIRCUIT, finished_at__isnull=True).order_by("starts_at")
     return render(request, "races/schedule.html", {
         "phases": races_by_phase(races, CLOSED_SHOWN), "queue": evaluation_queue_glance(),
+        "calendar": schedule_calendar(shown, today, CALENDAR_MONTHS),
         "seasons": list(seasons), "now": timezone.now(),
         "zone_name": timezone.get_current_timezone_name(),
     })

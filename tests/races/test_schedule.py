@@ -159,3 +159,22 @@ def test_a_racer_cannot_repeat_or_clone_through_the_services(make_racer, make_ra
     with pytest.raises(RuleViolation, match="league admins"):
         race_repeat_monthly(race, 2, make_racer("Sneakier"))
     assert Race.objects.count() == 1 and Season.objects.count() == 0
+
+
+def test_the_calendar_shows_each_race_on_the_days_it_is_open(client, staff, make_race):
+    from datetime import date
+
+    from races.services.schedule import schedule_calendar
+
+    cup = make_race(name="December Cup", opens_at=datetime(2026, 12, 3, 10, tzinfo=UTC),
+                    closes_at=datetime(2026, 12, 5, 12, tzinfo=UTC))
+    (december,) = schedule_calendar([cup], date(2026, 12, 1), months=1)
+    assert december["title"] == "December 2026"
+    open_days = [cell["day"].day for week in december["weeks"] for cell in week if cell["races"] == [cup]]
+    assert open_days == [3, 4, 5]
+    assert december["weeks"][0][0]["day"] == date(2026, 11, 30) and not december["weeks"][0][0]["in_month"]
+    client.force_login(staff)
+    now = timezone.now()
+    make_race(name="This Month Cup", opens_at=now, closes_at=now + timedelta(days=1))
+    page = client.get(reverse("races:schedule")).content.decode()
+    assert f"<caption>{timezone.localdate():%B %Y}</caption>" in page and 'title="This Month Cup"' in page
