@@ -137,6 +137,13 @@ def test_an_admin_runs_a_season_from_the_site(live_server, make_racer, make_mode
             expect(card).to_contain_text("Vega")
             expect(card).to_contain_text("Orion")
             shot("final")
+            page.goto(f"{live_server.url}/seasons/")
+            page.get_by_role("link", name="Browser Series", exact=True).click()
+            page.locator("table.standings").get_by_role("link", name="Vega").click()
+            seasons = page.locator("section", has=page.get_by_role("heading", name="Seasons"))
+            expect(seasons.locator("tbody tr")).to_contain_text("1 of 3")
+            expect(seasons.locator("tbody tr")).to_contain_text("finalist")
+            shot("profile")
         finally:
             browser.close()
             # Inside Playwright's event loop the ORM calls above ran on a connection of their own: close it, or
