@@ -282,3 +282,16 @@ def test_its_manager_may_finish_a_season_early_once_its_races_are_closed(season,
     assert [(m.racer_a, m.racer_b) for m in final.bracket_matches.all()] == [(racers["Ada"], racers["Bob"])]
     with pytest.raises(RuleViolation, match="finished"):
         season_attach_race(season, race, staff)
+
+
+def test_the_season_dates_cannot_leave_a_race_outside(season, season_race, staff):
+    race = season_race(season, "Round 1")
+    with pytest.raises(RuleViolation, match="within its dates"):
+        season_update(season, staff, ends_at=race.closes_at - timedelta(hours=1))
+    assert season_update(season, staff, ends_at=race.closes_at).ends_at == race.closes_at
+
+
+def test_the_worker_tick_finishes_seasons():
+    from league import periodic
+
+    assert "races.seasons_finish" in [job.name for job in periodic.jobs()]
