@@ -164,8 +164,8 @@ def season_attach_race(season: Season, race: Race, by) -> Race:
         if season.finished_at is not None:
             raise RuleViolation("The season has finished: its races are final.", "finished")
         if race.kind != season.kind:
-            raise RuleViolation(f"A {season.get_kind_display().lower()} season counts "
-                                f"{season.get_kind_display().lower()} races only.")
+            kind = "community" if season.is_community else "virtual-circuit"
+            raise RuleViolation(f"A {kind} season counts {kind} races only.")
         if season.is_community and race.organiser_id != season.organiser_id:
             raise RuleViolation("A community season counts its organiser's own races only.", "forbidden")
         if Season.objects.filter(final_race=race).exists():

@@ -36,11 +36,11 @@ def season_list(request):
     now = timezone.now()
     seasons = list(season_visible_to(request.user).order_by("-starts_at", "pk"))
     over = {s.pk for s in seasons if s.finished_at is not None or s.ends_at <= now}
-    groups = {
-        "Running": [s for s in seasons if s.pk not in over and s.starts_at <= now],
-        "Coming up": [s for s in seasons if s.pk not in over and now < s.starts_at],
-        "Finished": [s for s in seasons if s.pk in over],
-    }
+    groups = [
+        ("Running", "No season is running.", [s for s in seasons if s.pk not in over and s.starts_at <= now]),
+        ("Coming up", "No season is coming up.", [s for s in seasons if s.pk not in over and now < s.starts_at]),
+        ("Finished", "No season has finished yet.", [s for s in seasons if s.pk in over]),
+    ]
     return render(request, "races/season_list.html", {"groups": groups})
 
 

@@ -138,6 +138,7 @@ def test_an_admin_runs_a_season_from_the_site(live_server, make_racer, make_mode
             expect(card).to_contain_text("Orion")
             shot("final")
             page.goto(f"{live_server.url}/seasons/")
+            shot("list")
             page.get_by_role("link", name="Browser Series", exact=True).click()
             page.locator("table.standings").get_by_role("link", name="Vega").click()
             seasons = page.locator("section", has=page.get_by_role("heading", name="Seasons"))

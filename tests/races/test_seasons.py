@@ -202,7 +202,7 @@ def test_attaching_a_race_checks_kind_dates_and_the_finished_season(season, make
     with pytest.raises(RuleViolation, match="within its dates"):
         season_attach_race(season, outside, staff)
     community = make_race(kind=Race.Kind.COMMUNITY, organiser=racers["Ada"], name="Private")
-    with pytest.raises(RuleViolation, match="virtual circuit races only"):
+    with pytest.raises(RuleViolation, match="A virtual-circuit season counts virtual-circuit races only"):
         season_attach_race(season, community, staff)
     racer_made = season_create(Race.Kind.COMMUNITY, racers["Bob"], name="Bo's league",
                                starts_at=season.starts_at, ends_at=season.ends_at)
