@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.validators import slug_re
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -54,8 +55,18 @@ class BoundedDateTimeField(serializers.DateTimeField):
         return moment
 
 
+class SlugLookupField(serializers.SlugRelatedField):
+    """A slug lookup that refuses what cannot be a slug before asking the database (PostgreSQL refuses a NUL byte
+    in a query with an error, which would be a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not slug_re.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class RaceSerializer(serializers.ModelSerializer):
-    track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all())
+    track = SlugLookupField(slug_field="slug", queryset=Track.objects.all())
     opens_at = BoundedDateTimeField()
     closes_at = BoundedDateTimeField()
     phase = serializers.SerializerMethodField()

@@ -174,3 +174,11 @@ def test_the_django_admin_keeps_raw_season_data_and_checks_it(client, league):
         "races-TOTAL_FORMS": 0, "races-INITIAL_FORMS": 0})
     assert "decreasing order" in response.content.decode()
     assert not Season.objects.filter(slug="raw").exists()
+
+
+def test_a_track_that_cannot_be_a_slug_is_a_400_not_a_server_error(client, league):
+    """Found by the API contract test: a NUL byte reached PostgreSQL, which refuses it with an error."""
+    client.force_login(league["vega"])
+    response = client.post("/api/races/", {"name": "Nul", "track": "oval\x00", "opens_at": "2030-01-01T00:00:00Z",
+                                           "closes_at": "2030-01-02T00:00:00Z"}, content_type="application/json")
+    assert response.status_code == 400 and "track" in response.json()
