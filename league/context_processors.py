@@ -10,6 +10,8 @@ NAV_URL_NAMES = {
     "models_url": "races:model_list",
     "community_url": "races:community_list",
     "tracks_url": "races:track_list",
+    "seasons_url": "races:season_list",
+    "schedule_url": "races:schedule",
 }
 
 
@@ -26,4 +28,9 @@ def site(request: HttpRequest) -> dict[str, object]:
     context: dict[str, object] = {"racer_alias": racer_alias(user) if user is not None else None,
                                   "source_url": settings.PITLANE_SOURCE_URL}
     context.update({key: _reverse_or_none(name) for key, name in NAV_URL_NAMES.items()})
+    alias = context["racer_alias"]
+    try:
+        context["profile_url"] = reverse("races:racer_profile", args=[alias]) if alias else None
+    except NoReverseMatch:
+        context["profile_url"] = None
     return context

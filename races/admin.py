@@ -21,6 +21,7 @@ from races.models import (
     Race,
     RaceParticipant,
     RacerModel,
+    Season,
     Submission,
     Track,
 )
@@ -40,6 +41,7 @@ from races.services import (
 )
 from races.services.presenters import qualified_score, racer_name
 from races.services.race_settings import SETTINGS_FIELDS, race_with_type_defaults
+from races.services.seasons import season_validate_settings
 from races.services.tracks import MAX_ROUTE_FILE_BYTES, ROUTE_FILE_FORMAT
 
 
@@ -353,3 +355,51 @@ class LeaderboardEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # rows come from scored runs only
+
+
+# --- seasons ----------------------------------------------------------------------------------------------------
+class SeasonAdminForm(forms.ModelForm):
+    class Meta:
+        model = Season
+        fields = ["name", "slug", "description", "kind", "organiser", "starts_at", "ends_at", "points_table",
+                  "best_results", "final_size", "final_track"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            season_validate_settings(cleaned)
+        except RuleViolation as error:
+            raise forms.ValidationError(error.message) from None
+        return cleaned
+
+
+class SeasonRaceInline(admin.TabularInline):
+    """The races counting for the season (attach or detach them on the season's page or the schedule)."""
+
+    model = Race
+    fk_name = "season"
+    extra = 0
+    can_delete = False
+    fields = ["name", "race_type", "opens_at", "closes_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Season)
+class SeasonAdmin(admin.ModelAdmin):
+    """Raw season data; the season's page (linked) shows the standings and runs it."""
+
+    form = SeasonAdminForm
+    list_display = ["name", "kind", "starts_at", "ends_at", "final_size", "finished_at", "final_race", "page_link"]
+    list_filter = ["kind"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["finished_at", "final_race", "final_note"]
+    inlines = [SeasonRaceInline]
+
+    @admin.display(description="Page")
+    def page_link(self, season: Season) -> str:
+        return format_html('<a href="{}">standings</a>', reverse("races:season_detail", args=[season.slug]))

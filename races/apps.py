@@ -32,3 +32,20 @@ class RacesConfig(AppConfig):
         # worker process runs it).
         periodic.register(start_brackets, every_seconds=evaluator_settings().reap_every_s,
                           name="races.brackets_start")
+
+        def finish_seasons() -> None:
+            import logging
+
+            from django.db import InterfaceError, OperationalError
+
+            from races.services.seasons import seasons_finish_due
+
+            try:
+                seasons_finish_due()
+            except (OperationalError, InterfaceError) as error:
+                logging.getLogger("races.seasons").warning("Seasons not checked: database unavailable (%s)",
+                                                           str(error).strip()[:200])
+
+        # Ended seasons get their final on the same tick, once their races have closed and been evaluated
+        # (idempotent: a season is finished once).
+        periodic.register(finish_seasons, every_seconds=evaluator_settings().reap_every_s, name="races.seasons_finish")

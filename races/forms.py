@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from races.models import Race, Track
+from races.models import Race, Season, Track
 from races.services import RuleViolation
 from races.services.race_settings import (
     BRACKET_SIZES,
@@ -152,3 +152,86 @@ class CommunityRaceForm(forms.ModelForm):
 
     def groups(self):
         return [(title, [self[name] for name in names], race_type) for title, names, race_type in self.GROUPS]
+
+
+def time_zone_note() -> str:
+    """The time zone the form's times are read in, named (the server's current time zone)."""
+    return f"{timezone.get_current_timezone_name()} time"
+
+
+class ScheduleRaceForm(CommunityRaceForm):
+    """The admins' virtual-circuit race: the community form's settings, plus the season it counts for."""
+
+    season = forms.ModelChoiceField(queryset=None, required=False, empty_label="— none —",
+                                    help_text="Its results earn points in this season (the race must run within "
+                                              "the season's dates).")
+
+    GROUPS = (*CommunityRaceForm.GROUPS[:-1],
+              ("Schedule and limits", ("opens_at", "closes_at", "season", "max_submissions_per_racer",
+                                       "submission_cooldown_s"), ""))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["season"].queryset = Season.objects.filter(kind=Race.Kind.VIRTUAL_CIRCUIT,
+                                                               finished_at__isnull=True).order_by("starts_at")
+        zone = time_zone_note()
+        self.fields["opens_at"].label = f"Opens at ({zone})"
+        self.fields["closes_at"].label = f"Closes at ({zone})"
+        self.fields["opens_at"].help_text = ""
+        self.fields["closes_at"].help_text = "Submissions are refused from this moment."
+
+
+class SeasonForm(forms.ModelForm):
+    """A season's settings; the points table is typed as a list of numbers."""
+
+    points = forms.CharField(
+        label="Points by place", max_length=600, initial="25, 18, 15, 12, 10, 8, 6, 4, 2, 1",
+        help_text="1st place first, separated by commas; places beyond the list score 0. Equal times share the "
+                  "points of the places they occupy.")
+    starts_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    ends_at = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL))
+    final_size = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Final",
+        choices=[("", "No final")] + [(n, f"Top {n} race a knockout final") for n in BRACKET_SIZES],
+        help_text="Created when the season ends: the top racers of the standings, seeded in order, race head to "
+                  "head. Each races with the model of their best season result.")
+
+    class Meta:
+        model = Season
+        fields = ["name", "description", "starts_at", "ends_at", "best_results", "final_size", "final_track"]
+        labels = {"best_results": "Results that count", "final_track": "Track of the final"}
+        help_texts = {"best_results": "Each racer's best N race results count; empty: all of them."}
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        zone = time_zone_note()
+        self.fields["starts_at"].label = f"Starts ({zone})"
+        self.fields["ends_at"].label = f"Ends ({zone})"
+        self.fields["final_track"].empty_label = "Same as the last race"
+        if self.instance.pk and not self.is_bound:
+            self.initial["points"] = ", ".join(str(p) for p in self.instance.points_table)
+        elif not self.instance.pk:
+            now = timezone.localtime().replace(minute=0, second=0, microsecond=0)
+            self.initial.setdefault("starts_at", now)
+            self.initial.setdefault("ends_at", now + timedelta(days=90))
+
+    def clean_points(self) -> list[int]:
+        from races.services.seasons import season_parse_points
+
+        try:
+            return season_parse_points(self.cleaned_data["points"])
+        except RuleViolation as error:
+            raise forms.ValidationError(error.message) from None
+
+    def values(self) -> dict:
+        """The season settings the services take."""
+        data = self.cleaned_data
+        return {"name": data["name"], "description": data["description"], "starts_at": data["starts_at"],
+                "ends_at": data["ends_at"], "points_table": data["points"], "best_results": data["best_results"],
+                "final_size": data["final_size"], "final_track": data["final_track"]}
+
+
+class RepeatForm(forms.Form):
+    months = forms.IntegerField(min_value=1, max_value=12, initial=3, label="Repeat monthly for",
+                                help_text="months")

@@ -164,6 +164,8 @@ class Race(models.Model):
     closed_early_at = models.DateTimeField(null=True, blank=True)
     max_submissions_per_racer = models.PositiveIntegerField(default=50)
     submission_cooldown_s = models.PositiveIntegerField(default=0)
+    # The season whose standings this race counts for (none: a race on its own).
+    season = models.ForeignKey("Season", on_delete=models.SET_NULL, null=True, blank=True, related_name="races")
     invite_code = models.CharField(max_length=32, blank=True, db_index=True)
     # Bumped by every reset: shown to the organiser so they can tell which link they shared.
     invite_code_version = models.PositiveIntegerField(default=0)
@@ -205,6 +207,64 @@ class Race(models.Model):
         if now < self.opens_at:
             return RacePhase.UPCOMING
         return RacePhase.OPEN if now < self.closes_at else RacePhase.CLOSED
+
+
+def default_points_table() -> list[int]:
+    """Points by finishing position, 1st first. DeepRacer's own formula is not public: this is the widely
+    documented Formula 1 table (the top ten score). Each season keeps its own copy, editable."""
+    return [25, 18, 15, 12, 10, 8, 6, 4, 2, 1]
+
+
+class Season(models.Model):
+    """A league season: races (any type) whose finishes earn points, standings, and a final for the top racers.
+
+    A virtual-circuit season is public and run by staff; a community season runs over its organiser's private
+    races and is seen by their members only. Rules in ``races.services.seasons``.
+    """
+
+    FINAL_SIZES = (2, 4, 8, 16)
+
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True, max_length=2000)
+    kind = models.CharField(max_length=20, choices=Race.Kind.choices)
+    organiser = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="organised_seasons")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    points_table = models.JSONField("points table", default=default_points_table,
+                                    help_text="Points for 1st, 2nd, 3rd... place; places beyond the list score 0.")
+    best_results = models.PositiveSmallIntegerField(
+        "results that count", null=True, blank=True,
+        help_text="Only each racer's best N race results count; empty: every result counts.")
+    final_size = models.PositiveSmallIntegerField(
+        "finalists", null=True, blank=True, choices=[(n, f"Top {n}") for n in FINAL_SIZES],
+        help_text="The top N of the standings race a head-to-head knockout final when the season ends; "
+                  "empty: no final.")
+    final_track = models.ForeignKey(Track, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    help_text="Empty: the track of the season's last race.")
+    # Set once, when the season has ended and its results were final (with or without a final race).
+    finished_at = models.DateTimeField(null=True, blank=True)
+    final_race = models.OneToOneField(Race, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="final_of_season")
+    final_note = models.CharField(max_length=200, blank=True, help_text="Why there is no final, when there is none")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="races_season_window",
+                violation_error_message="The season must end after it starts.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_community(self) -> bool:
+        return self.kind == Race.Kind.COMMUNITY
 
 
 class RaceParticipant(models.Model):

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from races.views import brackets, community, models, races, submissions, tracks
+from races.views import brackets, community, models, races, schedule, seasons, submissions, tracks
 
 app_name = "races"
 
@@ -31,5 +31,15 @@ urlpatterns = [
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("seasons/", seasons.season_list, name="season_list"),
+    path("seasons/new/", seasons.season_create_view, name="season_create"),
+    path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),
+    path("seasons/<slug:slug>/standings.csv", seasons.season_standings_csv_view, name="season_standings_csv"),
+    path("seasons/<slug:slug>/edit/", seasons.season_edit, name="season_edit"),
+    path("seasons/<slug:slug>/manage/<slug:action>/", seasons.season_action, name="season_action"),
+    path("racers/<slug:alias>/", seasons.racer_profile_view, name="racer_profile"),
+    path("schedule/", schedule.schedule, name="schedule"),
+    path("schedule/new/", schedule.schedule_create, name="schedule_create"),
+    path("schedule/<slug:slug>/<slug:action>/", schedule.schedule_action, name="schedule_action"),
     path("api/", include("races.api.urls")),
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.validators import slug_re
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from races.models import Race, RaceParticipant, RacerModel, Submission, Track
+from races.models import Race, RaceParticipant, RacerModel, Season, Submission, Track
 from races.services import race_invite_path
 
 
@@ -54,12 +55,24 @@ class BoundedDateTimeField(serializers.DateTimeField):
         return moment
 
 
+class SlugLookupField(serializers.SlugRelatedField):
+    """A slug lookup that refuses what cannot be a slug before asking the database (PostgreSQL refuses a NUL byte
+    in a query with an error, which would be a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not slug_re.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class RaceSerializer(serializers.ModelSerializer):
-    track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all())
+    track = SlugLookupField(slug_field="slug", queryset=Track.objects.all())
     opens_at = BoundedDateTimeField()
     closes_at = BoundedDateTimeField()
     phase = serializers.SerializerMethodField()
     organiser = serializers.SerializerMethodField()
+    season = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
+                                          help_text="The season this race earns points in (null: none)")
 
     class Meta:
         model = Race
@@ -68,9 +81,9 @@ class RaceSerializer(serializers.ModelSerializer):
             "ranking_method", "total_laps", "minimum_laps", "off_track_penalty_s", "collision_penalty_s",
             "max_resets", "time_cap_s", "opens_at", "closes_at", "closed_early_at", "max_submissions_per_racer",
             "submission_cooldown_s", "box_count", "box_placement", "box_positions", "bot_count", "bot_speed_mps",
-            "bot_lane_change_s", "bracket_size", "phase",
+            "bot_lane_change_s", "bracket_size", "phase", "season",
         ]
-        read_only_fields = ["slug", "kind", "organiser", "closed_early_at", "phase"]
+        read_only_fields = ["slug", "kind", "organiser", "closed_early_at", "phase", "season"]
         # Only the race type's own settings apply; the services fill its defaults and refuse the others'.
         extra_kwargs = {
             "name": {"min_length": 1},
@@ -189,3 +202,95 @@ class LeaderboardRowSerializer(serializers.Serializer):
     submission_count = serializers.IntegerField()
     submission_id = serializers.IntegerField()
     submitted_at = serializers.DateTimeField()
+
+
+class SeasonSerializer(serializers.ModelSerializer):
+    organiser = serializers.SerializerMethodField()
+    races = serializers.SerializerMethodField()
+    final_race = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True,
+                                              help_text="The head-to-head final, once the season has finished")
+    final_track = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Season
+        fields = ["slug", "name", "description", "kind", "organiser", "starts_at", "ends_at", "points_table",
+                  "best_results", "final_size", "final_track", "races", "finished_at", "final_race", "final_note"]
+        read_only_fields = fields
+        extra_kwargs = {"points_table": {"help_text": "Points for 1st, 2nd, 3rd... place"}}
+
+    def get_organiser(self, season: Season) -> str | None:
+        racer = getattr(season.organiser, "racer", None) if season.organiser else None
+        return racer.alias if racer else None
+
+    def get_races(self, season: Season) -> list[str]:
+        """The slugs of the races that count, in calendar order."""
+        return list(season.races.order_by("opens_at", "pk").values_list("slug", flat=True))
+
+
+class SeasonResultSerializer(serializers.Serializer):
+    race = serializers.SlugField()
+    position = serializers.IntegerField(help_text="Equal times share the position")
+    points = serializers.FloatField()
+    counted = serializers.BooleanField(help_text="False: beyond the season's best results")
+    time = serializers.CharField()
+    time_ms = serializers.IntegerField()
+    provisional = serializers.BooleanField()
+
+
+class StandingsRowSerializer(serializers.Serializer):
+    """Documentation of ``races.services.seasons.season_standings_table`` (the one place that builds it)."""
+
+    rank = serializers.IntegerField()
+    racer = serializers.CharField()
+    points = serializers.FloatField()
+    races_entered = serializers.IntegerField()
+    best_finish = serializers.IntegerField(allow_null=True)
+    provisional = serializers.BooleanField()
+    results = serializers.ListField(child=SeasonResultSerializer(allow_null=True),
+                                    help_text="One per race of the season, in calendar order (null: no result)")
+
+
+class StandingsSerializer(serializers.Serializer):
+    season = serializers.SlugField()
+    provisional = serializers.BooleanField(help_text="A race is open or still being evaluated, or the season has "
+                                                     "not finished")
+    races = serializers.ListField(child=serializers.SlugField())
+    rows = StandingsRowSerializer(many=True)
+
+
+class ProfileSeasonSerializer(serializers.Serializer):
+    season = serializers.SlugField()
+    name = serializers.CharField()
+    rank = serializers.IntegerField(allow_null=True)
+    of = serializers.IntegerField(help_text="Racers in the standings")
+    points = serializers.FloatField()
+    provisional = serializers.BooleanField()
+    finalist = serializers.BooleanField()
+
+
+class ProfileRaceSerializer(serializers.Serializer):
+    race = serializers.SlugField()
+    name = serializers.CharField()
+    phase = serializers.CharField()
+    rank = serializers.IntegerField(allow_null=True)
+    time = serializers.CharField(allow_null=True)
+    best_lap = serializers.CharField(allow_null=True)
+    submissions = serializers.IntegerField()
+
+
+class ProfileModelSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    network = serializers.CharField()
+    sensors = serializers.ListField(child=serializers.CharField())
+    races = serializers.IntegerField()
+    deleted = serializers.BooleanField()
+
+
+class RacerProfileSerializer(serializers.Serializer):
+    """Public information only: what the viewer may see (private races and seasons stay hidden)."""
+
+    alias = serializers.CharField()
+    since = serializers.DateTimeField()
+    seasons = ProfileSeasonSerializer(many=True)
+    races = ProfileRaceSerializer(many=True)
+    models = ProfileModelSerializer(many=True)

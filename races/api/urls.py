@@ -19,6 +19,11 @@ urlpatterns = [
     path("races/<slug:slug>/participants/<int:user_id>/", views.RaceParticipantRemove.as_view(),
          name="api_race_participant_remove"),
     path("matches/<int:pk>/", views.MatchDetail.as_view(), name="api_match_detail"),
+    path("seasons/", views.SeasonList.as_view(), name="api_seasons"),
+    path("seasons/<slug:slug>/", views.SeasonDetail.as_view(), name="api_season_detail"),
+    path("seasons/<slug:slug>/standings/", views.SeasonStandings.as_view(), name="api_season_standings"),
+    path("seasons/<slug:slug>/standings.csv", views.SeasonStandingsCsv.as_view(), name="api_season_standings_csv"),
+    path("racers/<slug:alias>/", views.RacerProfile.as_view(), name="api_racer_profile"),
     path("submissions/", views.SubmissionList.as_view(), name="api_submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="api_submission_detail"),
 ]

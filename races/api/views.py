@@ -17,7 +17,7 @@ from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
@@ -32,7 +32,10 @@ from races.api.serializers import (
     ModelUploadSerializer,
     ParticipantSerializer,
     RacerModelSerializer,
+    RacerProfileSerializer,
     RaceSerializer,
+    SeasonSerializer,
+    StandingsSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
     TrackSerializer,
@@ -59,7 +62,14 @@ from races.services import (
     submission_create,
 )
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
+from races.services.profiles import racer_by_alias, racer_profile
 from races.services.racer_models import UPLOAD_TOO_LARGE
+from races.services.seasons import (
+    season_standings,
+    season_standings_csv,
+    season_standings_table,
+    season_visible_to,
+)
 from races.services.submissions import submission_queue_position
 
 
@@ -375,3 +385,75 @@ class SubmissionDetail(LeagueView, generics.RetrieveAPIView):
     def retrieve(self, request, *args, **kwargs):
         submission = self.get_object()
         return Response(submission_summary(submission, submission_queue_position(submission)))
+
+
+# --- seasons and racers -------------------------------------------------------------------------------------------
+def visible_season(request, slug: str):
+    return get_object_or_404(season_visible_to(request.user), slug=slug)
+
+
+class SeasonList(LeagueView, generics.ListAPIView):
+    """Seasons you can see (community seasons: their organiser and members only), newest first."""
+
+    permission_classes = [AllowAny]
+    serializer_class = SeasonSerializer
+
+    def get_queryset(self):
+        return season_visible_to(self.request.user).select_related("final_track").order_by("-starts_at", "pk")
+
+
+class SeasonDetail(LeagueView, generics.RetrieveAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = SeasonSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return season_visible_to(self.request.user).select_related("final_track")
+
+
+class SeasonStandings(LeagueView):
+    """Rank, racer, points, races entered, best finish and each race's position and points, best first."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=StandingsSerializer)
+    def get(self, request, slug: str):
+        standings = season_standings(visible_season(request, slug))
+        return Response({"season": standings.season.slug, "provisional": standings.provisional,
+                         "races": [race.slug for race in standings.races],
+                         "rows": season_standings_table(standings)})
+
+
+class SeasonStandingsCsv(LeagueView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, slug: str):
+        season = visible_season(request, slug)
+        response = HttpResponse(season_standings_csv(season_standings(season)), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{season.slug}-standings.csv"'
+        return response
+
+
+class RacerProfile(LeagueView):
+    """A racer's public profile: seasons, races entered (rank, best lap) and models raced, as far as you can see
+    their races."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=RacerProfileSerializer)
+    def get(self, request, alias: str):
+        profile = racer_by_alias(alias)
+        if profile is None:
+            raise NotFound("No racer has this alias.")
+        data = racer_profile(profile, request.user)
+        return Response({
+            "alias": data["alias"], "since": data["since"],
+            "seasons": [{"season": s["season"].slug, "name": s["season"].name, "rank": s["rank"], "of": s["of"],
+                         "points": s["points"], "provisional": s["provisional"], "finalist": s["finalist"]}
+                        for s in data["seasons"]],
+            "races": [{"race": r["race"].slug, "name": r["race"].name, "phase": r["phase"], "rank": r["rank"],
+                       "time": r["time"], "best_lap": r["best_lap"], "submissions": r["submissions"]}
+                      for r in data["races"]],
+            "models": data["models"],
+        })

@@ -68,28 +68,40 @@ def bracket_start(race: Race, by=None) -> list[BracketMatch]:
             raise RuleViolation(f"{waiting} qualifying run(s) are still being evaluated: the bracket starts when "
                                 "they are done.", "qualifying")
         rows = list(leaderboard_rows(race)[: race.bracket_size or 8])
-        if len(rows) < 2:
-            raise RuleViolation(f"A bracket needs at least 2 qualifiers; this race has {len(rows)}.", "too_few")
-        size = bracket_slots(race, len(rows))
-        order = seeding_order(size)
-        matches = []
-        for slot in range(size // 2):
-            top, bottom = sorted(order[2 * slot: 2 * slot + 2])
-            a = rows[top - 1]
-            b = rows[bottom - 1] if bottom <= len(rows) else None
-            match = BracketMatch.objects.create(
-                race=race, round=1, slot=slot, racer_a=a.user, seed_a=top, submission_a=a.submission,
-                racer_b=b.user if b else None, seed_b=bottom if b else None, submission_b=b.submission if b else None,
-                status=MatchStatus.QUEUED if b else MatchStatus.BYE, winner=None if b else a.user,
-                decided_at=None if b else timezone.now(),
-            )
-            matches.append(match)
-        for match in matches:
-            if match.status == MatchStatus.QUEUED:
-                work_request(EVALUATION_KIND, match.pk)
-        for match in matches:
-            if match.status == MatchStatus.BYE:
-                _advance(match)
+        return bracket_seed(race, [(row.user, row.submission) for row in rows])
+
+
+def bracket_seed(race: Race, entrants: list[tuple[Any, Submission]]) -> list[BracketMatch]:
+    """Create the first round from ``entrants`` (racer and the submission whose model they race with), best seed
+    first: the qualifying board's order for ``bracket_start``, the season standings' for a season final
+    (``races.services.seasons``). Byes are decided at once. Call it in a transaction holding the race's lock."""
+    if race.race_type != Race.RaceType.HEAD_TO_HEAD:
+        raise RuleViolation("Only head-to-head races have a bracket.", "not_head_to_head")
+    if race.bracket_matches.exists():
+        raise RuleViolation("The bracket has already started.", "started")
+    entrants = entrants[: race.bracket_size or 8]
+    if len(entrants) < 2:
+        raise RuleViolation(f"A bracket needs at least 2 qualifiers; this race has {len(entrants)}.", "too_few")
+    size = bracket_slots(race, len(entrants))
+    order = seeding_order(size)
+    matches = []
+    for slot in range(size // 2):
+        top, bottom = sorted(order[2 * slot: 2 * slot + 2])
+        user_a, submission_a = entrants[top - 1]
+        user_b, submission_b = entrants[bottom - 1] if bottom <= len(entrants) else (None, None)
+        match = BracketMatch.objects.create(
+            race=race, round=1, slot=slot, racer_a=user_a, seed_a=top, submission_a=submission_a,
+            racer_b=user_b, seed_b=bottom if user_b else None, submission_b=submission_b,
+            status=MatchStatus.QUEUED if user_b else MatchStatus.BYE, winner=None if user_b else user_a,
+            decided_at=None if user_b else timezone.now(),
+        )
+        matches.append(match)
+    for match in matches:
+        if match.status == MatchStatus.QUEUED:
+            work_request(EVALUATION_KIND, match.pk)
+    for match in matches:
+        if match.status == MatchStatus.BYE:
+            _advance(match)
     return matches
 
 

@@ -41,10 +41,23 @@ def keep_the_test_connection():
 
 @pytest.fixture
 def racer_token(keep_the_test_connection, make_racer, make_race, make_model) -> str:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from races.services.seasons import season_attach_race, season_create
+
     racer = make_racer("Contract")
     make_model(racer, "contract-model")
-    make_race(name="Contract Cup")
-    make_race(kind=Race.Kind.COMMUNITY, organiser=racer, name="Contract Community")
+    cup = make_race(name="Contract Cup")
+    community = make_race(kind=Race.Kind.COMMUNITY, organiser=racer, name="Contract Community")
+    # Seasons with a race each, so the season operations answer with data.
+    staff = make_racer("ContractStaff")
+    staff.is_staff = True
+    staff.save()
+    window = {"starts_at": timezone.now() - timedelta(days=2), "ends_at": timezone.now() + timedelta(days=30)}
+    season_attach_race(season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Contract Season", **window), cup, staff)
+    season_attach_race(season_create(Race.Kind.COMMUNITY, racer, name="Contract League", **window), community, racer)
     return Token.objects.create(user=racer).key
 
 
