@@ -511,6 +511,11 @@ http {{
         with psycopg.connect(self.postgres.url.replace("postgres://", "postgresql://"), connect_timeout=5) as db:
             return db.execute(query, params).fetchall()
 
+    def postgres_pid(self) -> int | None:
+        """The PostgreSQL server's main process (its backends are its children)."""
+        pidfile = self.postgres.datadir / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
     def logs(self) -> str:
         return "\n".join(f"--- {host.name}\n{host.log()[-3000:]}"
                          for host in (self.proxy, self.web, *self.worker_hosts))

@@ -66,6 +66,12 @@ def results_per_submission(deployment: Deployment, race: str) -> dict[int, tuple
     return {pk: (status, runs, succeeded) for pk, status, runs, succeeded in rows}
 
 
+def attempt_errors(deployment: Deployment) -> list[tuple]:
+    """Every attempt that did not succeed: for the message of a failing test."""
+    return deployment.sql("SELECT target_id, number, status, worker_id, error FROM evaluator_evaluationattempt "
+                          "WHERE status <> 'succeeded' ORDER BY target_id, number")
+
+
 def worker_hosts_of(deployment: Deployment, race: str, since: float | None = None) -> set[str]:
     """The host names of the workers whose attempts succeeded (worker ids are ``host:thread``)."""
     rows = deployment.sql("""
@@ -267,7 +273,7 @@ def test_faults_across_hosts_lose_nothing(deployment, league):
     wait_until_final(deployment, batch + second)
 
     results = results_per_submission(deployment, league.race)
-    assert all(result == ("scored", 1, 1) for result in results.values()), results
+    assert all(result == ("scored", 1, 1) for result in results.values()), (results, attempt_errors(deployment))
     assert "worker-1" in worker_hosts_of(deployment, league.race, since=rejoined_at), deployment.logs()
     listed = {model["id"]: model for model in cyd.models()}
     keys = deployment.store.keys()
