@@ -4,8 +4,10 @@ The deployment of tests/deployment (nginx TLS proxy, web host, worker hosts in t
 throwaway PostgreSQL cluster, a throwaway Redis, moto's S3 server), started from deploy/'s files. Racers sign up and
 submit through the proxy's HTTPS API to the demo race (3 laps of the technical loop) with a clone of the scripted
 driver. For each worker-host count: R racers x M submissions, drained; evaluations per minute from the first
-submission to the last result; CPU-seconds of the worker hosts' process trees (workers and sandboxes) and of the
-whole deployment per evaluation. First, one evaluation on the idle deployment, queued -> scored, by phase.
+submission to the last result; CPU-seconds per evaluation of the worker hosts (workers and sandboxes) and of the
+whole deployment (proxy, web, PostgreSQL, Redis, object store too), measured with cpuacct cgroups, so other load on
+the machine does not count (it still slows the wall-clock figures). First, one evaluation on the idle deployment,
+queued -> scored, by phase.
 
 Run: .venv/bin/python benchmarks/multi_host.py [--racers 8 --submissions-per-racer 3 --processes 1]
 The last line is one JSON object with every figure.
@@ -14,6 +16,7 @@ The last line is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -28,7 +31,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 OUT = REPO / "benchmarks" / "out"
 DEMO_RACE = "pitlane-warm-up-cup"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -38,7 +40,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=1, help="Dramatiq processes per worker host (1 thread each)")
     args = parser.parse_args()
 
-    from tests.deployment.cluster import Deployment, process_tree
+    from tests.deployment.cluster import Deployment
     from tests.deployment.league_client import Racer
 
     archive = _lapping_archive()
@@ -52,15 +54,22 @@ def main() -> None:
         models = {racer.alias: racer.upload("clone", archive)["id"] for racer in racers}
         worker_2 = deployment.worker_hosts[1]
 
-        def cpu_seconds(hosts) -> float:
-            return sum(_tree_cpu(process_tree(host.process.pid)) for host in hosts if host.alive())
+        meters = {name: CpuMeter(name) for name in ("workers", "others")}
 
-        def services_cpu() -> float:
-            pids = [deployment.postgres_pid(), deployment.queue.process.pid, deployment.store.process.pid]
-            return sum(_tree_cpu(process_tree(pid)) for pid in pids if pid)
+        def adopt() -> None:
+            """Every process of the deployment into its meter (their children follow by themselves)."""
+            for host in deployment.worker_hosts:
+                if host.alive():
+                    meters["workers"].adopt(host.process.pid)
+            for pid in (deployment.proxy.process.pid, deployment.web.process.pid, deployment.postgres_pid(),
+                        deployment.queue.process.pid, deployment.store.process.pid):
+                meters["others"].adopt(pid)
 
         # (a) one evaluation on the idle deployment (both worker hosts waiting), by phase.
+        adopt()
+        before = meters["workers"].seconds()
         single = _single(deployment, racers[0], race, models[racers[0].alias])
+        single["worker_cpu_s"] = round(meters["workers"].seconds() - before, 2)
 
         runs = {}
         for hosts in (1, 2):
@@ -69,18 +78,19 @@ def main() -> None:
             else:
                 deployment.start_worker(worker_2)
                 time.sleep(5)  # its Dramatiq processes connect to the broker
-            workers = deployment.worker_hosts[:hosts]
-            before_workers = cpu_seconds(workers)
-            before_all = cpu_seconds([deployment.proxy, deployment.web, *workers]) + services_cpu()
+            adopt()
+            before = {name: meter.seconds() for name, meter in meters.items()}
             runs[hosts] = _batch(deployment, racers, race, models, args.submissions_per_racer)
             evaluations = runs[hosts]["evaluations"]
-            worker_cpu = cpu_seconds(workers) - before_workers
-            all_cpu = cpu_seconds([deployment.proxy, deployment.web, *workers]) + services_cpu() - before_all
+            worker_cpu = meters["workers"].seconds() - before["workers"]
+            all_cpu = worker_cpu + meters["others"].seconds() - before["others"]
             runs[hosts] |= {"worker_cpu_s_per_evaluation": round(worker_cpu / evaluations, 2),
                             "deployment_cpu_s_per_evaluation": round(all_cpu / evaluations, 2),
                             "worker_processes": hosts * args.processes}
     finally:
         deployment.stop()
+        for meter in locals().get("meters", {}).values():
+            meter.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
     cpu_per_eval = runs[2]["worker_cpu_s_per_evaluation"]
@@ -91,6 +101,7 @@ def main() -> None:
     for phase, seconds in single["timings"].items():
         print(f"{'      ' + phase:<52}{seconds:>14.2f} s")
     print(f"{'    recorded after the sandbox ended':<52}{single['record_s']:>14.2f} s")
+    print(f"{'    worker CPU-seconds':<52}{single['worker_cpu_s']:>14.2f} s")
     for hosts, run in runs.items():
         label = f"({'b' if hosts == 1 else 'c'}) {hosts} worker host(s) x {args.processes} process(es)"
         print(label)
@@ -111,16 +122,35 @@ def main() -> None:
                       "cpu_count": os.cpu_count()}))
 
 
-def _tree_cpu(pids: list[int]) -> float:
-    """CPU seconds of the live processes and of the children they reaped (utime, stime, cutime, cstime)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(value) for value in fields[11:15])
-    return total / TICKS
+class CpuMeter:
+    """CPU time of a group of processes and all their descendants, exited ones included: a cgroup (v1 cpuacct)
+    of their own. /proc's per-process times would miss the sandboxes, whose processes are reaped inside their
+    own PID namespaces."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, name: str) -> None:
+        if not (self.ROOT / "cpuacct.usage").exists():
+            raise SystemExit("needs the cgroup v1 cpuacct hierarchy at /sys/fs/cgroup/cpuacct (and root)")
+        self.path = self.ROOT / f"pitlane-bench-{os.getpid()}-{name}"
+        self.path.mkdir()
+
+    def adopt(self, root_pid: int | None) -> None:
+        from tests.deployment.cluster import process_tree
+
+        for pid in process_tree(root_pid) if root_pid else []:
+            with contextlib.suppress(OSError):  # exited meanwhile
+                (self.path / "cgroup.procs").write_text(str(pid))
+
+    def seconds(self) -> float:
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def close(self) -> None:
+        for pid in (self.path / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                (self.ROOT / "cgroup.procs").write_text(pid)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
 
 
 def _race_slug(deployment) -> str:

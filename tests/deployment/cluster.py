@@ -374,12 +374,13 @@ class Deployment:
         self._write_env_file()
         for host in (self.web, *self.worker_hosts):
             (host.dir / "etc" / "pitlane.env").write_text(self.env_file)
+        # As systemd would: the worker unit does not wait for the set-up (workers retry until the tables exist).
+        for host in self.worker_hosts:
+            self.start_worker(host)
         setup = self.unit(self.web, "pitlane-setup.service")
         for command in setup.commands:
             self.web.run(command, systemd_environment(setup), chdir=setup.working_directory)
         self.start_web()
-        for host in self.worker_hosts:
-            self.start_worker(host)
         self._start_proxy()
         wait_for(lambda: self.health().get("status") == "ok", START_TIMEOUT, "/healthz through the proxy")
 

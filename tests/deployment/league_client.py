@@ -22,6 +22,7 @@ class Racer:
         self.token = self._sign_up(alias.lower(), alias)
         self.api = deployment.session()
         self.api.headers["Authorization"] = f"Token {self.token}"
+        self.upload_retries = 0
 
     def url(self, path: str) -> str:
         return self.deployment.url(path)
@@ -81,6 +82,7 @@ class Racer:
             assert retryable and time.monotonic() < deadline, (
                 f"upload {name}: {response.status_code if response is not None else 'no answer'} "
                 f"{response.text[:500] if response is not None else ''}")
+            self.upload_retries += 1
             time.sleep(1)
 
     def models(self) -> list[dict]:

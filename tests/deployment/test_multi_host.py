@@ -229,7 +229,9 @@ def test_an_upload_beyond_the_limit_is_refused_by_nginx_before_its_body_is_sent(
         answer = tls.recv(65536).decode(errors="replace")
     assert answer.startswith("HTTP/1.1 413"), answer[:500]
     assert "Server: nginx" in answer and "nginx" in answer.split("\r\n\r\n", 1)[1]
-    time.sleep(1)  # let a forwarded request, were there one, reach gunicorn's access log
+    # nginx logged it as its own 413; gunicorn never saw the request.
+    wait_for(lambda: '"POST /api/models/ HTTP/1.1" 413' in (deployment.proxy.dir / "access.log").read_text(), 30,
+             "nginx's access log line")
     assert deployment.web.log().count("/api/models/") == web_log_before
     assert deployment.store.keys() == keys_before
 
@@ -282,6 +284,7 @@ def test_faults_across_hosts_lose_nothing(deployment, league):
     deployment.start_web()
     uploader.join(DRAIN_TIMEOUT)
     assert not uploader.is_alive() and len(stored) == 4
+    assert cyd.upload_retries > 0  # some uploads did meet the restart
 
     # 6. worker-1 comes back; worker-2 leaves (gracefully), so the next round can only be worker-1's.
     deployment.start_worker(worker_1)
