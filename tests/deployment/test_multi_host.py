@@ -3,8 +3,9 @@
 The deployment (tests/deployment/cluster.py) is started from deploy/'s nginx site, systemd units and environment
 example: nginx, one web host (gunicorn), two worker hosts (Dramatiq + the sandbox), each in its own mount namespace
 with its own data folder; shared only PostgreSQL, the broker (Redis, then a RabbitMQ node) and an S3 object store.
-Everything below talks HTTPS to the proxy, except where a check needs to look behind it: the database (to count
-runs and attempts), the bucket (to find the uploads there) and the hosts' folders (to find them nowhere else).
+Racers talk HTTPS to the proxy only. Checks look behind it where they must: plain HTTP to the proxy (the redirect
+and the health probe), gunicorn directly (who may set X-Forwarded-Proto), the database (to count runs and attempts),
+the bucket (to find the uploads there) and the hosts' folders (to find them nowhere else).
 """
 
 from __future__ import annotations
