@@ -13,8 +13,13 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError
 from django.core.files import File
 
 from evaluator import sandbox
@@ -32,6 +37,11 @@ HEARTBEAT_RETRY_S = 1.0  # after a failed heartbeat: renew the lease as soon as 
 # (a restart, a failover) rather than throw the result away. The heartbeat keeps the lease meanwhile.
 RECORD_PATIENCE_S = 600.0
 RUNNER = ("-m", "evaluator.runner")
+# An unreachable object store (S3: connection refused, timeouts) is an outage of ours, not the model's failure: the
+# worker waits for it like for the database, rather than spend the target's attempts in seconds.
+STORAGE_ERRORS = (BotoCoreError, Boto3Error)
+STORAGE_PATIENCE_S = 300.0
+T = TypeVar("T")
 
 
 def worker_identity() -> str:
@@ -48,8 +58,13 @@ def execute_attempt(claim: Claim) -> None:
     heartbeat = Heartbeat(claim)
     try:
         work = with_database_retry(work_of, claim)
-        with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
-            _run(claim, work, Path(scratch), heartbeat)
+
+        def run() -> None:
+            with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
+                _run(claim, work, Path(scratch), heartbeat)
+
+        # A fetch that failed has already stopped its sandbox: the whole run starts again once the store answers.
+        with_storage_retry(run)
     except DATABASE_ERRORS as error:
         # The database stayed away longer than our patience: the evaluator's trouble, not the model's, so no
         # crash signature (two outages must not read as "the model crashed the evaluator twice the same way").
@@ -125,8 +140,27 @@ def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, li
             _fail(claim, f"The evaluator failed: {result.error}", retryable=True,
                   crash_signature=f"job:{result.error[:80]}")
         return
-    with_database_retry(attempt_succeed, claim, result, sandbox_mode=outcome.mode,
-                        sandbox_seconds=round(outcome.wall_seconds, 3), patience_s=RECORD_PATIENCE_S)
+    # The result writes its simtrace to storage in the same transaction: a store outage rolls it back, and the
+    # finished evaluation waits for the store instead of being thrown away.
+    with_storage_retry(with_database_retry, attempt_succeed, claim, result, sandbox_mode=outcome.mode,
+                       sandbox_seconds=round(outcome.wall_seconds, 3), patience_s=RECORD_PATIENCE_S)
+
+
+def with_storage_retry(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``action(*args, **kwargs)``, retried with backoff while the upload storage is unreachable, for up to
+    ``STORAGE_PATIENCE_S``; then the error goes up (the attempt crashes and is retried by the engine)."""
+    deadline = time.monotonic() + STORAGE_PATIENCE_S
+    delay = 1.0
+    while True:
+        try:
+            return action(*args, **kwargs)
+        except STORAGE_ERRORS as error:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("Storage unavailable during %s (%s); retrying", getattr(action, "__name__", action),
+                        str(error).strip()[:200])
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _hit_disk_limit(outcome: sandbox.SandboxOutcome, last_error_line: str) -> bool:

@@ -3,6 +3,11 @@
 import logging
 
 logger = logging.getLogger("league.gunicorn")
+
+# Django alone decides whether a request came over HTTPS (PITLANE_BEHIND_PROXY sets SECURE_PROXY_SSL_HEADER).
+# gunicorn would otherwise believe X-Forwarded-Proto from any client on 127.0.0.1 (its forwarded_allow_ips) and
+# hand Django https, whatever PITLANE_BEHIND_PROXY says (found by tests/deployment).
+secure_scheme_headers: dict[str, str] = {}
 _embedded_worker = None
 
 

@@ -21,7 +21,7 @@ def closed_port_connection():
 
 def test_all_up_with_real_postgres_and_real_redis(redis_url):
     report = health_report(connection=connections["default"], broker=build_broker(redis_url))
-    assert report == {"database": {"ok": True}, "broker": {"ok": True}, "status": "ok"}
+    assert report == {"database": {"ok": True}, "broker": {"ok": True}, "storage": {"ok": True}, "status": "ok"}
 
 
 def test_broker_down_is_degraded_with_the_error():
