@@ -25,7 +25,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema", template_name="league/api/swagger_ui.html"),
          name="api_docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_redoc"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api_schema", template_name="league/api/redoc.html"),
+         name="api_redoc"),
     path("admin/", admin.site.urls),
 ]
 urlpatterns += [path("evaluator/", target) for target in _include_if_present("evaluator.urls")]

@@ -162,6 +162,7 @@ def test_the_home_page_gives_the_install_commands_and_links_the_repository(clien
     assert "git clone https://git.example.org/league/pitlane.git pitlane" in page
 
 
-def test_the_api_docs_lead_back_to_the_site(client):
-    page = client.get(reverse("api_docs")).content.decode()
-    assert f'<a class="brand" href="{reverse("home")}">' in page and 'id="swagger-ui"' in page
+@pytest.mark.parametrize(("docs", "marker"), [("api_docs", 'id="swagger-ui"'), ("api_redoc", "redoc")])
+def test_both_api_docs_pages_lead_back_to_the_site(client, docs, marker):
+    page = client.get(reverse(docs)).content.decode()
+    assert f'<a class="brand" href="{reverse("home")}">' in page and marker in page
