@@ -178,7 +178,9 @@ class Host:
                   for arg in ("--tmpfs", str(REPO / name))]  # the checkout's own data is another machine's
         return ["bwrap", "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--tmpfs", "/dev/shm",
                 "--bind", "/proc", "/proc",  # the evaluation sandbox mounts its own proc: it needs the real one
-                "--tmpfs", "/tmp", "--tmpfs", "/srv", "--bind", str(self.dir), HOST_DATA, *hidden,
+                "--tmpfs", "/tmp", "--tmpfs", "/srv",
+                "--ro-bind", str(REPO), str(REPO),  # the installed code, also when the checkout lives under /tmp
+                "--bind", str(self.dir), HOST_DATA, *hidden,
                 "--unshare-uts", "--hostname", self.name, "--die-with-parent", "--chdir", chdir, *argv]
 
     def run(self, argv: list[str], env: dict[str, str], chdir: str = "/", timeout: float = START_TIMEOUT) -> str:
