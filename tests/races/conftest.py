@@ -138,3 +138,12 @@ def provenance_archive(tmp_path_factory) -> bytes:
         training_metrics={"iterations.json": json.dumps(iterations)},
     )
     return path.read_bytes()
+
+
+@pytest.fixture
+def staff(make_racer):
+    """A staff member (schedules races, manages public seasons)."""
+    user = make_racer("Marshal")
+    user.is_staff = True
+    user.save()
+    return user

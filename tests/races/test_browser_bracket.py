@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
-import pytest
 from django.utils import timezone
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test does)"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 def lap(ms: int) -> dict:

@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from races.models import Race
 from races.services import model_upload, participant_remove, race_join, submission_create
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
 from tests.races.test_services import score
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test does)"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test does)"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture

@@ -5,18 +5,10 @@ bracket with the top two."""
 from __future__ import annotations
 
 import os
-import shutil
 
-import pytest
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
 
-CHROMIUM = "/usr/bin/chromium"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test does)"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 def lap(ms: int) -> dict:

@@ -19,14 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff(make_racer):
-    user = make_racer("Marshal")
-    user.is_staff = True
-    user.save()
-    return user
-
-
-@pytest.fixture
 def season(staff):
     now = timezone.now()
     return season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Spring Series", starts_at=now - timedelta(days=1),

@@ -36,14 +36,6 @@ def lap(ms: int) -> dict:
 
 
 @pytest.fixture
-def staff(make_racer):
-    user = make_racer("Marshal")
-    user.is_staff = True
-    user.save()
-    return user
-
-
-@pytest.fixture
 def season(staff):
     now = timezone.now()
     return season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Winter Series", starts_at=now - timedelta(days=2),
