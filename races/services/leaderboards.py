@@ -147,8 +147,10 @@ def leaderboard_csv(race: Race) -> str:
 
 def _lock_racer(user_id: int) -> None:
     """Serialise leaderboard writes of one racer: two of their runs scored at the same moment by two workers
-    would otherwise both find no row and both insert one."""
-    get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+    would otherwise both find no row and both insert one. FOR NO KEY UPDATE: it must not block the foreign-key
+    checks (FOR KEY SHARE) of rows that reference the racer, e.g. a submission being created meanwhile, which
+    holds its race's lock and would deadlock with a worker holding this one."""
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True).first()
 
 
 def _fill(entry: LeaderboardEntry, submission: Submission, score: RunScore) -> None:

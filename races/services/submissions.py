@@ -43,7 +43,9 @@ def submission_create(user, race: Race, model: RacerModel) -> Submission:
     """Enter ``model`` in ``race``. Every limit is checked while holding the race row's lock, so two
     simultaneous submissions cannot both squeeze under the cap or the cooldown."""
     with transaction.atomic():
-        race = Race.objects.select_for_update().get(pk=race.pk)
+        # NO KEY: serialises submissions to this race without blocking the foreign-key checks of rows that
+        # reference it (a worker writing a leaderboard entry), which deadlocked with the racer lock of scoring.
+        race = Race.objects.select_for_update(no_key=True).get(pk=race.pk)
         if not racer_alias(user):
             raise RuleViolation("Choose your racer alias before you submit.", "no_alias")
         if not race_is_member(race, user):

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from evaluator.contract import RaceResult
@@ -307,3 +307,36 @@ def test_a_one_direction_track_refuses_races_the_other_way(make_race, technical_
     with pytest.raises(RuleViolation, match="Pitlane Technical is raced counterclockwise only"):
         make_race(direction="clockwise")
     assert make_race(direction="counterclockwise").track == technical_track
+
+
+def test_a_submission_is_not_blocked_by_a_worker_scoring_the_same_racer(make_racer, make_race, make_model):
+    """Scoring holds the racer's row lock; creating a submission only checks that row as a foreign key. With a full
+    FOR UPDATE on both sides (racer by scoring, race by submission_create) the two deadlocked under load."""
+    from races.services.leaderboards import _lock_racer
+
+    race, racer = make_race(), make_racer()
+    model = make_model(racer)
+    locked, released, created = threading.Event(), threading.Event(), threading.Event()
+
+    def worker_scoring() -> None:
+        try:
+            with transaction.atomic():
+                _lock_racer(racer.pk)
+                locked.set()
+                released.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker_scoring)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        done = threading.Thread(target=lambda: (submission_create(racer, race, model), created.set(),
+                                                connection.close()))
+        done.start()
+        assert created.wait(timeout=20), "submission_create waited for the scoring transaction's racer lock"
+        done.join(timeout=5)
+    finally:
+        released.set()
+        thread.join(timeout=30)
+    assert Submission.objects.filter(race=race, user=racer).count() == 1
