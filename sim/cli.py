@@ -75,9 +75,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                 hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
                 max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
                 record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
+                more_tracks=tuple(track_argument(track) for track in args.also_track), best_by=args.best_by,
             )
             trainer = start_training(args.model_dir, config, clone_from=args.clone, threads=args.threads)
-            print(f"Training {args.model_dir} on {trainer.track.title or trainer.track.name} "
+            print(f"Training {args.model_dir} on {' + '.join(t.title or t.name for t in trainer.tracks)} "
                   f"(Ctrl-C stops and keeps the model)")
     except KeyboardInterrupt:
         print("Interrupted before training started: nothing was trained", file=sys.stderr)
@@ -100,7 +101,13 @@ def _summary(result: TrainingResult, seconds: float) -> str:
     best = ("the warm start" if result.best_iteration == 0 else f"iteration {result.best_iteration}")
     return (f"Stopped ({reason}) after {done}; the model's totals: {result.iterations} iteration"
             f"{'s' * (result.iterations != 1)}, {result.episodes} episodes, {result.env_steps:,} steps; "
-            f"best: {best} (evaluation progress {result.best_progress:.1f}%)")
+            f"best: {best} ({_best_score(result)})")
+
+
+def _best_score(result: TrainingResult) -> str:
+    if result.best_by == "reward":
+        return f"mean reward {result.best_progress:.2f}"
+    return f"evaluation progress {result.best_progress:.1f}%"
 
 
 def _reward_source(args: argparse.Namespace, vehicle: Vehicle) -> str:
@@ -231,6 +238,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("model_dir", help="the model folder (created; with --resume, an existing one)")
     train.add_argument("--resume", action="store_true", help="continue the model folder's latest checkpoint")
     train.add_argument("--track", default="pitlane_oval", help=TRACK_HELP)
+    train.add_argument("--also-track", action="append", default=[], metavar="TRACK",
+                       help="train on this track too (repeatable): iterations rotate through the tracks and every "
+                            "evaluation drives all of them, so the model generalises to tracks it has not seen")
     train.add_argument("--vehicle", default="original_deepracer", help="garage name or vehicle JSON file")
     reward = train.add_mutually_exclusive_group()
     reward.add_argument("--reward-function", help="a reward_function.py file")
@@ -245,6 +255,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-episode-steps", type=int, default=1500)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--export", choices=("best", "last"), default="best", help="checkpoint put in model.tar.gz")
+    train.add_argument("--best-by", choices=("progress", "reward"), default="progress",
+                       help="the best checkpoint has the highest evaluation progress (default) or mean reward")
     start = train.add_mutually_exclusive_group()
     start.add_argument("--clone", help="start from this model.tar.gz (same sensors, network, action-space shape)")
     start.add_argument("--warm-start", action="store_true",

@@ -13,6 +13,9 @@ from sim.world.track_catalog import get_track
 from sim.world.vehicle import Vehicle
 
 EXPORT_CHOICES = ("best", "last")
+# What makes a checkpoint "best": its evaluation episodes' mean progress (the console's default), or its training
+# episodes' mean reward (for reward functions whose scale says more than progress, e.g. object avoidance).
+BEST_BY_CHOICES = ("progress", "reward")
 
 
 class TrainingError(ValueError):
@@ -34,14 +37,26 @@ class TrainingConfig:
     mixed_precision: bool | None = None  # None: bf16 autocast only on CPUs with native bf16 (sim.learn.agent)
     record_simtrace: bool = True
     tracks_dir: str | None = None
+    # Further tracks trained on at once: iterations rotate through ``track`` then these (as DeepRacer-for-Cloud's
+    # multi-track training does), and every evaluation drives each of them, so a model learns to generalise.
+    more_tracks: tuple[str, ...] = ()
+    best_by: str = "progress"
+    # Boxes or bot cars on every training track (``sim.world.objects.objects_from_spec``): object avoidance and
+    # head-to-bot training. None: time trial.
+    objects: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "more_tracks", tuple(self.more_tracks))
         if self.export not in EXPORT_CHOICES:
             raise TrainingError(f"export must be 'best' or 'last', got {self.export!r}")
         if not 0 <= self.evaluation_episodes <= 20:
             raise TrainingError(f"evaluation_episodes must be between 0 and 20, got {self.evaluation_episodes}")
         if self.max_episode_steps < 30:
             raise TrainingError(f"max_episode_steps must be at least 30, got {self.max_episode_steps}")
+        if self.best_by not in BEST_BY_CHOICES:
+            raise TrainingError(f"best_by must be 'progress' or 'reward', got {self.best_by!r}")
+        if self.track in self.more_tracks or len(set(self.more_tracks)) != len(self.more_tracks):
+            raise TrainingError("each training track may be named once")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +70,9 @@ class TrainingConfig:
             "mixed_precision": self.mixed_precision,
             "record_simtrace": self.record_simtrace,
             "tracks_dir": self.tracks_dir,
+            "more_tracks": list(self.more_tracks),
+            "best_by": self.best_by,
+            "objects": self.objects,
         }
 
     @classmethod
@@ -65,11 +83,31 @@ class TrainingConfig:
         values["hyperparameters"] = Hyperparameters.from_dict(values["hyperparameters"])
         return cls(reward_function_source=reward_function_source, **values)
 
+    @property
+    def track_names(self) -> tuple[str, ...]:
+        return (self.track, *self.more_tracks)
+
     def load_track(self) -> Track:
-        try:
-            return get_track(self.track, self.tracks_dir)
-        except KeyError as error:
-            raise TrainingError(str(error.args[0])) from None
+        """The main track (the first of ``load_tracks``)."""
+        return self.load_tracks()[0]
+
+    def load_tracks(self) -> list[Track]:
+        """Every training track, the main one first; objects, if any, are checked against each."""
+        tracks = []
+        for name in self.track_names:
+            try:
+                tracks.append(get_track(name, self.tracks_dir))
+            except KeyError as error:
+                raise TrainingError(str(error.args[0])) from None
+        if self.objects is not None:
+            from sim.world.objects import objects_from_spec
+
+            for track in tracks:
+                try:
+                    objects_from_spec(track, self.objects)
+                except ValueError as error:
+                    raise TrainingError(f"objects: {error}") from None
+        return tracks
 
 
 def load_config(folder: ModelFolder) -> TrainingConfig:

@@ -67,9 +67,10 @@ class TrainingResult:
     episodes: int
     env_steps: int
     best_iteration: int | None
-    best_progress: float | None
+    best_progress: float | None  # the best checkpoint's score: evaluation progress %, or mean reward (``best_by``)
     stopped_by: str  # "max_minutes" | "max_episodes" | "interrupted"
     archive: Path
+    best_by: str = "progress"
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,13 @@ class IterationResult:
 
     @property
     def progress(self) -> float:
-        """What ranks checkpoints: the evaluation episodes' mean progress, else the training episodes'."""
+        """The evaluation episodes' mean progress, else the training episodes'."""
         evaluation = self.metrics["evaluation_mean_progress"]
         return self.metrics["mean_progress"] if evaluation is None else evaluation
+
+    def score(self, best_by: str) -> float:
+        """What ranks checkpoints (``TrainingConfig.best_by``): evaluation progress, or mean training reward."""
+        return self.metrics["mean_reward"] if best_by == "reward" else self.progress
 
 
 class Trainer:
@@ -99,7 +104,8 @@ class Trainer:
                  initial_weights: dict[str, torch.Tensor] | None = None, threads: int = 2) -> None:
         self.folder, self.config = folder, config
         use_cores_for_torch(threads)
-        self.track = config.load_track()
+        self.tracks = config.load_tracks()
+        self.track = self.tracks[0]  # the main track: warm start, racing line, the reward graph's title
         self.reward_function = RewardFunction.from_source(config.reward_function_source)
         hp = config.hyperparameters
         network = build_actor_critic(config.vehicle, seed=config.seed)
@@ -121,14 +127,41 @@ class Trainer:
             self.best_iteration, self.best_progress = state["best_iteration"], float(state["best_progress"])
         self.metrics = TrainingMetrics.load(folder, self.iteration)
         folder.renumber_legacy_training_simtraces()  # a folder from before DeepRacer's numbering, resumed
-        self.env = VectorRaceEnv(self.track, hp.episodes_between_training, config.vehicle, self.reward_function,
-                                 seed=config.seed, record_simtrace=config.record_simtrace,
-                                 max_episode_steps=config.max_episode_steps)
-        self.evaluation_env = (
-            VectorRaceEnv(self.track, config.evaluation_episodes, config.vehicle, None, seed=config.seed,
+        self.training_envs = [
+            VectorRaceEnv(track, hp.episodes_between_training, config.vehicle, self.reward_function,
+                          seed=config.seed, record_simtrace=config.record_simtrace, objects=self._objects(track),
                           max_episode_steps=config.max_episode_steps)
-            if config.evaluation_episodes else None
-        )
+            for track in self.tracks
+        ]
+        # Every evaluation drives every track (cars shared out, at least one each): checkpoints of a multi-track
+        # run are ranked on all of them, not on whichever track the iteration happened to train on.
+        cars_per_track = -(-config.evaluation_episodes // len(self.tracks))
+        self.evaluation_envs = [
+            VectorRaceEnv(track, cars_per_track, config.vehicle, None, seed=config.seed,
+                          objects=self._objects(track), max_episode_steps=config.max_episode_steps)
+            for track in self.tracks
+        ] if config.evaluation_episodes else []
+
+    def _objects(self, track: Any) -> Any:
+        from sim.world.objects import objects_from_spec
+
+        return objects_from_spec(track, self.config.objects)
+
+    @property
+    def env(self) -> VectorRaceEnv:
+        """The main track's training env."""
+        return self.training_envs[0]
+
+    def training_env(self, iteration: int) -> VectorRaceEnv:
+        """The env an iteration trains on: iterations rotate through the tracks, the main one first."""
+        return self.training_envs[(iteration - 1) % len(self.training_envs)]
+
+    def evaluate(self, check: Callable[[], None] = _go_on) -> list[dict[str, Any]]:
+        """Deterministic evaluation episodes on every training track (their summaries, tracks in order)."""
+        episodes: list[dict[str, Any]] = []
+        for env in self.evaluation_envs:
+            episodes += evaluate_progress(env, self.agent, on_step=lambda *_: check())
+        return episodes
 
     # --- one iteration ---
 
@@ -155,12 +188,11 @@ class Trainer:
             monitor.minibatches(done, total)
             check()
 
-        batch = collect_episodes(self.env, self.agent, count, self.episodes, on_step=on_step)
+        batch = collect_episodes(self.training_env(iteration), self.agent, count, self.episodes, on_step=on_step)
         monitor.phase("updating")
         stats = ppo_update(self.agent, self.optimizer, batch.rollout, hp, generator, on_minibatch=on_minibatch)
         monitor.phase("evaluating")
-        evaluation = (evaluate_progress(self.evaluation_env, self.agent, on_step=lambda *_: check())
-                      if self.evaluation_env else [])
+        evaluation = self.evaluate(check)
         seconds = time.perf_counter() - started
         metrics = self._metrics_row(iteration, batch, evaluation, stats, seconds)
         return IterationResult(iteration, metrics, batch, evaluation)
@@ -192,8 +224,9 @@ class Trainer:
         """Persist the iteration: checkpoint, metrics, simtrace; returns its saved metrics row. Ctrl-C waits
         until this is done (``run``)."""
         iteration, batch, row = result.iteration, result.batch, dict(result.metrics)
-        if result.progress >= self.best_progress:  # ties go to the later (longer-trained) checkpoint
-            self.best_iteration, self.best_progress = iteration, result.progress
+        score = result.score(self.config.best_by)
+        if self.best_iteration is None or score >= self.best_progress:  # ties go to the later checkpoint
+            self.best_iteration, self.best_progress = iteration, score
             row["is_best"] = True
             for earlier in self.metrics.iterations:
                 earlier["is_best"] = False
@@ -280,7 +313,7 @@ class Trainer:
         monitor.finished_run(stopped_by, archive)
         best = None if self.best_iteration is None else self.best_progress
         return TrainingResult(self.iteration - first_iteration, self.iteration, self.episodes, self.env_steps,
-                              self.best_iteration, best, stopped_by, archive)
+                              self.best_iteration, best, stopped_by, archive, self.config.best_by)
 
     def warm_start(self, budget: RunBudget | None = None, monitor: RunMonitor | None = None) -> None:
         """Imitate the racing-line driver into the network, in place, until done or (with a ``budget``) the run
@@ -306,10 +339,10 @@ class Trainer:
     def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor) -> None:
         """Evaluate the warm start like an iteration, so it stays the exported model ("iteration 0") until PPO
         does at least as well: the first updates, with an untrained critic, can make a good imitation worse."""
-        if self.evaluation_env is None:
+        if not self.evaluation_envs or self.config.best_by != "progress":  # no training reward to rank it by
             return
         monitor.phase("evaluating")
-        evaluation = evaluate_progress(self.evaluation_env, self.agent, on_step=lambda *_: budget.check())
+        evaluation = self.evaluate(budget.check)
         self.best_iteration = 0
         self.best_progress = float(np.mean([episode["progress"] for episode in evaluation]))
         monitor.note(f"Warm start evaluation: progress {self.best_progress:.1f}%")
@@ -330,4 +363,5 @@ class Trainer:
     def _draw_reward_graph(self) -> None:
         draw_reward_graph(self.folder.reward_graph, self.metrics.iterations,
                           [e for e in self.metrics.episodes if e["phase"] == "training"], self.best_iteration,
-                          title=f"Reward graph — {self.folder.root.name} on {self.track.title or self.track.name}")
+                          title=f"Reward graph — {self.folder.root.name} on "
+                                + " + ".join(track.title or track.name for track in self.tracks))

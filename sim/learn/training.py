@@ -27,10 +27,10 @@ def start_training(model_dir: str | Path, config: TrainingConfig, clone_from: st
     folder = ModelFolder(Path(model_dir))
     if folder.exists():
         raise TrainingError(f"{folder.root} already holds a model: resume it, or choose a new folder")
-    track = config.load_track()
-    # As the console's "Validate": run it on synthetic cars of this track before any file is written.
-    names, cars = synthetic_params(track)
-    validate_reward_function(config.reward_function_source, cars, names=names)
+    # As the console's "Validate": run it on synthetic cars of every training track before any file is written.
+    for track in config.load_tracks():
+        names, cars = synthetic_params(track)
+        validate_reward_function(config.reward_function_source, cars, names=names)
     if clone_from is not None:
         initial_weights = clone_weights(clone_from, config.vehicle)
     folder.root.mkdir(parents=True, exist_ok=True)
