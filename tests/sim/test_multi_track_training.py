@@ -98,3 +98,14 @@ def test_the_cli_trains_on_several_tracks_and_ranks_by_reward(tmp_path, capsys):
     assert (config["track"], config["more_tracks"], config["best_by"]) == (
         "pitlane_oval", ["pitlane_technical"], "reward")
     assert latest_checkpoint(folder).iteration == 1
+
+
+def test_object_avoidance_training_puts_the_boxes_on_every_training_track(tmp_path):
+    boxes = {"kind": "boxes", "items": [{"ndist": 0.3, "lane": "inner"}, {"ndist": 0.7, "lane": "outer"}]}
+    trainer = start_training(tmp_path / "model", _config(objects=boxes))
+    for env in trainer.training_envs + trainer.evaluation_envs:
+        assert env.objects is not None and len(env.objects.centres) == 2
+    assert json.loads((tmp_path / "model" / "training.json").read_text())["objects"] == boxes
+    assert resume_training(tmp_path / "model").config.objects == boxes
+    with pytest.raises(TrainingError, match="objects"):
+        _config(objects={"kind": "cones", "items": []}).load_tracks()
