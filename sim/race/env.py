@@ -8,7 +8,8 @@ One step is 1/15 s of simulated time (one camera frame). Semantics follow the si
 - ``mode="training"``: any of lap complete / crashed / off track / immobilized / reversed ends the episode,
   the car restarts at once and the start advances 5 % of the lap (Gymnasium's same-step autoreset: the returned
   observation is the new episode's first frame, ``info["final_obs"]``/``info["final_info"]`` describe the
-  finished one, and ``info["episodes"]`` summarises it);
+  finished one, and ``info["episodes"]`` summarises it); with ``autoreset=False`` (``RaceEnv``) the finished car
+  waits where its episode ended until ``reset``;
 - ``mode="race"``: a mistake resets the car onto the lane nearer its last pose at its last progress and holds
   it for the penalty while the clock runs; laps are counted continuously until ``rules.total_laps``, the
   reset budget or the time cap ends the run. Finished cars are parked (autoreset disabled): they stay put and
@@ -61,8 +62,8 @@ class RaceRecord:
 class VectorRaceEnv(VectorEnv):
     """N cars on one track, stepped together: a ``gymnasium.vector.VectorEnv`` with batched spaces.
 
-    Autoreset: ``AutoresetMode.SAME_STEP`` in training mode, ``AutoresetMode.DISABLED`` in race mode (see the
-    module docstring); ``metadata["autoreset_mode"]`` says which.
+    Autoreset: ``AutoresetMode.SAME_STEP`` in training mode (unless ``autoreset=False``), ``AutoresetMode.DISABLED``
+    in race mode (see the module docstring); ``metadata["autoreset_mode"]`` says which.
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class VectorRaceEnv(VectorEnv):
         spec: CarSpec = DEFAULT_CAR,
         max_episode_steps: int = 3000,
         start_lane: str | None = None,
+        autoreset: bool = True,
     ) -> None:
         if mode not in ("training", "race"):
             raise ValueError("mode must be 'training' or 'race'")
@@ -88,8 +90,9 @@ class VectorRaceEnv(VectorEnv):
             raise ValueError("start_lane must be None (the centre line), 'inner' or 'outer'")
         self.metadata = {
             "render_modes": [],
-            "autoreset_mode": AutoresetMode.SAME_STEP if mode == "training" else AutoresetMode.DISABLED,
+            "autoreset_mode": AutoresetMode.SAME_STEP if mode == "training" and autoreset else AutoresetMode.DISABLED,
         }
+        self.autoreset = autoreset
         # Head-to-head races start two cars side by side, one per lane; everything else starts on the centre line.
         self.start_lane = start_lane
         self.track, self.num_envs, self.vehicle, self.mode = track, num_envs, vehicle, mode
@@ -122,8 +125,8 @@ class VectorRaceEnv(VectorEnv):
         self._running = np.zeros(n, dtype=bool)  # no car drives before its first reset
         self._last_x, self._last_y = self.car.x.copy(), self.car.y.copy()
         self._episode_reward = np.zeros(n)
-        self._episode_index = np.arange(n)
-        self._next_episode = n
+        self._episode_index = np.zeros(n, dtype=np.int64)  # set by each car's first reset: episodes count from 0
+        self._next_episode = 0
         self._records = [RaceRecord() for _ in range(n)]
 
     # ----------------------------------------------------------------------------------------- API
@@ -203,9 +206,12 @@ class VectorRaceEnv(VectorEnv):
             cars = np.flatnonzero(done)
             finished_episodes = [self._episode_summary(car, status[car], bool(truncated[car])) for car in cars]
             if self.mode == "training":
-                final = self._final_info(done)
                 self._advance_start(cars)
-                self._start_episodes(cars)
+                if self.autoreset:
+                    final = self._final_info(done)
+                    self._start_episodes(cars)
+                else:  # the caller resets them (RaceEnv): they wait where the episode ended
+                    self._running[cars] = False
             else:
                 self._running[cars] = False
         return self._observe(), rewards, ended, truncated, {**self._info(finished_episodes), **final}
@@ -431,8 +437,9 @@ class VectorRaceEnv(VectorEnv):
 class RaceEnv(gym.Env):
     """One car, Gymnasium API: training episodes end on any rule (SPEC §3); race mode runs the whole race.
 
-    In training mode the next ``reset`` starts 5 % of the lap further on (``options={"start_ndist": ...}``
-    chooses the start instead).
+    As any Gymnasium env, ``step`` returns the finished episode's last observation and info, and the caller calls
+    ``reset``; in training mode that starts 5 % of the lap further on (``options={"start_ndist": ...}`` chooses
+    the start instead).
     """
 
     metadata = {"render_modes": []}
@@ -440,7 +447,7 @@ class RaceEnv(gym.Env):
     def __init__(self, track: Track, vehicle: Vehicle, reward_function: RewardFunction | None = None,
                  mode: str = "training", rules: RaceRules | None = None, max_episode_steps: int = 3000) -> None:
         self._env = VectorRaceEnv(track, 1, vehicle, reward_function, mode, rules,
-                                  max_episode_steps=max_episode_steps)
+                                  max_episode_steps=max_episode_steps, autoreset=False)
         self.observation_space = self._env.single_observation_space
         self.action_space = self._env.single_action_space
 
@@ -451,8 +458,6 @@ class RaceEnv(gym.Env):
         return _first(observation), self._scalar_info(info)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        # In training mode the vector env has already restarted a finished car (its start advanced 5 %): the
-        # observation returned is the new episode's first frame, and the caller's reset starts it again there.
         observation, reward, terminated, truncated, info = self._env.step(np.asarray([action]))
         return _first(observation), float(reward[0]), bool(terminated[0]), bool(truncated[0]), self._scalar_info(info)
 

@@ -220,6 +220,27 @@ def test_the_single_car_env_passes_gymnasiums_checker(oval):
     check_env(RaceEnv(oval, LAB_CAR), skip_render_check=True)
 
 
+def test_the_single_car_env_ends_an_episode_on_its_last_frame_and_reset_starts_the_next_further_on(oval):
+    env = RaceEnv(oval, FREE_CAR)
+    first, _ = env.reset(seed=0)
+    hard_left = np.array([1.0, 1.0], dtype=np.float32)  # full steering at top speed: off the track soon
+    for _ in range(200):
+        observation, _, terminated, truncated, info = env.step(hard_left)
+        if terminated or truncated:
+            break
+    assert terminated and info["status"] == "off_track" and info["episodes"][0]["episode"] == 0
+    # The frame of the car where it left the road, not the next episode's start, which is the reset's.
+    assert not np.array_equal(observation, first)
+    restarted, info = env.reset()
+    assert info["status"] == "prepare" and not np.array_equal(restarted, observation)
+    assert not np.array_equal(restarted, first)  # 5 % of the lap further on
+    for _ in range(200):
+        *_, terminated, truncated, info = env.step(hard_left)
+        if terminated or truncated:
+            break
+    assert info["episodes"][0]["episode"] == 1  # episodes are numbered one after another
+
+
 def test_camera_frames_show_the_road_ahead(oval):
     env = VectorRaceEnv(oval, 1, LAB_CAR, mode="training")
     frame = env.reset(seed=0)[0][0, ..., 0]
