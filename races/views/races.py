@@ -120,6 +120,12 @@ def submission_url(pk: int) -> str:
     return reverse("races:submission_detail", args=[pk])
 
 
+@lru_cache(maxsize=65536)
+def racer_url(alias: str) -> str:
+    """A racer's profile page (a pure function of the alias, so a renamed racer just gets a new entry)."""
+    return reverse("races:racer_profile", args=[alias])
+
+
 def my_submissions(race: Race, user) -> list[dict]:
     """The racer's submissions to ``race`` with status, queue position and score (page and live JSON)."""
     rows = []
@@ -167,7 +173,7 @@ def race_leaderboard_json(request, slug: str):
     race = visible_race(request, slug)
     me = racer_alias(request.user) if request.user.is_authenticated else None
     top, ranked = leaderboard_top(race, me, LEADERBOARD_ROWS_SHOWN)
-    rows = [row | {"url": submission_url(row["submission_id"])} for row in top]
+    rows = [row | {"url": submission_url(row["submission_id"]), "racer_url": racer_url(row["racer"])} for row in top]
     data = {"race": race.slug, "phase": race.phase(), "rows": rows, "ranked": ranked}
     if request.user.is_authenticated:
         data["me"] = me

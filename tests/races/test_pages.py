@@ -68,6 +68,9 @@ def test_submitting_from_the_race_page_and_following_the_run(make_racer, make_ra
     live = polled.json()
     assert live["me"] == "Speedy" and live["rows"][0]["racer"] == "Speedy"
     assert live["rows"][0]["url"] == f"/submissions/{submission.pk}/"
+    assert live["rows"][0]["racer_url"] == "/racers/Speedy/"  # each row leads to the racer's profile
+    race_page = client.get(f"/races/{race.slug}/").content.decode()
+    assert '<td class="alias"><a href="/racers/Speedy/">Speedy</a></td>' in race_page
     assert live["mine"][0]["status"] == "scored" and live["mine"][0]["score"] == "00:10.250"
     csv = client.get(f"/races/{race.slug}/leaderboard.csv")
     assert csv["Content-Type"].startswith("text/csv") and "1,Speedy,00:10.250" in csv.content.decode()

@@ -28,7 +28,8 @@
       const tr = el("tr", null, classes.join(" "));
       tr.dataset.submission = r.submission_id;
       const run = el("td"); run.append(link(r.url, "watch"));
-      tr.append(el("td", r.rank, "rank"), el("td", r.racer, "alias"), el("td", r.time, "num time"),
+      const racer = el("td", null, "alias"); racer.append(link(r.racer_url, r.racer));
+      tr.append(el("td", r.rank, "rank"), racer, el("td", r.time, "num time"),
                 el("td", r.gap || "—", "num gap"));
       if (r.ideal_gap_ms !== null && r.ideal_gap_ms !== undefined) tr.append(el("td", r.ideal_gap, "num gap"));
       tr.append(el("td", r.off_track_count, "num"), el("td", r.reset_count, "num"),
