@@ -20,7 +20,7 @@ from django.views.decorators.http import conditional_page, require_POST
 from league.services import racer_alias
 from league.templatetags.times import moment_text
 from races.forms import SubmitForm
-from races.models import Race, RacePhase, Submission
+from races.models import Race, RacePhase, Season, Submission
 from races.services import (
     RuleViolation,
     leaderboard_cache_key,
@@ -88,6 +88,8 @@ def _race_detail(request, race: Race, phase: str) -> HttpResponse:
                "reference": leaderboard_reference(leaderboard_reference_ms(race), race)}
     if race.race_type == Race.RaceType.HEAD_TO_HEAD:
         context["bracket"] = bracket_summary(race)
+        # A season's final has no qualifying and takes no submissions: its seeds come from the standings.
+        context["final_of"] = Season.objects.filter(final_race=race).first()
     if request.user.is_authenticated:
         context |= {
             "my_submissions": my_submissions(race, request.user),

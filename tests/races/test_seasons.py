@@ -163,6 +163,22 @@ def test_the_final_seeds_the_top_of_the_standings_when_the_season_ends(season, s
     assert BracketMatch.objects.filter(race=final).count() == 1
 
 
+def test_the_final_page_shows_the_bracket_and_its_season_not_qualifying_or_a_submit_box(
+        season, season_race, finish, racers, client):
+    one = season_race(season, "Round 1")
+    finish(one, {racers["Ada"]: 9000, racers["Bob"]: 9100})
+    close(one)
+    Season.objects.filter(pk=season.pk).update(ends_at=timezone.now())
+    season_finish(season)
+    final = Season.objects.get(pk=season.pk).final_race
+    for viewer in (None, racers["Ada"]):
+        if viewer is not None:
+            client.force_login(viewer)
+        page = client.get(f"/races/{final.slug}/").content.decode()
+        assert "Seeded from the season" in page and "Winter Series" in page
+        assert "Qualifying" not in page and "Submit a model" not in page and "sign in</a> to upload" not in page
+
+
 def test_the_final_waits_for_open_races_and_runs_still_being_evaluated(season, season_race, finish, racers,
                                                                        make_model):
     race = season_race(season, "Round 1")
