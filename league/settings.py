@@ -5,6 +5,7 @@ with no configuration; production sets PostgreSQL, Redis/RabbitMQ, S3 storage an
 same variables.
 """
 
+import math
 import os
 import secrets
 from pathlib import Path
@@ -38,6 +39,17 @@ def _env_int(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    try:
+        number = float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be a positive number")
+    return number
 
 
 def _env_list(name: str, default: str = "") -> list[str]:
@@ -259,12 +271,15 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
-PITLANE_EVAL_LEASE_S = _env_int("PITLANE_EVAL_LEASE_S", 60)
-PITLANE_EVAL_MAX_ATTEMPTS = _env_int("PITLANE_EVAL_MAX_ATTEMPTS", 3)
-PITLANE_EVAL_MAX_CONCURRENT_PER_RACER = _env_int("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", 1)
-PITLANE_EVAL_STALE_PENDING_S = _env_int("PITLANE_EVAL_STALE_PENDING_S", 120)
-# Without bubblewrap the evaluator refuses to run untrusted models unless this accepts the weaker sandbox.
-PITLANE_SANDBOX_ALLOW_FALLBACK = _env_bool("PITLANE_SANDBOX_ALLOW_FALLBACK", False)
+# The evaluator's settings: evaluator/config.py holds their types and the one set of defaults, so a variable only
+# becomes a setting when it is given (checked here, at start-up). Without bubblewrap the evaluator refuses to run
+# untrusted models unless PITLANE_SANDBOX_ALLOW_FALLBACK accepts the weaker sandbox.
+for _name, _parse in (("PITLANE_EVAL_LEASE_S", _env_float), ("PITLANE_EVAL_MAX_ATTEMPTS", _env_int),
+                      ("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", _env_int),
+                      ("PITLANE_EVAL_STALE_PENDING_S", _env_float), ("PITLANE_EVAL_REAP_EVERY_S", _env_float),
+                      ("PITLANE_SANDBOX_ALLOW_FALLBACK", _env_bool)):
+    if _env(_name):
+        globals()[_name] = _parse(_name, 0)
 # setup_league enters a driver-cloned baseline model in the demo race (trains for ~20 s once).
 PITLANE_DEMO_BASELINE = _env_bool("PITLANE_DEMO_BASELINE", True)
 

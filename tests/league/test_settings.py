@@ -119,6 +119,8 @@ def test_the_embedded_sqlite_database_takes_concurrent_writers(tmp_path):
         ("PITLANE_DEBUG", "maybe", "PITLANE_DEBUG='maybe' is not a boolean"),
         ("PITLANE_STORAGE", "ftp", "PITLANE_STORAGE='ftp': use 'filesystem' or 's3'"),
         ("PITLANE_HSTS_SECONDS", "soon", "PITLANE_HSTS_SECONDS='soon' is not an integer"),
+        ("PITLANE_EVAL_LEASE_S", "a minute", "PITLANE_EVAL_LEASE_S='a minute' is not a number"),
+        ("PITLANE_EVAL_REAP_EVERY_S", "-5", "PITLANE_EVAL_REAP_EVERY_S='-5' must be a positive number"),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(tmp_path, variable, value, message):
@@ -131,3 +133,19 @@ def test_s3_storage_needs_a_bucket(tmp_path):
     result = run(["manage.py", "check"], production_env(tmp_path, PITLANE_S3_BUCKET=""))
     assert result.returncode != 0
     assert "PITLANE_STORAGE=s3 needs PITLANE_S3_BUCKET" in result.stderr
+
+
+def test_every_evaluator_setting_comes_from_its_variable_and_unset_ones_keep_the_evaluators_defaults(tmp_path):
+    code = ("import django; django.setup()\n"
+            "from evaluator.config import evaluator_settings\n"
+            "print(evaluator_settings())\n")
+    given = {"PITLANE_EVAL_LEASE_S": "90", "PITLANE_EVAL_MAX_ATTEMPTS": "5",
+             "PITLANE_EVAL_MAX_CONCURRENT_PER_RACER": "2", "PITLANE_EVAL_STALE_PENDING_S": "30.5",
+             "PITLANE_EVAL_REAP_EVERY_S": "4", "PITLANE_SANDBOX_ALLOW_FALLBACK": "true"}
+    result = run(["-c", code], embedded_environment(tmp_path) | given)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("EvaluatorSettings(lease_s=90.0, max_attempts=5, max_concurrent_per_racer=2, "
+                                     "stale_pending_s=30.5, reap_every_s=4.0, sandbox_allow_fallback=True)")
+    defaults = run(["-c", code], embedded_environment(tmp_path))
+    assert defaults.stdout.strip() == ("EvaluatorSettings(lease_s=60.0, max_attempts=3, max_concurrent_per_racer=1, "
+                                       "stale_pending_s=120.0, reap_every_s=15.0, sandbox_allow_fallback=False)")
