@@ -1,19 +1,12 @@
 """A new racer's first minutes in a real browser: sign up, choose the alias, create an API token."""
 
 import os
-import shutil
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM, PAGE_TIMEOUT_MS
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not shutil.which(CHROMIUM), reason="Debian's chromium is not installed (./pitlane test installs it)"
-    ),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture
@@ -25,7 +18,7 @@ def page(live_server, monkeypatch, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         yield page
         if os.environ.get("PITLANE_SCREENSHOTS"):
             page.screenshot(path=os.path.join(os.environ["PITLANE_SCREENSHOTS"], "account.png"), full_page=True)

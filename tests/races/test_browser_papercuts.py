@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 
 from races.models import Race
 from races.services import model_upload, participant_remove, race_join, submission_create
-from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM, PAGE_TIMEOUT_MS
 from tests.races.test_services import score
 
 pytestmark = BROWSER_TEST_MARKS
@@ -33,7 +33,7 @@ def browser(live_server, monkeypatch):
 
 def new_page(browser, **options):
     page = browser.new_page(viewport={"width": 1200, "height": 900}, **options)
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.console_messages = []
     page.on("console", lambda message: page.console_messages.append(message.text))
     return page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM, PAGE_TIMEOUT_MS
 
 pytestmark = BROWSER_TEST_MARKS
 
@@ -25,7 +25,7 @@ def test_sign_up_upload_submit_and_see_the_leaderboard_row(live_server, worker, 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         try:
             page.goto(live_server.url + "/accounts/signup/")
             page.get_by_label("Username").fill("vega")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from tests.browser import BROWSER_TEST_MARKS, CHROMIUM
+from tests.browser import BROWSER_TEST_MARKS, CHROMIUM, PAGE_TIMEOUT_MS
 
 pytestmark = BROWSER_TEST_MARKS
 
@@ -48,7 +48,7 @@ def test_an_admin_runs_a_season_from_the_site(live_server, make_racer, make_mode
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(20_000)
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         page.on("dialog", lambda dialog: dialog.accept())
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
