@@ -18,6 +18,7 @@ from races.forms import RACE_SETTING_LABELS, BoxPositionsField
 from races.models import (
     BracketMatch,
     LeaderboardEntry,
+    ModelEvaluation,
     Race,
     RaceParticipant,
     RacerModel,
@@ -345,6 +346,17 @@ class RacerModelAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # archives enter only through the validated upload
+
+
+@admin.register(ModelEvaluation)
+class ModelEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["pk", "model", "track", "direction", "race_type", "total_laps", "status", "created_at"]
+    list_filter = ["status", "race_type"]
+    search_fields = ["model__name", "model__owner__username"]
+    readonly_fields = [f.name for f in ModelEvaluation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # racers start evaluations from their model's page (races.services.model_evaluations)
 
 
 @admin.register(LeaderboardEntry)

@@ -1,7 +1,7 @@
-"""What races asks the evaluator to run: submissions (one model races alone) and bracket matches (two models race
-each other). Each is a target kind of ``evaluator.engine``, registered in ``RacesConfig.ready()``: it builds the
-sandbox job from the race (a contract object), names the archives, places the work in the queue, and turns the
-engine's callbacks into the submissions' and brackets' services.
+"""What races asks the evaluator to run: submissions (one model races alone), bracket matches (two models race
+each other) and racers' own model evaluations (a model alone on a track of their choice). Each is a target kind of
+``evaluator.engine``, registered in ``RacesConfig.ready()``: it builds the sandbox job from the race (a contract
+object), names the archives, places the work in the queue, and turns the engine's callbacks into the services.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from evaluator.engine import (
     register_target,
     work_forget,
 )
-from races.models import BracketMatch, Race, Submission
+from races.models import BracketMatch, ModelEvaluation, Race, Submission
 from races.services import race_objects_spec, track_sim
 from races.services.brackets import (
     bracket_match_fail,
@@ -35,6 +35,12 @@ from races.services.brackets import (
     bracket_record_result,
 )
 from races.services.errors import RuleViolation
+from races.services.model_evaluations import (
+    model_evaluation_fail,
+    model_evaluation_mark_running,
+    model_evaluation_record_result,
+    model_evaluation_requeue,
+)
 from races.services.presenters import racer_name
 from races.services.submissions import (
     submission_disqualify,
@@ -47,12 +53,15 @@ from sim.world.rules import RaceRules
 
 SUBMISSION = Submission.EVALUATION_KIND
 MATCH = BracketMatch.EVALUATION_KIND
+MODEL_EVALUATION = ModelEvaluation.EVALUATION_KIND
 MATCH_PRIORITY = 100  # matches are few and hold up a bracket: they go before every submission
+PRACTICE_PRIORITY = -10  # a racer's own evaluations wait for the races' submissions
 WALL_MARGIN_S = 60.0  # room for starting the sandbox, loading the model(s) and reporting
 MATCH_CARS = ("a", "b")  # car A's and car B's model folders under the sandbox's model mount
 MODEL_MOUNT = "/model"  # evaluator.sandbox.MODEL_MOUNT: where the job's model folders are seen
 FINAL_SUBMISSION = (Submission.Status.SCORED, Submission.Status.FAILED, Submission.Status.DISQUALIFIED)
 FINAL_MATCH = (BracketMatch.Status.DECIDED, BracketMatch.Status.BYE, BracketMatch.Status.FAILED)
+FINAL_MODEL_EVALUATION = (ModelEvaluation.Status.SCORED, ModelEvaluation.Status.FAILED)
 
 
 def wall_seconds(race: Race) -> float:
@@ -170,6 +179,47 @@ class MatchTarget:
         bracket_match_fail(BracketMatch.objects.get(pk=target_id), reason, attempt, car=car)
 
 
+class ModelEvaluationTarget:
+    """A racer's evaluation of their own model on a track of their choice: raced alone like a submission, after
+    every race's submissions, in turns with the other racers."""
+
+    def queue_place(self, target_id: int) -> QueuePlace:
+        owner = ModelEvaluation.objects.values_list("model__owner_id", flat=True).get(pk=target_id)
+        return QueuePlace(owner_id=owner, priority=PRACTICE_PRIORITY)
+
+    def closed(self, target_ids: Collection[int]) -> dict[int, str]:
+        statuses = dict(ModelEvaluation.objects.filter(pk__in=target_ids).values_list("pk", "status"))
+        return {pk: f"not evaluated: the evaluation is {statuses[pk]}" if pk in statuses
+                else "not evaluated: the evaluation was deleted"
+                for pk in target_ids if statuses.get(pk) in (*FINAL_MODEL_EVALUATION, None)}
+
+    def sandbox_work(self, target_id: int) -> SandboxWork:
+        evaluation = ModelEvaluation.objects.select_related("track", "model").get(pk=target_id)
+        race = evaluation.race_settings()
+        return SandboxWork(job=race_job(race), archives=[ModelArchive(evaluation.model.archive)],
+                           wall_seconds=wall_seconds(race))
+
+    def describe(self, target_ids: Collection[int]) -> dict[int, TargetLabel]:
+        evaluations = ModelEvaluation.objects.filter(pk__in=target_ids).select_related("model__owner__racer", "track")
+        return {e.pk: TargetLabel(f"Evaluation {e.pk}: {racer_name(e.model.owner)}'s model {e.model.name} on "
+                                  f"{e.track.title} ({e.status})",
+                                  reverse("admin:races_modelevaluation_change", args=[e.pk]))
+                for e in evaluations}
+
+    def on_running(self, target_id: int, attempt: EvaluationAttempt) -> None:
+        model_evaluation_mark_running(ModelEvaluation.objects.get(pk=target_id), attempt)
+
+    def on_result(self, target_id: int, attempt: EvaluationAttempt, result: RaceResult | MatchResult) -> None:
+        assert isinstance(result, RaceResult), "an evaluation's job is a RaceJob"
+        model_evaluation_record_result(ModelEvaluation.objects.get(pk=target_id), attempt, result)
+
+    def on_requeue(self, target_id: int, note: str) -> None:
+        model_evaluation_requeue(ModelEvaluation.objects.get(pk=target_id), note)
+
+    def on_failure(self, target_id: int, reason: str, attempt: EvaluationAttempt, car: int | None = None) -> None:
+        model_evaluation_fail(ModelEvaluation.objects.get(pk=target_id), reason)
+
+
 def _disqualify(target_id: int) -> None:
     try:
         submission_disqualify(Submission.objects.get(pk=target_id))
@@ -185,6 +235,10 @@ def _forget_match(sender, instance: BracketMatch, **kwargs) -> None:
     work_forget(MATCH, instance.pk)
 
 
+def _forget_model_evaluation(sender, instance: ModelEvaluation, **kwargs) -> None:
+    work_forget(MODEL_EVALUATION, instance.pk)
+
+
 def register_evaluation_targets() -> None:
     """Called by ``RacesConfig.ready()``: submissions and matches become evaluable; their attempts go when they do
     (a deleted race's submissions and matches included)."""
@@ -193,5 +247,8 @@ def register_evaluation_targets() -> None:
                                    noun="submission(s)"),
     })
     register_target(MATCH, MatchTarget())
+    register_target(MODEL_EVALUATION, ModelEvaluationTarget())
     post_delete.connect(_forget_submission, sender=Submission, dispatch_uid="races.evaluation_forget_submission")
     post_delete.connect(_forget_match, sender=BracketMatch, dispatch_uid="races.evaluation_forget_match")
+    post_delete.connect(_forget_model_evaluation, sender=ModelEvaluation,
+                        dispatch_uid="races.evaluation_forget_model_evaluation")

@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from races.models import Race, Season, Track
+from races.models import ModelEvaluation, Race, Season, Track
 from races.services import RuleViolation
 from races.services.race_settings import (
     BRACKET_SIZES,
@@ -70,6 +70,16 @@ class SubmitForm(forms.Form):
     def __init__(self, *args, models=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = models
+
+
+class ModelEvaluationForm(forms.Form):
+    """Evaluate one of your models on any track (``races.services.model_evaluations`` checks the whole)."""
+
+    track = forms.ModelChoiceField(queryset=Track.objects.all(), empty_label=None)
+    direction = forms.ChoiceField(choices=Race.Direction.choices, initial=Race.Direction.COUNTERCLOCKWISE)
+    race_type = forms.ChoiceField(label="Race type", initial=Race.RaceType.TIME_TRIAL, choices=[
+        (value, label) for value, label in Race.RaceType.choices if value != Race.RaceType.HEAD_TO_HEAD])
+    total_laps = forms.IntegerField(label="Laps", min_value=1, max_value=ModelEvaluation.MAX_LAPS, initial=3)
 
 
 class JoinForm(forms.Form):

@@ -421,3 +421,52 @@ class BracketMatch(models.Model):
         from evaluator.engine import attempts_of
 
         return attempts_of(self.EVALUATION_KIND, self.pk)
+
+
+class ModelEvaluation(models.Model):
+    """A racer's evaluation of one of their models on any track, outside every race (the console's "Evaluate"):
+    the lap table, trajectory, replay and simtrace are the racer's alone and nothing reaches a leaderboard.
+
+    Its rules are those of a race with these settings and the league's defaults for the rest (``race_settings``),
+    so it is evaluated, scored and drawn exactly as a submission to such a race would be."""
+
+    EVALUATION_KIND = "model_evaluation"  # how the evaluator names its work (races/evaluation_targets.py)
+    MAX_LAPS = 10
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SCORED = "scored", "Done"
+        FAILED = "failed", "Failed"
+
+    model = models.ForeignKey(RacerModel, on_delete=models.CASCADE, related_name="evaluations")
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=20, choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+    race_type = models.CharField(max_length=20, choices=Race.RaceType.choices, default=Race.RaceType.TIME_TRIAL)
+    total_laps = models.PositiveSmallIntegerField(default=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    laps = models.JSONField(null=True, blank=True)
+    score = models.JSONField(null=True, blank=True)
+    trace = models.JSONField(null=True, blank=True, help_text="compact per-step trace for the replay")
+    simtrace = models.FileField(upload_to="simtraces/", blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} of {self.model} on {self.track}"
+
+    def race_settings(self) -> Race:
+        """The rules it runs under, as an unsaved race: these settings, the league's defaults for everything else
+        (penalties, time cap, the race type's obstacles)."""
+        from races.services.race_settings import race_with_type_defaults
+
+        values = race_with_type_defaults({"race_type": self.race_type})
+        # A minute a lap at least: a slow car's ten laps must not run into a race's 3-minute cap.
+        return Race(name=f"Evaluation of {self.model.name}", track=self.track, direction=self.direction,
+                    total_laps=self.total_laps, time_cap_s=max(180, 60 * self.total_laps), **values)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from races.views import brackets, community, models, races, schedule, seasons, submissions, tracks
+from races.views import brackets, community, evaluations, models, races, schedule, seasons, submissions, tracks
 
 app_name = "races"
 
@@ -31,6 +31,11 @@ urlpatterns = [
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("models/<int:pk>/evaluate/", evaluations.model_evaluate, name="model_evaluate"),
+    path("evaluations/<int:pk>/", evaluations.evaluation_detail, name="evaluation_detail"),
+    path("evaluations/<int:pk>/status.json", evaluations.evaluation_status_json, name="evaluation_status_json"),
+    path("evaluations/<int:pk>/trajectory.png", evaluations.evaluation_trajectory_png, name="evaluation_trajectory"),
+    path("evaluations/<int:pk>/simtrace.csv", evaluations.evaluation_simtrace_csv, name="evaluation_simtrace"),
     path("seasons/", seasons.season_list, name="season_list"),
     path("seasons/new/", seasons.season_create_view, name="season_create"),
     path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),

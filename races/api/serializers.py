@@ -9,7 +9,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from races.models import Race, RaceParticipant, RacerModel, Season, Submission, Track
+from races.models import ModelEvaluation, Race, RaceParticipant, RacerModel, Season, Submission, Track
 from races.services import race_invite_path
 
 
@@ -182,6 +182,42 @@ class SubmissionSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     run = RunSerializer(allow_null=True)
     badge = SubmissionBadgeSerializer()
+
+
+class ModelEvaluationCreateSerializer(serializers.Serializer):
+    track = serializers.SlugField(min_length=1, help_text="any track of the league (GET /api/v1/tracks/)")
+    direction = serializers.ChoiceField(choices=Race.Direction.values, default=Race.Direction.COUNTERCLOCKWISE)
+    race_type = serializers.ChoiceField(choices=[value for value in Race.RaceType.values
+                                                 if value != Race.RaceType.HEAD_TO_HEAD],
+                                        default=Race.RaceType.TIME_TRIAL)
+    total_laps = serializers.IntegerField(min_value=1, max_value=ModelEvaluation.MAX_LAPS, default=3)
+
+
+class EvaluationRunSerializer(serializers.Serializer):
+    score = serializers.DictField(help_text="completed laps, best lap, average, counts (sim.race.scoring.RunScore)")
+    best_lap = serializers.CharField(allow_null=True)
+    laps = LapSerializer(many=True)
+    duration_s = serializers.FloatField()
+    trace = serializers.DictField(required=False, help_text="the replay trace: t, x, y, yaw, speed, status lists")
+    boxes = serializers.ListField(required=False, help_text="corners of the obstacle boxes")
+
+
+class ModelEvaluationSerializer(serializers.Serializer):
+    """Documentation of ``races.services.model_evaluations.model_evaluation_summary`` (the one place that builds it)."""
+
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    model_id = serializers.IntegerField()
+    track = serializers.SlugField()
+    direction = serializers.ChoiceField(choices=Race.Direction.values)
+    race_type = serializers.CharField()
+    total_laps = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ModelEvaluation.Status.values)
+    queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next; null unless queued")
+    failure_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    run = EvaluationRunSerializer(allow_null=True)
 
 
 class LeaderboardRowSerializer(serializers.Serializer):

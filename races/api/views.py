@@ -29,6 +29,8 @@ from races.api.serializers import (
     InviteCodeSerializer,
     JoinSerializer,
     LeaderboardRowSerializer,
+    ModelEvaluationCreateSerializer,
+    ModelEvaluationSerializer,
     ModelUploadSerializer,
     ParticipantSerializer,
     RacerModelSerializer,
@@ -60,6 +62,12 @@ from races.services import (
     races_in_phase,
     submission_allowance,
     submission_create,
+)
+from races.services.model_evaluations import (
+    model_evaluation_create,
+    model_evaluation_queue_position,
+    model_evaluation_summary,
+    model_evaluations_of,
 )
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
 from races.services.profiles import racer_by_alias, racer_profile
@@ -385,6 +393,51 @@ class SubmissionDetail(LeagueView, generics.RetrieveAPIView):
     def retrieve(self, request, *args, **kwargs):
         submission = self.get_object()
         return Response(submission_summary(submission, submission_queue_position(submission)))
+
+
+# --- a racer's own evaluations -------------------------------------------------------------------------------------
+class ModelEvaluations(LeagueView, generics.ListCreateAPIView):
+    """Evaluations of one of your models, newest first; POST races it alone on any track under race rules, for you
+    only (lap table, trace, simtrace; nothing reaches a leaderboard)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    serializer_class = ModelEvaluationSerializer
+
+    def get_queryset(self):
+        return model_evaluations_of(self.request.user).filter(model=self.model())
+
+    def model(self):
+        return get_object_or_404(models_of(self.request.user), pk=self.kwargs["pk"])
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([model_evaluation_summary(e, include_trace=False) for e in page])
+
+    @extend_schema(request=ModelEvaluationCreateSerializer, responses={201: ModelEvaluationSerializer})
+    def post(self, request, *args, **kwargs):
+        model = self.model()
+        serializer = ModelEvaluationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = dict(serializer.validated_data)
+        track = get_object_or_404(Track, slug=values.pop("track"))
+        evaluation = model_evaluation_create(request.user, model, track, **values)
+        return Response(model_evaluation_summary(evaluation, model_evaluation_queue_position(evaluation)),
+                        status=status.HTTP_201_CREATED)
+
+
+class ModelEvaluationDetail(LeagueView, generics.RetrieveAPIView):
+    """One of your evaluations: status (with queue position while waiting), laps, score and the replay trace."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = ModelEvaluationSerializer
+
+    def get_queryset(self):
+        return model_evaluations_of(self.request.user)
+
+    def retrieve(self, request, *args, **kwargs):
+        evaluation = self.get_object()
+        return Response(model_evaluation_summary(evaluation, model_evaluation_queue_position(evaluation)))
 
 
 # --- seasons and racers -------------------------------------------------------------------------------------------

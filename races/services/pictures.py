@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from races.models import BracketMatch, Race, Run, Submission, Track
+from races.models import BracketMatch, ModelEvaluation, Race, Run, Submission, Track
 from races.services.presenters import bracket_match_title, racer_name
 from races.services.race_settings import race_box_corners, race_objects_spec
 from races.services.tracks import track_sim
@@ -72,6 +72,27 @@ def run_trajectory_png(submission: Submission) -> bytes | None:
     buffer = io.BytesIO()
     render_track_png(track, buffer, [Trajectory(xy, np.asarray(run.trace["speed"]), submission.model.name)],
                      size=TRAJECTORY_SIZE, title=f"{race.name} — {submission.model.name}",
+                     boxes=race_box_corners(race))
+    default_storage.save(name, ContentFile(buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def model_evaluation_trajectory_png(evaluation: ModelEvaluation) -> bytes | None:
+    """The evaluation's path over the track, coloured by speed, rendered on first request and kept in storage;
+    None until it is done."""
+    trace = evaluation.trace or {}
+    if evaluation.status != ModelEvaluation.Status.SCORED or not trace.get("x"):
+        return None
+    name = f"trajectories/evaluation-{evaluation.pk}.png"
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as stream:
+            return stream.read()
+    race = evaluation.race_settings()
+    buffer = io.BytesIO()
+    render_track_png(track_sim(race.track, race.direction), buffer,
+                     [Trajectory(np.column_stack([trace["x"], trace["y"]]), np.asarray(trace["speed"]),
+                                 evaluation.model.name)],
+                     size=TRAJECTORY_SIZE, title=f"{evaluation.model.name} on {evaluation.track.title}",
                      boxes=race_box_corners(race))
     default_storage.save(name, ContentFile(buffer.getvalue()))
     return buffer.getvalue()

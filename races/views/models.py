@@ -8,12 +8,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from league.uploads import upload_refusal
-from races.forms import ModelUploadForm
+from races.forms import ModelEvaluationForm, ModelUploadForm
 from races.models import RacerModel
 from races.services import RuleViolation, model_delete, model_upload, models_of
 from races.services.presenters import model_summary, network_words, qualified_score, sensor_words, submission_badge
 from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
 from races.services.submissions import races_open_to
+from sim.race.scoring import format_lap_time
 
 
 @login_required
@@ -54,9 +55,14 @@ def model_detail(request, pk: int):
         run = getattr(submission, "run", None)
         submission.score_text = qualified_score(run) or ""
         submission.badge = submission_badge(submission.status, run.qualified if run is not None else None)
+    evaluations = list(model.evaluations.select_related("track")[:10])
+    for evaluation in evaluations:
+        best = (evaluation.score or {}).get("best_lap_ms")
+        evaluation.best_lap = format_lap_time(best) if best else None
     return render(request, "races/model_detail.html", {
         "model": model, "submissions": submissions, "summary": model_summary(model, model_contents(model)),
         "open_races": races_open_to(request.user) if model.status == RacerModel.Status.VALID else [],
+        "evaluate_form": ModelEvaluationForm(), "evaluations": evaluations,
     })
 
 
