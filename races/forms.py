@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from races.models import Race, Season, Track
-from races.services import RuleViolation
+from races.services import RuleViolation, garage
 from races.services.race_settings import (
     BRACKET_SIZES,
     SETTINGS_FIELDS,
@@ -19,6 +20,7 @@ from races.services.race_settings import (
     race_validate_settings,
     race_with_type_defaults,
 )
+from sim.world import vehicle as vehicle_rules
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and expects
 # The race settings' labels in words, for the site's forms and the admin's (field names end in units like "_s").
@@ -235,3 +237,148 @@ class SeasonForm(forms.ModelForm):
 class RepeatForm(forms.Form):
     months = forms.IntegerField(min_value=1, max_value=12, initial=3, label="Repeat monthly for",
                                 help_text="months")
+
+
+# --- the garage -------------------------------------------------------------------------------------------------
+def _number_input(step: str, low: float, high: float) -> forms.NumberInput:
+    return forms.NumberInput(attrs={"step": step, "min": f"{low:g}", "max": f"{high:g}"})
+
+
+class VehicleForm(forms.Form):
+    """A garage vehicle. The discrete action table is sent row by row (``action_steering`` / ``action_speed``,
+    edited freely); the four granularity inputs generate it (live with JavaScript, with *Regenerate* without).
+    Every rule is ``sim.world.vehicle``'s, reached through ``races.services.garage.vehicle_build``."""
+
+    STEERING_GRANULARITIES = (3, 5, 7, 9)
+    SPEED_GRANULARITIES = (1, 2, 3, 4, 5)
+
+    name = forms.CharField(max_length=64, help_text="Unique in your garage, e.g. “fast-7x3”.")
+    camera = forms.ChoiceField(choices=garage.CAMERA_CHOICES, widget=forms.RadioSelect, initial="FRONT_FACING_CAMERA",
+                               help_text="Stereo cameras see depth: the console's choice for object avoidance.")
+    lidar = forms.ChoiceField(choices=garage.LIDAR_CHOICES, widget=forms.RadioSelect, required=False, initial="",
+                              help_text="A lidar sees cars coming from behind (head to bot).")
+    neural_network = forms.ChoiceField(choices=garage.NETWORK_CHOICES, widget=forms.RadioSelect,
+                                       initial="DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", label="Neural network")
+    action_space_type = forms.ChoiceField(choices=[("discrete", "Discrete"), ("continuous", "Continuous")],
+                                          widget=forms.RadioSelect, initial="discrete", label="Action space")
+    max_steering_angle = forms.FloatField(required=False, initial=30, label="Maximum steering angle (°)",
+                                          widget=_number_input("1", 1, vehicle_rules.MAX_STEERING_ANGLE))
+    steering_granularity = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, initial=5, label="Steering angle granularity",
+        choices=[(n, str(n)) for n in STEERING_GRANULARITIES])
+    max_speed = forms.FloatField(required=False, initial=1, label="Maximum speed (m/s)",
+                                 widget=_number_input("0.1", vehicle_rules.MIN_SPEED, vehicle_rules.MAX_SPEED))
+    speed_granularity = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, initial=3, label="Speed granularity",
+        choices=[(n, str(n)) for n in SPEED_GRANULARITIES])
+    steering_low = forms.FloatField(required=False, initial=-30, label="Steering from (°)",
+                                    widget=_number_input("1", -vehicle_rules.MAX_STEERING_ANGLE,
+                                                         vehicle_rules.MAX_STEERING_ANGLE))
+    steering_high = forms.FloatField(required=False, initial=30, label="Steering to (°)",
+                                     widget=_number_input("1", -vehicle_rules.MAX_STEERING_ANGLE,
+                                                          vehicle_rules.MAX_STEERING_ANGLE))
+    speed_low = forms.FloatField(required=False, initial=0.5, label="Speed from (m/s)",
+                                 widget=_number_input("0.1", vehicle_rules.MIN_SPEED, vehicle_rules.MAX_SPEED))
+    speed_high = forms.FloatField(required=False, initial=1, label="Speed to (m/s)",
+                                  widget=_number_input("0.1", vehicle_rules.MIN_SPEED, vehicle_rules.MAX_SPEED))
+    actions = forms.Field(required=False, widget=forms.HiddenInput)  # rows come as lists; here for its errors
+
+    GRANULARITY_FIELDS = ("max_steering_angle", "steering_granularity", "max_speed", "speed_granularity")
+    RANGE_FIELDS = ("steering_low", "steering_high", "speed_low", "speed_high")
+
+    def __init__(self, *args, config: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.table: list[dict[str, Any]] = []  # the rows shown: as sent, or the stored / generated table
+        if self.is_bound:
+            steering, speed = self.data.getlist("action_steering"), self.data.getlist("action_speed")
+            self.table = [{"steering_angle": a, "speed": s} for a, s in zip(steering, speed, strict=False)]
+        elif config is not None:
+            self._initial_from(config)
+        else:
+            self.table = garage.vehicle_action_table({f: self.fields[f].initial for f in self.GRANULARITY_FIELDS})
+
+    def _initial_from(self, config: dict) -> None:
+        facts = garage.vehicle_facts(config)
+        self.initial.update({"name": config.get("name", ""), "camera": facts["camera"], "lidar": facts["lidar"],
+                             "neural_network": facts["neural_network"],
+                             "action_space_type": facts["action_space_type"]})
+        if facts["action_space_type"] == "continuous":
+            ranges = facts["ranges"]
+            self.initial.update({"steering_low": ranges["steering_angle"]["low"],
+                                 "steering_high": ranges["steering_angle"]["high"],
+                                 "speed_low": ranges["speed"]["low"], "speed_high": ranges["speed"]["high"]})
+        else:
+            self.table = facts["actions"]
+            self.initial.update(facts["granularity"] or _granularity_guess(self.table))
+
+    def regenerate(self) -> None:
+        """*Regenerate* pressed (no JavaScript): the table becomes what the four inputs generate."""
+        if not self.is_valid() and any(f in self.errors for f in self.GRANULARITY_FIELDS):
+            return
+        try:
+            self.table = garage.vehicle_action_table(self._granularity())
+        except RuleViolation as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+
+    def _granularity(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        values = {field: data.get(field) for field in self.GRANULARITY_FIELDS}
+        # Whole numbers stay ints: the vehicle file shows "30", not "30.0", as the console does.
+        return {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in values.items()}
+
+    def document(self) -> dict[str, Any]:
+        """The vehicle document for ``races.services.garage`` (call after ``is_valid``)."""
+        data = self.cleaned_data
+        sensors = [data["camera"]] + ([data["lidar"]] if data.get("lidar") else [])
+        if data["action_space_type"] == "continuous":
+            space: Any = {"steering_angle": {"low": data.get("steering_low"), "high": data.get("steering_high")},
+                          "speed": {"low": data.get("speed_low"), "high": data.get("speed_high")}}
+        else:
+            space = [{"steering_angle": _number(row["steering_angle"]), "speed": _number(row["speed"])}
+                     for row in self.table]
+        return {"sensor": sensors, "neural_network": data["neural_network"],
+                "action_space_type": data["action_space_type"], "action_space": space}
+
+    def granularity(self) -> dict[str, Any] | None:
+        values = self._granularity()
+        return values if None not in values.values() else None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if cleaned["action_space_type"] == "continuous":
+            missing = [f for f in self.RANGE_FIELDS if cleaned.get(f) is None]
+        else:
+            missing = [] if self.table else ["actions"]
+            try:  # the four inputs beside the table must make sense too, even when the table was edited
+                garage.vehicle_action_table(self._granularity())
+            except RuleViolation as error:
+                self.add_error(error.field if error.field in self.fields else None, error.message)
+                return cleaned
+        for field in missing:
+            self.add_error(field, "Required for this action space.")
+        if not missing:
+            try:
+                garage.vehicle_build(self.document(), self.granularity())
+            except RuleViolation as error:
+                self.add_error(error.field if error.field in self.fields else None, error.message)
+        return cleaned
+
+
+def _number(text: Any) -> Any:
+    """A table cell as typed: a number where it reads as one (the simulator names anything else)."""
+    try:
+        return float(text) if str(text).strip() not in ("", "nan", "inf", "-inf") else text
+    except (TypeError, ValueError):
+        return text
+
+
+def _granularity_guess(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """The four inputs shown beside a table that was not generated (e.g. edited): its extremes and counts."""
+    angles = sorted({abs(row["steering_angle"]) for row in table}) or [30]
+    speeds = sorted({row["speed"] for row in table}) or [1]
+    steering_count = len({row["steering_angle"] for row in table})
+    return {"max_steering_angle": angles[-1] or 30, "max_speed": speeds[-1],
+            "steering_granularity": steering_count if steering_count in VehicleForm.STEERING_GRANULARITIES else 5,
+            "speed_granularity": len(speeds) if len(speeds) in VehicleForm.SPEED_GRANULARITIES else 3}

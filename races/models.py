@@ -421,3 +421,24 @@ class BracketMatch(models.Model):
         from evaluator.engine import attempts_of
 
         return attempts_of(self.EVALUATION_KIND, self.pk)
+
+
+class Vehicle(models.Model):
+    """A racer's named car in the garage: sensors, network and action space, stored as the simulator's vehicle
+    document (``sim.world.vehicle.Vehicle.to_file_dict()``). Rules in ``races.services.garage``."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vehicles")
+    name = models.CharField(max_length=64)
+    config = models.JSONField(help_text="sim.world.vehicle.Vehicle.to_file_dict()")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="races_vehicle_name_unique",
+                                    violation_error_message="You already have a vehicle with this name."),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

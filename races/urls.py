@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from races.views import brackets, community, models, races, schedule, seasons, submissions, tracks
+from races.views import brackets, community, garage, models, races, schedule, seasons, submissions, tracks
 
 app_name = "races"
 
@@ -31,6 +31,12 @@ urlpatterns = [
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("garage/", garage.garage, name="garage"),
+    path("garage/new/", garage.vehicle_new, name="vehicle_new"),
+    path("garage/action-table.json", garage.action_table_json, name="action_table_json"),
+    path("garage/examples/<slug:slug>/copy/", garage.garage_copy_example, name="garage_copy_example"),
+    path("garage/<int:pk>/", garage.vehicle_edit, name="vehicle_edit"),
+    path("garage/<int:pk>/delete/", garage.vehicle_remove, name="vehicle_delete"),
     path("seasons/", seasons.season_list, name="season_list"),
     path("seasons/new/", seasons.season_create_view, name="season_create"),
     path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),

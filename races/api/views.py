@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from league.uploads import upload_refusal
 from races.api.schema import LeagueAutoSchema
 from races.api.serializers import (
+    ExampleVehicleSerializer,
     InviteCodeSerializer,
     JoinSerializer,
     LeaderboardRowSerializer,
@@ -39,6 +40,8 @@ from races.api.serializers import (
     SubmissionCreateSerializer,
     SubmissionSerializer,
     TrackSerializer,
+    VehicleSerializer,
+    VehicleWriteSerializer,
 )
 from races.models import BracketMatch, Race, Submission, Track
 from races.services import (
@@ -61,6 +64,7 @@ from races.services import (
     submission_allowance,
     submission_create,
 )
+from races.services.garage import vehicle_create, vehicle_delete, vehicle_examples, vehicle_update, vehicles_of
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
 from races.services.profiles import racer_by_alias, racer_profile
 from races.services.racer_models import UPLOAD_TOO_LARGE
@@ -159,6 +163,59 @@ class ModelDetail(LeagueView, generics.RetrieveDestroyAPIView):
 
     def perform_destroy(self, instance) -> None:
         model_delete(instance)
+
+
+# --- garage ---------------------------------------------------------------------------------------------------
+class VehicleList(LeagueView, generics.ListCreateAPIView):
+    """Your garage; POST a vehicle (name, sensor, neural_network, action_space_type, action_space) to add one."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    serializer_class = VehicleSerializer
+
+    def get_queryset(self):
+        return vehicles_of(self.request.user)
+
+    @extend_schema(request=VehicleWriteSerializer, responses={201: VehicleSerializer})
+    def post(self, request, *args, **kwargs):
+        given = VehicleWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        vehicle = vehicle_create(request.user, given.validated_data["name"], given.document())
+        return Response(VehicleSerializer(vehicle).data, status=status.HTTP_201_CREATED)
+
+
+class VehicleDetail(LeagueView, generics.RetrieveDestroyAPIView):
+    """One of your vehicles; PUT replaces it (the same body as creating one), DELETE removes it (models trained
+    with it keep their own copy)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    serializer_class = VehicleSerializer
+
+    def get_queryset(self):
+        return vehicles_of(self.request.user)
+
+    @extend_schema(request=VehicleWriteSerializer, responses={200: VehicleSerializer})
+    def put(self, request, *args, **kwargs):
+        vehicle = self.get_object()
+        given = VehicleWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        vehicle_update(vehicle, given.validated_data["name"], given.document())
+        return Response(VehicleSerializer(vehicle).data)
+
+    def perform_destroy(self, instance) -> None:
+        vehicle_delete(instance)
+
+
+class VehicleExamples(LeagueView, generics.ListAPIView):
+    """The example vehicles shipped with Pitlane (read-only; train with one, or copy its config)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = ExampleVehicleSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return vehicle_examples()
 
 
 # --- races ----------------------------------------------------------------------------------------------------
