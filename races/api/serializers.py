@@ -331,3 +331,25 @@ class ExampleVehicleSerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     config = serializers.JSONField()
+
+
+# --- reward functions -----------------------------------------------------------------------------------------
+class RewardCheckRequestSerializer(serializers.Serializer):
+    source = serializers.CharField(trim_whitespace=False, allow_blank=True,
+                                   help_text="The reward function's Python source (at most 64 kB).")
+    track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all(),
+                                         help_text="The track to validate on (its slug).")
+    direction = serializers.ChoiceField(choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+
+
+class RewardSampleSerializer(serializers.Serializer):
+    car = serializers.CharField(help_text="The synthetic car: start, mid-lap, off track, near finish.")
+    reward = serializers.FloatField()
+
+
+class RewardCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    message = serializers.CharField(help_text="What is wrong (with the line and the params), or that it is valid.")
+    line = serializers.IntegerField(allow_null=True, help_text="The line of the reward function the error is on.")
+    car = serializers.CharField(allow_null=True, help_text="The synthetic car the function failed on.")
+    samples = RewardSampleSerializer(many=True, help_text="Each synthetic car's reward, when valid.")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("vehicles/", views.VehicleList.as_view(), name="api_vehicles"),
     path("vehicles/examples/", views.VehicleExamples.as_view(), name="api_vehicle_examples"),
     path("vehicles/<int:pk>/", views.VehicleDetail.as_view(), name="api_vehicle_detail"),
+    path("reward-functions/validate/", views.RewardFunctionValidate.as_view(), name="api_reward_function_validate"),
     path("races/", views.RaceList.as_view(), name="api_races"),
     path("races/join/", views.RaceJoin.as_view(), name="api_race_join"),
     path("races/<slug:slug>/", views.RaceDetail.as_view(), name="api_race_detail"),

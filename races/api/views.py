@@ -35,6 +35,8 @@ from races.api.serializers import (
     RacerModelSerializer,
     RacerProfileSerializer,
     RaceSerializer,
+    RewardCheckRequestSerializer,
+    RewardCheckSerializer,
     SeasonSerializer,
     StandingsSerializer,
     SubmissionCreateSerializer,
@@ -68,6 +70,12 @@ from races.services.garage import vehicle_create, vehicle_delete, vehicle_exampl
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
 from races.services.profiles import racer_by_alias, racer_profile
 from races.services.racer_models import UPLOAD_TOO_LARGE
+from races.services.reward_functions import (
+    SOURCE_TOO_LARGE,
+    reward_function_check_source,
+    reward_function_throttle,
+    reward_function_validate,
+)
 from races.services.seasons import (
     season_standings,
     season_standings_csv,
@@ -84,6 +92,9 @@ class RuleRefused(APIException):
     STATUS_BY_CODE = {
         "forbidden": status.HTTP_403_FORBIDDEN,
         UPLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        SOURCE_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
+        "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
     }
 
     def __init__(self, violation: RuleViolation) -> None:
@@ -216,6 +227,27 @@ class VehicleExamples(LeagueView, generics.ListAPIView):
 
     def get_queryset(self):
         return vehicle_examples()
+
+
+# --- reward functions -----------------------------------------------------------------------------------------
+class RewardFunctionValidate(LeagueView):
+    """Validate a reward function as ``python -m sim validate-reward`` does: syntax and imports, then the function
+    run on a few synthetic cars of the track, in the evaluator's sandbox. An invalid function is a 200 with
+    ``valid: false``, the message and its line."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    rule_refusals = {"POST": (413, 429, 503)}
+
+    @extend_schema(request=RewardCheckRequestSerializer, responses={200: RewardCheckSerializer})
+    def post(self, request):
+        given = RewardCheckRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        reward_function_check_source(given.validated_data["source"])  # an oversize text is refused before counting
+        reward_function_throttle(request.user)
+        check = reward_function_validate(given.validated_data["source"], given.validated_data["track"],
+                                         given.validated_data["direction"])
+        return Response(check.to_json())
 
 
 # --- races ----------------------------------------------------------------------------------------------------
