@@ -1,6 +1,17 @@
 from django.urls import include, path
 
-from races.views import brackets, community, garage, models, races, schedule, seasons, submissions, tracks
+from races.views import (
+    brackets,
+    community,
+    garage,
+    models,
+    races,
+    schedule,
+    seasons,
+    submissions,
+    tracks,
+    training,
+)
 
 app_name = "races"
 
@@ -29,6 +40,7 @@ urlpatterns = [
     path("matches/<int:pk>/match.json", brackets.match_json, name="match_json"),
     path("matches/<int:pk>/trajectory.png", brackets.match_trajectory_png, name="match_trajectory"),
     path("models/", models.model_list, name="model_list"),
+    path("models/new/training/", training.training_new, name="training_new"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
     path("garage/", garage.garage, name="garage"),

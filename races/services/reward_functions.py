@@ -23,6 +23,7 @@ from races.models import Track
 from races.services.errors import RuleViolation
 from races.services.tracks import track_sim
 from sim.world.reward_check import REPORT_MARKER
+from sim.world.reward_examples import EXAMPLE_FILES, EXAMPLES
 from sim.world.reward_function import DEFAULT_FILENAME, RewardFunctionError, check_source
 
 MAX_SOURCE_CHARS = 64 * 1024  # the longest community reward functions (pasted racing lines) are ~20 kB
@@ -53,6 +54,11 @@ class RewardCheck:
     def to_json(self) -> dict[str, Any]:
         return {"valid": self.valid, "message": self.message, "line": self.line, "car": self.car,
                 "samples": [{"car": car, "reward": reward} for car, reward in self.samples]}
+
+
+def reward_function_examples() -> list[dict[str, str]]:
+    """The reward-function examples the editor offers: the console lab's three, then the community ones."""
+    return [{"name": name, "label": label, "source": EXAMPLES[name]} for name, label in EXAMPLE_FILES.items()]
 
 
 def reward_function_check_source(source: Any) -> str:

@@ -73,6 +73,7 @@
     el("rect", {x: -5, y: -4, width: 10, height: 14, rx: 2, class: "fan-car"}, svg);
   }
 
+  window.PitlaneFan = drawFan;  // the create-model page draws the chosen vehicle with it
   for (const svg of document.querySelectorAll("svg[data-fan]")) {
     try { drawFan(svg, JSON.parse(svg.dataset.fan)); } catch (error) { console.error(error); }
   }
