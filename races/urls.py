@@ -43,6 +43,7 @@ urlpatterns = [
     path("models/new/training/", training.training_new, name="training_new"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("models/<int:pk>/reward-graph.png", models.model_reward_graph, name="model_reward_graph"),
     path("garage/", garage.garage, name="garage"),
     path("garage/new/", garage.vehicle_new, name="vehicle_new"),
     path("garage/action-table.json", garage.action_table_json, name="action_table_json"),

@@ -155,3 +155,52 @@ def test_a_valid_post_reaches_training_start(make_racer, tracks):
         assert "not available on this server yet" in str(response.context["form"].non_field_errors())
     else:
         assert response.status_code in (302, 400)  # started, or refused with its reason on the form
+
+
+# --- the model page: what training packed ---------------------------------------------------------------------
+def test_the_model_page_highlights_the_reward_function_and_redraws_the_reward_graph(make_racer, tmp_path):
+    import io
+    import json
+
+    from races.services import model_upload
+    from sim.io.archive import write_model_archive
+    from sim.learn.networks import build_actor_critic
+    from sim.world.vehicle import DiscreteActionSpace, Vehicle
+    from tests.races.conftest import TEST_NETWORK
+
+    vehicle = Vehicle(sensors=("FRONT_FACING_CAMERA",), neural_network=TEST_NETWORK,
+                      action_space=DiscreteActionSpace.from_granularity(30, 3, 1, 2))
+    iterations = [{"iteration": i, "mean_reward": 10.0 * i, "mean_progress": 5.0 * i, "elapsed_seconds": 60.0 * i,
+                   "evaluation_mean_progress": 4.0 * i, "is_best": i == 2} for i in range(4)]
+    iterations.append({"iteration": "bad", "mean_reward": "nan"})  # untrusted rows are skipped, never drawn
+    episodes = [{"iteration": i, "reward": 9.0 * i, "progress": 5.0, "phase": "training"} for i in range(4)]
+    archive = write_model_archive(
+        tmp_path / "model.tar.gz", vehicle, build_actor_critic(vehicle, seed=2).state_dict(),
+        reward_function_source=EXAMPLES["example_2_prevent_zig_zag"],
+        training_metrics={"iterations.json": json.dumps({"iterations": iterations}),
+                          "episodes.json": json.dumps({"episodes": episodes}),
+                          "reward_graph.png": b"\x89PNG not ours to serve"})
+    racer = make_racer()
+    model = model_upload(racer, "trained", io.BytesIO(archive.read_bytes()))
+    client = client_for(racer)
+    page = client.get(f"/models/{model.pk}/").content.decode()
+    assert 'class="code-editor readonly"' in page and "data-fallback" in page
+    assert '<span class="tok-keyword">def</span>' in page  # the server's highlighting, shown before the editor loads
+    assert f'src="/models/{model.pk}/reward-graph.png"' in page
+    graph = client.get(f"/models/{model.pk}/reward-graph.png")
+    assert graph.status_code == 200 and graph["Content-Type"] == "image/png"
+    assert graph.content.startswith(b"\x89PNG\r\n") and b"not ours" not in graph.content  # redrawn, not the archive's
+    other = client_for(make_racer())
+    assert other.get(f"/models/{model.pk}/reward-graph.png").status_code == 404
+
+
+def test_a_model_without_metrics_has_no_graph(make_racer, archive_bytes):
+    import io
+
+    from races.services import model_upload
+
+    racer = make_racer()
+    model = model_upload(racer, "bare", io.BytesIO(archive_bytes))
+    client = client_for(racer)
+    assert "The archive holds no training metrics." in client.get(f"/models/{model.pk}/").content.decode()
+    assert client.get(f"/models/{model.pk}/reward-graph.png").status_code == 404

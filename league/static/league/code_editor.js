@@ -15,6 +15,8 @@
   function setUp(box) {
     const textarea = box.querySelector("textarea");
     const readonly = box.classList.contains("readonly");
+    const fallback = box.querySelector("[data-fallback]");  // the server's highlighting, for pages without JS
+    if (fallback) fallback.remove();
     const editor = CodeMirror.fromTextArea(textarea, {
       mode: {name: "python", version: 3}, lineNumbers: true, indentUnit: 4, tabSize: 4, readOnly: readonly,
       gutters: ["CodeMirror-linenumbers", "cm-error-gutter"], viewportMargin: readonly ? Infinity : 10,
