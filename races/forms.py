@@ -479,6 +479,9 @@ class TrainingForm(forms.Form):
         self.open_races = [race for race, _ in races_open_to(user)]
         self.fields["submit_to"].choices = [("", "— no race —")] + [(race.pk, race.name) for race in self.open_races]
         self.initial.setdefault("reward_function", EXAMPLES["example_1_follow_center_line"])
+        # The racer's first garage vehicle, else the lab's car (the examples are listed alphabetically).
+        mine = [key for key in self.fields["vehicle"].choices if key[0].startswith(garage.GARAGE_KEY_PREFIX)]
+        self.initial.setdefault("vehicle", mine[0][0] if mine else f"{garage.EXAMPLE_KEY_PREFIX}original_deepracer")
 
     def clean_reward_function(self) -> str:
         source = self.cleaned_data["reward_function"]
