@@ -15,9 +15,11 @@ ago goes first, and an owner with a running attempt counts as served now). Attem
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+import tempfile
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 
 from django.core.files import File
@@ -28,13 +30,15 @@ from django.utils import timezone
 from evaluator.config import EvaluatorSettings, evaluator_settings
 from evaluator.contract import CarRun, Job, MatchJob, MatchResult, RaceJob, RaceResult
 from evaluator.models import EvaluationAttempt
+from evaluator.sandbox import SandboxLimits, SandboxOutcome, SandboxUnavailable, run_sandboxed
 
 __all__ = [
     "CarRun", "EvaluationAttempt", "EvaluationTarget", "EvaluatorSettings", "Job", "MatchJob", "MatchResult",
-    "ModelArchive", "QueuePlace", "RaceJob", "RaceResult", "SandboxWork", "TargetAction", "TargetActionRefused",
-    "TargetLabel", "UnknownTargetKind", "attempts_of", "evaluator_settings", "nudge_workers", "pending_in_fair_order",
-    "queue_position", "queue_positions", "register_target", "registered_kinds", "target_for", "unregister_target",
-    "work_cancel", "work_forget", "work_is_active", "work_request",
+    "ModelArchive", "QueuePlace", "RaceJob", "RaceResult", "SandboxLimits", "SandboxOutcome", "SandboxUnavailable",
+    "SandboxWork", "TargetAction", "TargetActionRefused", "TargetLabel", "UnknownTargetKind", "attempts_of",
+    "evaluator_settings", "nudge_workers", "pending_in_fair_order", "queue_position", "queue_positions",
+    "register_target", "registered_kinds", "sandbox_run", "target_for", "unregister_target", "work_cancel",
+    "work_forget", "work_is_active", "work_request",
 ]
 
 log = logging.getLogger(__name__)
@@ -288,3 +292,14 @@ def _pending_ids_by_kind() -> dict[str, set[int]]:
     for kind, target_id in pending.values_list("target_kind", "target_id"):
         by_kind.setdefault(kind, set()).add(target_id)
     return by_kind
+
+
+# ------------------------------------------------------------------------------------------ a short sandboxed run
+def sandbox_run(python_args: Sequence[str], stdin: bytes, limits: SandboxLimits) -> SandboxOutcome:
+    """Run ``python <python_args>`` (a module of the read-only ``sim`` code, e.g. ``["-m",
+    "sim.world.reward_check"]``) in the sandbox now, in the caller's process, with an empty ``/model``: for short
+    checks of untrusted code a racer waits for (the Validate button), not for queued work. Raises
+    ``SandboxUnavailable`` where the sandbox cannot run and the fallback is not allowed."""
+    with tempfile.TemporaryDirectory(prefix="pitlane-check-") as folder:
+        return run_sandboxed(python_args, stdin, Path(folder) / "model", Path(folder) / "scratch", limits,
+                             allow_fallback=evaluator_settings().sandbox_allow_fallback)

@@ -25,6 +25,7 @@ from races.models import (
     Season,
     Submission,
     Track,
+    Vehicle,
 )
 from races.services import (
     RuleViolation,
@@ -40,6 +41,7 @@ from races.services import (
     track_parse_route,
     track_update,
 )
+from races.services.garage import vehicle_build, vehicle_create, vehicle_delete, vehicle_facts, vehicle_update
 from races.services.presenters import qualified_score, racer_name
 from races.services.race_settings import SETTINGS_FIELDS, race_with_type_defaults
 from races.services.seasons import season_validate_settings
@@ -367,6 +369,56 @@ class LeaderboardEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # rows come from scored runs only
+
+
+# --- garage -------------------------------------------------------------------------------------------------------
+class VehicleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Vehicle
+        fields = ["owner", "name", "config"]
+        help_texts = {"config": "The vehicle document (as a vehicle file of sim/world/vehicles): sensor, "
+                                "neural_network, action_space_type, action_space."}
+
+    def clean(self):
+        cleaned = super().clean()
+        if isinstance(cleaned.get("config"), dict):
+            try:
+                vehicle_build(cleaned["config"], name=cleaned.get("name") or "")
+            except RuleViolation as error:
+                self.add_error("config", error.message)
+        elif "config" in cleaned:
+            self.add_error("config", "The vehicle must be a JSON object.")
+        return cleaned
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(admin.ModelAdmin):
+    """Racers' garage vehicles; saved and deleted through ``races.services.garage``."""
+
+    form = VehicleAdminForm
+    list_display = ["name", "owner", "summary", "updated_at"]
+    search_fields = ["name", "owner__username"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(description="Vehicle")
+    def summary(self, vehicle: Vehicle) -> str:
+        facts = vehicle_facts(vehicle.config)
+        actions = "continuous" if facts["action_space_type"] == "continuous" else f"{len(facts['actions'])} actions"
+        return f"{' + '.join(facts['sensors'])}, {facts['network']}, {actions}"
+
+    def save_model(self, request, obj: Vehicle, form, change: bool) -> None:
+        if change:
+            vehicle_update(obj, obj.name, obj.config)
+        else:
+            created = vehicle_create(obj.owner, obj.name, obj.config)
+            obj.pk, obj.config, obj.created_at = created.pk, created.config, created.created_at
+
+    def delete_model(self, request, obj: Vehicle) -> None:
+        vehicle_delete(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for vehicle in queryset:
+            vehicle_delete(vehicle)
 
 
 # --- seasons ----------------------------------------------------------------------------------------------------

@@ -470,3 +470,24 @@ class ModelEvaluation(models.Model):
         # A minute a lap at least: a slow car's ten laps must not run into a race's 3-minute cap.
         return Race(name=f"Evaluation of {self.model.name}", track=self.track, direction=self.direction,
                     total_laps=self.total_laps, time_cap_s=max(180, 60 * self.total_laps), **values)
+
+
+class Vehicle(models.Model):
+    """A racer's named car in the garage: sensors, network and action space, stored as the simulator's vehicle
+    document (``sim.world.vehicle.Vehicle.to_file_dict()``). Rules in ``races.services.garage``."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="vehicles")
+    name = models.CharField(max_length=64)
+    config = models.JSONField(help_text="sim.world.vehicle.Vehicle.to_file_dict()")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="races_vehicle_name_unique",
+                                    violation_error_message="You already have a vehicle with this name."),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,18 @@
 from django.urls import include, path
 
-from races.views import brackets, community, evaluations, models, races, schedule, seasons, submissions, tracks
+from races.views import (
+    brackets,
+    community,
+    evaluations,
+    garage,
+    models,
+    races,
+    schedule,
+    seasons,
+    submissions,
+    tracks,
+    training,
+)
 
 app_name = "races"
 
@@ -29,6 +41,7 @@ urlpatterns = [
     path("matches/<int:pk>/match.json", brackets.match_json, name="match_json"),
     path("matches/<int:pk>/trajectory.png", brackets.match_trajectory_png, name="match_trajectory"),
     path("models/", models.model_list, name="model_list"),
+    path("models/new/training/", training.training_new, name="training_new"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
     path("models/<int:pk>/evaluate/", evaluations.model_evaluate, name="model_evaluate"),
@@ -36,6 +49,13 @@ urlpatterns = [
     path("evaluations/<int:pk>/status.json", evaluations.evaluation_status_json, name="evaluation_status_json"),
     path("evaluations/<int:pk>/trajectory.png", evaluations.evaluation_trajectory_png, name="evaluation_trajectory"),
     path("evaluations/<int:pk>/simtrace.csv", evaluations.evaluation_simtrace_csv, name="evaluation_simtrace"),
+    path("models/<int:pk>/reward-graph.png", models.model_reward_graph, name="model_reward_graph"),
+    path("garage/", garage.garage, name="garage"),
+    path("garage/new/", garage.vehicle_new, name="vehicle_new"),
+    path("garage/action-table.json", garage.action_table_json, name="action_table_json"),
+    path("garage/examples/<slug:slug>/copy/", garage.garage_copy_example, name="garage_copy_example"),
+    path("garage/<int:pk>/", garage.vehicle_edit, name="vehicle_edit"),
+    path("garage/<int:pk>/delete/", garage.vehicle_remove, name="vehicle_delete"),
     path("seasons/", seasons.season_list, name="season_list"),
     path("seasons/new/", seasons.season_create_view, name="season_create"),
     path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),

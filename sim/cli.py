@@ -22,7 +22,7 @@ from sim.io.archive import ArchiveError, load_actor_critic
 from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
 from sim.race.scoring import RankingMethod, ScoringError, format_lap_time, score_run
 from sim.world.reward_examples import EXAMPLE_FILES, example_source
-from sim.world.reward_function import RewardFunctionError, validate_reward_function
+from sim.world.reward_function import RewardFunctionError
 from sim.world.rules import RaceRules
 from sim.world.track_catalog import available_tracks, get_track, track_argument
 from sim.world.vehicle import Vehicle, VehicleError, get_vehicle, list_vehicles
@@ -213,15 +213,12 @@ def cmd_tracks(args: argparse.Namespace) -> int:
 
 
 def cmd_validate_reward(args: argparse.Namespace) -> int:
-    from sim.world.params import synthetic_params
+    from sim.world.reward_check import reward_samples  # the same check the league's Validate button runs
 
     path = Path(args.reward_function)
     track = get_track(args.track, args.tracks_dir)
-    names, params = synthetic_params(track)
-    reward_function = validate_reward_function(path.read_text(encoding="utf-8"), params, names=names,
-                                               filename=path.name)
-    for name, values in zip(names, params, strict=True):
-        print(f"  {name:<12} reward {reward_function(values):.4f}")
+    for name, reward in reward_samples(path.read_text(encoding="utf-8"), track, filename=path.name):
+        print(f"  {name:<12} reward {reward:.4f}")
     print(f"{path} is valid")
     return 0
 

@@ -38,6 +38,8 @@ _DESCRIPTIONS = {
     403: "Not allowed (not the organiser, or a session request without its CSRF token).",
     404: "Not found, or not visible to you (private races), or a page beyond the last.",
     413: "The upload is beyond the size limit.",
+    429: "Too many requests: wait a moment and try again.",
+    503: "The server cannot do this right now (e.g. no sandbox to run code in).",
 }
 
 

@@ -9,8 +9,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from races.models import ModelEvaluation, Race, RaceParticipant, RacerModel, Season, Submission, Track
+from races.models import ModelEvaluation, Race, RaceParticipant, RacerModel, Season, Submission, Track, Vehicle
 from races.services import race_invite_path
+from races.services.garage import SENSOR_LABELS
+from sim.world.vehicle import NEURAL_NETWORKS
 
 
 class TrackSerializer(serializers.ModelSerializer):
@@ -330,3 +332,60 @@ class RacerProfileSerializer(serializers.Serializer):
     seasons = ProfileSeasonSerializer(many=True)
     races = ProfileRaceSerializer(many=True)
     models = ProfileModelSerializer(many=True)
+
+
+# --- the garage -----------------------------------------------------------------------------------------------
+class VehicleSerializer(serializers.ModelSerializer):
+    config = serializers.JSONField(read_only=True, help_text="The vehicle document (sim.world.vehicle's vehicle "
+                                                              "file): name, sensor, neural_network, "
+                                                              "action_space_type, action_space, ...")
+
+    class Meta:
+        model = Vehicle
+        fields = ["id", "name", "config", "created_at", "updated_at"]
+
+
+class VehicleWriteSerializer(serializers.Serializer):
+    """A vehicle as a racer sends it; the simulator's rules are checked by ``races.services.garage``."""
+
+    name = serializers.CharField(min_length=1, max_length=64)
+    sensor = serializers.ListField(child=serializers.ChoiceField(choices=list(SENSOR_LABELS)), min_length=1,
+                                   max_length=2, help_text="One camera, and at most one lidar.")
+    neural_network = serializers.ChoiceField(choices=list(NEURAL_NETWORKS))
+    action_space_type = serializers.ChoiceField(choices=["discrete", "continuous"])
+    action_space = serializers.JSONField(
+        help_text='Discrete: a list of {"steering_angle", "speed"}, or the console’s four inputs '
+                  '{"max_steering_angle", "steering_granularity", "max_speed", "speed_granularity"}. Continuous: '
+                  '{"steering_angle": {"low", "high"}, "speed": {"low", "high"}}.')
+
+    def document(self) -> dict:
+        data = self.validated_data
+        return {key: data[key] for key in ("sensor", "neural_network", "action_space_type", "action_space")}
+
+
+class ExampleVehicleSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    config = serializers.JSONField()
+
+
+# --- reward functions -----------------------------------------------------------------------------------------
+class RewardCheckRequestSerializer(serializers.Serializer):
+    source = serializers.CharField(trim_whitespace=False, allow_blank=True,
+                                   help_text="The reward function's Python source (at most 64 kB).")
+    track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all(),
+                                         help_text="The track to validate on (its slug).")
+    direction = serializers.ChoiceField(choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+
+
+class RewardSampleSerializer(serializers.Serializer):
+    car = serializers.CharField(help_text="The synthetic car: start, mid-lap, off track, near finish.")
+    reward = serializers.FloatField()
+
+
+class RewardCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    message = serializers.CharField(help_text="What is wrong (with the line and the params), or that it is valid.")
+    line = serializers.IntegerField(allow_null=True, help_text="The line of the reward function the error is on.")
+    car = serializers.CharField(allow_null=True, help_text="The synthetic car the function failed on.")
+    samples = RewardSampleSerializer(many=True, help_text="Each synthetic car's reward, when valid.")

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from league.uploads import upload_refusal
 from races.api.schema import LeagueAutoSchema
 from races.api.serializers import (
+    ExampleVehicleSerializer,
     InviteCodeSerializer,
     JoinSerializer,
     LeaderboardRowSerializer,
@@ -36,11 +37,15 @@ from races.api.serializers import (
     RacerModelSerializer,
     RacerProfileSerializer,
     RaceSerializer,
+    RewardCheckRequestSerializer,
+    RewardCheckSerializer,
     SeasonSerializer,
     StandingsSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
     TrackSerializer,
+    VehicleSerializer,
+    VehicleWriteSerializer,
 )
 from races.models import BracketMatch, Race, Submission, Track
 from races.services import (
@@ -63,6 +68,7 @@ from races.services import (
     submission_allowance,
     submission_create,
 )
+from races.services.garage import vehicle_create, vehicle_delete, vehicle_examples, vehicle_update, vehicles_of
 from races.services.model_evaluations import (
     model_evaluation_create,
     model_evaluation_queue_position,
@@ -72,6 +78,12 @@ from races.services.model_evaluations import (
 from races.services.presenters import bracket_match_detail, bracket_summary, submission_summary
 from races.services.profiles import racer_by_alias, racer_profile
 from races.services.racer_models import UPLOAD_TOO_LARGE
+from races.services.reward_functions import (
+    SOURCE_TOO_LARGE,
+    reward_function_check_source,
+    reward_function_throttle,
+    reward_function_validate,
+)
 from races.services.seasons import (
     season_standings,
     season_standings_csv,
@@ -88,6 +100,9 @@ class RuleRefused(APIException):
     STATUS_BY_CODE = {
         "forbidden": status.HTTP_403_FORBIDDEN,
         UPLOAD_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        SOURCE_TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        "throttled": status.HTTP_429_TOO_MANY_REQUESTS,
+        "unavailable": status.HTTP_503_SERVICE_UNAVAILABLE,
     }
 
     def __init__(self, violation: RuleViolation) -> None:
@@ -167,6 +182,80 @@ class ModelDetail(LeagueView, generics.RetrieveDestroyAPIView):
 
     def perform_destroy(self, instance) -> None:
         model_delete(instance)
+
+
+# --- garage ---------------------------------------------------------------------------------------------------
+class VehicleList(LeagueView, generics.ListCreateAPIView):
+    """Your garage; POST a vehicle (name, sensor, neural_network, action_space_type, action_space) to add one."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    serializer_class = VehicleSerializer
+
+    def get_queryset(self):
+        return vehicles_of(self.request.user)
+
+    @extend_schema(request=VehicleWriteSerializer, responses={201: VehicleSerializer})
+    def post(self, request, *args, **kwargs):
+        given = VehicleWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        vehicle = vehicle_create(request.user, given.validated_data["name"], given.document())
+        return Response(VehicleSerializer(vehicle).data, status=status.HTTP_201_CREATED)
+
+
+class VehicleDetail(LeagueView, generics.RetrieveDestroyAPIView):
+    """One of your vehicles; PUT replaces it (the same body as creating one), DELETE removes it (models trained
+    with it keep their own copy)."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    serializer_class = VehicleSerializer
+
+    def get_queryset(self):
+        return vehicles_of(self.request.user)
+
+    @extend_schema(request=VehicleWriteSerializer, responses={200: VehicleSerializer})
+    def put(self, request, *args, **kwargs):
+        vehicle = self.get_object()
+        given = VehicleWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        vehicle_update(vehicle, given.validated_data["name"], given.document())
+        return Response(VehicleSerializer(vehicle).data)
+
+    def perform_destroy(self, instance) -> None:
+        vehicle_delete(instance)
+
+
+class VehicleExamples(LeagueView, generics.ListAPIView):
+    """The example vehicles shipped with Pitlane (read-only; train with one, or copy its config)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = ExampleVehicleSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return vehicle_examples()
+
+
+# --- reward functions -----------------------------------------------------------------------------------------
+class RewardFunctionValidate(LeagueView):
+    """Validate a reward function as ``python -m sim validate-reward`` does: syntax and imports, then the function
+    run on a few synthetic cars of the track, in the evaluator's sandbox. An invalid function is a 200 with
+    ``valid: false``, the message and its line."""
+
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    rule_refusals = {"POST": (413, 429, 503)}
+
+    @extend_schema(request=RewardCheckRequestSerializer, responses={200: RewardCheckSerializer})
+    def post(self, request):
+        given = RewardCheckRequestSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        reward_function_check_source(given.validated_data["source"])  # an oversize text is refused before counting
+        reward_function_throttle(request.user)
+        check = reward_function_validate(given.validated_data["source"], given.validated_data["track"],
+                                         given.validated_data["direction"])
+        return Response(check.to_json())
 
 
 # --- races ----------------------------------------------------------------------------------------------------

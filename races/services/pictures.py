@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from races.models import BracketMatch, ModelEvaluation, Race, Run, Submission, Track
+from races.models import BracketMatch, ModelEvaluation, Race, RacerModel, Run, Submission, Track
 from races.services.presenters import bracket_match_title, racer_name
 from races.services.race_settings import race_box_corners, race_objects_spec
 from races.services.tracks import track_sim
@@ -48,6 +48,29 @@ def race_track_picture(race: Race) -> bytes:
     png = cache.get(key)
     if png is None:  # boxes are built from the spec only when the picture is drawn
         png = track_preview_png(track_sim(race.track, race.direction), boxes=race_box_corners(race))
+        cache.set(key, png, timeout=RACE_PICTURE_TIMEOUT_S)
+    return png
+
+
+def model_reward_graph_png(model: RacerModel, contents: dict) -> bytes | None:
+    """The model's reward graph (the console's curves), drawn by ``sim.learn.reward_graph`` from the checked numbers
+    of ``racer_models.model_contents``; cached per archive (an archive never changes). None without metrics."""
+    graph = contents.get("reward_graph")
+    if not graph:
+        return None
+    key = f"reward-graph:v1:{model.sha256}"
+    png = cache.get(key)
+    if png is None:
+        from matplotlib import pyplot as plt
+
+        from sim.learn.reward_graph import reward_graph_figure
+
+        figure = reward_graph_figure(graph["iterations"], graph["episodes"], graph["best_iteration"],
+                                     title=f"Reward graph — {model.name}")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        plt.close(figure)
+        png = buffer.getvalue()
         cache.set(key, png, timeout=RACE_PICTURE_TIMEOUT_S)
     return png
 

@@ -340,6 +340,8 @@ def model_summary(model, contents: dict[str, Any]) -> dict[str, Any]:
         "action_space_type": metadata.get("action_space_type") or "discrete",
         "parameter_count": contents.get("parameter_count"),
         "reward_function_html": python_highlight(source) if source else None,
+        "reward_function_source": source or "",
+        "has_reward_graph": bool(contents.get("reward_graph")),
         "hyperparameters": [
             {"key": key, "label": HYPERPARAMETER_WORDS.get(key, key.replace("_", " ").capitalize()), "value": value}
             for key, value in hyperparameters.items()

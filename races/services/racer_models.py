@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -92,7 +93,7 @@ def model_contents(model: RacerModel) -> dict[str, Any]:
     The archive is read (and validated again: it is untrusted data) once per content hash and the answer cached,
     since an archive never changes. ``error`` says why nothing could be read (e.g. the file is missing).
     """
-    key = f"model-contents:v1:{model.sha256}"
+    key = f"model-contents:v2:{model.sha256}"
     contents = cache.get(key)
     if contents is None:
         contents = _read_contents(model)
@@ -118,7 +119,46 @@ def _read_contents(model: RacerModel) -> dict[str, Any]:
             "hyperparameters": info.hyperparameters,
             "training_seconds": _training_seconds(unpacked),
             "metrics_files": list(info.metrics_files),
+            "reward_graph": _reward_graph_rows(unpacked),
         }
+
+
+MAX_GRAPH_ITERATIONS, MAX_GRAPH_EPISODES = 2000, 20_000
+
+
+def _reward_graph_rows(unpacked: Path) -> dict[str, Any] | None:
+    """The numbers the reward graph is drawn from (``metrics/iterations.json`` and ``episodes.json``), checked one by
+    one: the archive is untrusted, so the graph is redrawn from these numbers, never served from its PNG."""
+
+    def number(value: Any) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return None
+        return float(value)
+
+    def rows(name: str, keys: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+        try:
+            document = json.loads((unpacked / "metrics" / f"{name}.json").read_text(encoding="utf-8"))[name]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            return []
+        found = []
+        for row in document[:limit] if isinstance(document, list) else []:
+            if not isinstance(row, dict):
+                continue
+            values = {key: number(row.get(key)) for key in keys}
+            if values["iteration"] is None or any(values[key] is None for key in keys[1:3]):
+                continue
+            found.append({**values, "iteration": int(values["iteration"]), "is_best": row.get("is_best") is True,
+                          "phase": row.get("phase")})
+        return found
+
+    iterations = rows("iterations", ("iteration", "mean_reward", "mean_progress", "evaluation_mean_progress"),
+                      MAX_GRAPH_ITERATIONS)
+    if not iterations:
+        return None
+    episodes = [row for row in rows("episodes", ("iteration", "reward", "progress"), MAX_GRAPH_EPISODES)
+                if row["phase"] in (None, "training")]
+    best = [row["iteration"] for row in iterations if row["is_best"]]
+    return {"iterations": iterations, "episodes": episodes, "best_iteration": best[-1] if best else None}
 
 
 def _training_seconds(unpacked: Path) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,6 +12,7 @@ from league.uploads import upload_refusal
 from races.forms import ModelEvaluationForm, ModelUploadForm
 from races.models import RacerModel
 from races.services import RuleViolation, model_delete, model_upload, models_of
+from races.services.pictures import model_reward_graph_png
 from races.services.presenters import model_summary, network_words, qualified_score, sensor_words, submission_badge
 from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
 from races.services.submissions import races_open_to
@@ -64,6 +66,15 @@ def model_detail(request, pk: int):
         "open_races": races_open_to(request.user) if model.status == RacerModel.Status.VALID else [],
         "evaluate_form": ModelEvaluationForm(), "evaluations": evaluations,
     })
+
+
+@login_required
+def model_reward_graph(request, pk: int):
+    model = get_object_or_404(models_of(request.user), pk=pk)
+    png = model_reward_graph_png(model, model_contents(model))
+    if png is None:
+        raise Http404("This model's archive has no training metrics.")
+    return HttpResponse(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @login_required

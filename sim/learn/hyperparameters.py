@@ -14,10 +14,26 @@ from typing import Any
 from sim.world.quoting import brief_repr
 
 LOSS_TYPES = ("huber", "mean squared error")
+# The console's ranges (SPEC §5), inclusive: the one place they are written (forms and the API read them here).
+RANGES: dict[str, tuple[float, float]] = {
+    "batch_size": (32, 512),
+    "num_epochs": (3, 10),
+    "learning_rate": (1e-8, 1e-3),
+    "entropy": (0.0, 1.0),
+    "discount_factor": (0.0, 1.0),
+    "episodes_between_training": (5, 100),
+    "clip_epsilon": (0.01, 0.5),
+    "gae_lambda": (0.0, 1.0),
+}
+INTEGER_HYPERPARAMETERS = ("batch_size", "num_epochs", "episodes_between_training")
 
 
 class HyperparameterError(ValueError):
-    """A hyperparameter is missing, of the wrong type or outside the console's range."""
+    """A hyperparameter is missing, of the wrong type or outside the console's range; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -35,17 +51,13 @@ class Hyperparameters:
     gae_lambda: float = 0.95
 
     def __post_init__(self) -> None:
-        _check_int("batch_size", self.batch_size, 32, 512)
-        _check_int("num_epochs", self.num_epochs, 3, 10)
-        _check_float("learning_rate", self.learning_rate, 1e-8, 1e-3)
-        _check_float("entropy", self.entropy, 0.0, 1.0)
-        _check_float("discount_factor", self.discount_factor, 0.0, 1.0)
-        _check_int("episodes_between_training", self.episodes_between_training, 5, 100)
-        _check_float("clip_epsilon", self.clip_epsilon, 0.01, 0.5)
-        _check_float("gae_lambda", self.gae_lambda, 0.0, 1.0)
+        for name, (low, high) in RANGES.items():
+            check = _check_int if name in INTEGER_HYPERPARAMETERS else _check_float
+            check(name, getattr(self, name), low, high)
         if self.loss_type not in LOSS_TYPES:
             raise HyperparameterError(
-                f"loss_type must be one of {', '.join(repr(t) for t in LOSS_TYPES)}, got {self.loss_type!r}"
+                f"loss_type must be one of {', '.join(repr(t) for t in LOSS_TYPES)}, got {self.loss_type!r}",
+                "loss_type",
             )
 
     @classmethod
@@ -54,7 +66,7 @@ class Hyperparameters:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise HyperparameterError(f"unknown hyperparameter(s): {', '.join(unknown)}")
+            raise HyperparameterError(f"unknown hyperparameter(s): {', '.join(unknown)}", unknown[0])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,23 +107,23 @@ class Hyperparameters:
         return cls(**{ours: values[theirs] for theirs, ours in mapping.items() if theirs in values})
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
+def _check_int(name: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise HyperparameterError(f"{name} must be an integer, got {brief_repr(value)}")
+        raise HyperparameterError(f"{name} must be an integer, got {brief_repr(value)}", name)
     if not low <= value <= high:
-        raise HyperparameterError(f"{name} must be between {low} and {high}, got {brief_repr(value)}")
+        raise HyperparameterError(f"{name} must be between {low:g} and {high:g}, got {brief_repr(value)}", name)
 
 
 def _check_float(name: str, value: Any, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise HyperparameterError(f"{name} must be a number, got {brief_repr(value)}")
+        raise HyperparameterError(f"{name} must be a number, got {brief_repr(value)}", name)
     try:
         number = float(value)
     except OverflowError:  # an int beyond the float range
-        raise HyperparameterError(f"{name} is out of range, got {brief_repr(value)}") from None
+        raise HyperparameterError(f"{name} is out of range, got {brief_repr(value)}", name) from None
     if not math.isfinite(number):  # "between 0 and 1, got nan" would hide what is wrong
-        raise HyperparameterError(f"{name} must be a finite number, got {value!r}")
+        raise HyperparameterError(f"{name} must be a finite number, got {value!r}", name)
     if not low <= number <= high:
-        raise HyperparameterError(f"{name} must be between {low:g} and {high:g}, got {number:g}")
+        raise HyperparameterError(f"{name} must be between {low:g} and {high:g}, got {number:g}", name)
 
 

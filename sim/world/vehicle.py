@@ -236,6 +236,21 @@ class DiscreteActionSpace:
         actions = tuple(Action(angle, speed) for angle in angles for speed in speeds)
         return cls(actions, Granularity(max_angle, steering_granularity, top_speed, speed_granularity))
 
+    @classmethod
+    def from_table(cls, actions: Any, granularity: Mapping[str, Any] | None = None) -> DiscreteActionSpace:
+        """An action table the racer may have edited row by row (the garage): ``actions`` as in
+        ``model_metadata.json``. When the table is exactly what ``granularity`` (the console's four inputs)
+        generates, the space keeps those inputs, so the vehicle file shows them; an edited table stands on its own."""
+        space = cls.from_metadata(actions)
+        if granularity is None:
+            return space
+        _check_keys("action_space", granularity, tuple(Granularity.__dataclass_fields__))
+        try:
+            generated = cls.from_granularity(**granularity)
+        except VehicleError:
+            return space  # inputs that generate nothing valid cannot describe a valid table
+        return generated if generated == space else space
+
     @property
     def n(self) -> int:
         return len(self.actions)
