@@ -263,6 +263,10 @@ PITLANE_EVAL_LEASE_S = _env_int("PITLANE_EVAL_LEASE_S", 60)
 PITLANE_EVAL_MAX_ATTEMPTS = _env_int("PITLANE_EVAL_MAX_ATTEMPTS", 3)
 PITLANE_EVAL_MAX_CONCURRENT_PER_RACER = _env_int("PITLANE_EVAL_MAX_CONCURRENT_PER_RACER", 1)
 PITLANE_EVAL_STALE_PENDING_S = _env_int("PITLANE_EVAL_STALE_PENDING_S", 120)
+# Training jobs (races.services.training): the run's in-memory scratch (checkpoints, the export) and how often its
+# files are copied to storage while it runs (a killed worker loses at most that much, or the iteration under way).
+PITLANE_TRAINING_SCRATCH_MB = _env_int("PITLANE_TRAINING_SCRATCH_MB", 1024)
+PITLANE_TRAINING_PROGRESS_S = _env_int("PITLANE_TRAINING_PROGRESS_S", 3)
 # Without bubblewrap the evaluator refuses to run untrusted models unless this accepts the weaker sandbox.
 PITLANE_SANDBOX_ALLOW_FALLBACK = _env_bool("PITLANE_SANDBOX_ALLOW_FALLBACK", False)
 # setup_league enters a driver-cloned baseline model in the demo race (trains for ~20 s once).
