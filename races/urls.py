@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from races.views import brackets, community, models, races, schedule, seasons, submissions, tracks
+from races.views import brackets, community, models, races, schedule, seasons, submissions, tracks, training
 
 app_name = "races"
 
@@ -31,6 +31,12 @@ urlpatterns = [
     path("models/", models.model_list, name="model_list"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("training/", training.training_list, name="training_list"),
+    path("training/<int:pk>/", training.training_detail, name="training_detail"),
+    path("training/<int:pk>/progress.json", training.training_progress_json, name="training_progress"),
+    path("training/<int:pk>/trajectories.png", training.training_trajectories, name="training_trajectories"),
+    path("training/<int:pk>/reward-graph.png", training.training_reward_graph, name="training_reward_graph"),
+    path("training/<int:pk>/stop/", training.training_stop_view, name="training_stop"),
     path("seasons/", seasons.season_list, name="season_list"),
     path("seasons/new/", seasons.season_create_view, name="season_create"),
     path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),
