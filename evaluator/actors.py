@@ -1,4 +1,11 @@
-"""Dramatiq actors of the evaluator. Messages are nudges; the database decides what runs (see services)."""
+"""Dramatiq actors of the evaluator. Messages are nudges; the database decides what runs (see services).
+
+One "evaluate next" actor per queue: ``evaluate_next`` on the default queue (submissions, matches), and one for
+each other queue a target kind registered (``evaluator.engine.register_target(..., queue=...)``), e.g. the
+training jobs' own queue. An operator runs workers per queue (``rundramatiq --queues training``), so long jobs
+never take the evaluation workers. The actors of every registered queue exist once the apps are ready (this module
+is imported after ``django.setup()``); a queue registered later gets its actor on its first nudge.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +16,61 @@ import dramatiq
 from evaluator import sandbox
 from evaluator.config import evaluator_settings
 from evaluator.dbretry import with_database_retry
-from evaluator.engine import nudge_workers
+from evaluator.engine import DEFAULT_QUEUE, kinds_in_queue, nudge_workers, registered_queues
 from evaluator.execution import execute_attempt, worker_identity
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempts_reap
 
 log = logging.getLogger(__name__)
+# Long jobs (a training runs for hours) must not be cut by Dramatiq's time limit: the sandbox's wall clock and the
+# lease end them. Evaluations keep the half hour they always had.
+LONG_JOB_TIME_LIMIT_MS = 7 * 24 * 3600 * 1000
 
 
-@dramatiq.actor(queue_name="evaluations", max_retries=0, time_limit=30 * 60 * 1000)
-def evaluate_next() -> None:
-    """Claim the fairest pending attempt and evaluate it; then nudge again if more work waits."""
+def _evaluate_next(queue: str) -> None:
+    """Claim the fairest pending attempt of the queue and run it; then nudge again if more work waits there."""
     try:
         sandbox.sandbox_mode(evaluator_settings().sandbox_allow_fallback)
     except sandbox.SandboxUnavailable as error:
         # A host problem, not the racer's: claim nothing, so the attempts wait (the admin shows why).
         log.error("Evaluation refused on this worker: %s", error)
         return
-    claim = with_database_retry(attempt_claim_next, worker_identity())
+    claim = with_database_retry(attempt_claim_next, worker_identity(), queue)
     if claim is None:
         return
     try:
         execute_attempt(claim)
     finally:
-        if with_database_retry(EvaluationAttempt.objects.filter(status=EvaluationAttempt.Status.PENDING).exists):
-            nudge_workers()
+        waiting = EvaluationAttempt.objects.filter(status=EvaluationAttempt.Status.PENDING,
+                                                   target_kind__in=kinds_in_queue(queue))
+        if with_database_retry(waiting.exists):
+            nudge_workers(queue)
 
 
-@dramatiq.actor(queue_name="evaluations", max_retries=0)
+@dramatiq.actor(queue_name=DEFAULT_QUEUE, max_retries=0, time_limit=30 * 60 * 1000)
+def evaluate_next() -> None:
+    """Claim the fairest pending attempt and evaluate it; then nudge again if more work waits."""
+    _evaluate_next(DEFAULT_QUEUE)
+
+
+_actors: dict[str, dramatiq.Actor] = {DEFAULT_QUEUE: evaluate_next}
+
+
+def actor_for(queue: str) -> dramatiq.Actor:
+    """The "evaluate next" actor of ``queue`` (declared on the current broker the first time)."""
+    if queue not in _actors:
+        def run() -> None:
+            _evaluate_next(queue)
+
+        run.__name__ = run.__qualname__ = f"evaluate_next_{queue}"
+        _actors[queue] = dramatiq.actor(run, queue_name=queue, max_retries=0, time_limit=LONG_JOB_TIME_LIMIT_MS)
+    return _actors[queue]
+
+
+for _queue in registered_queues():
+    actor_for(_queue)
+
+
+@dramatiq.actor(queue_name=DEFAULT_QUEUE, max_retries=0)
 def reap_attempts() -> None:
     with_database_retry(attempts_reap)

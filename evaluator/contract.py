@@ -30,6 +30,9 @@ TIMING_KEYS = ("import_s", "wait_s", "load_s", "race_s")
 MAX_TRACE_POINTS = 20_000
 MAX_SIMTRACE_CHARS = 16 * 1024 * 1024
 MAX_ERROR_CHARS = 2000
+MAX_SOURCE_CHARS = 256 * 1024  # a reward function's source
+# A long-running runner creates this file in its scratch once SIGINT means "stop cleanly" (before, it would kill it).
+READY_MARKER = ".ready"
 
 
 class ResultError(ValueError):
@@ -72,7 +75,91 @@ class MatchJob:
         return _job_document(self) | {"kind": "match", "model_dirs": list(self.model_dirs)}
 
 
-Job = RaceJob | MatchJob
+@dataclass(frozen=True)
+class TrainingTrack:
+    """One track of a training job: its name and (N, 6) rows in file order; the runner applies the direction."""
+
+    name: str
+    rows: list[list[float]]
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A training run: the runner trains a model folder in its scratch from these settings, for at most
+    ``max_seconds`` (what is left of the job's budget) and, when set, until the model has ``max_episodes``.
+
+    ``start``: "new" (random weights), "clone" (the validated archive in ``clone_dir`` gives the starting weights)
+    or "resume" (``resume_dir`` holds the model folder as last stored: its latest checkpoint carries on). ``vehicle``
+    is ``sim.world.vehicle.Vehicle.to_file_dict()``, ``hyperparameters`` ``Hyperparameters.to_dict()``; the runner
+    builds both (a bad one is a job error). ``tracks`` rotate per episode (the first is the main track; the
+    simulator trains on one today), ``best_by`` chooses the exported checkpoint ("progress" today).
+    """
+
+    tracks: list[TrainingTrack]
+    vehicle: dict[str, Any]
+    reward_function_source: str
+    hyperparameters: dict[str, Any]
+    max_seconds: float
+    direction: str = "counterclockwise"
+    max_episodes: int | None = None
+    seed: int = 0
+    best_by: str = "progress"
+    race_type: str = "TIME_TRIAL"
+    objects: dict[str, Any] | None = None
+    evaluation_episodes: int = 5
+    max_episode_steps: int = 1500
+    start: Literal["new", "clone", "resume"] = "new"
+    clone_dir: str = f"{DEFAULT_MODEL_DIR}/clone"
+    resume_dir: str = f"{DEFAULT_MODEL_DIR}/resume"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": CONTRACT_VERSION, "kind": "training",
+            "tracks": [{"name": track.name, "rows": track.rows} for track in self.tracks],
+            "direction": self.direction, "vehicle": self.vehicle,
+            "reward_function_source": self.reward_function_source, "hyperparameters": self.hyperparameters,
+            "stop": {"max_seconds": self.max_seconds, "max_episodes": self.max_episodes},
+            "seed": self.seed, "best_by": self.best_by, "race_type": self.race_type, "objects": self.objects,
+            "evaluation_episodes": self.evaluation_episodes, "max_episode_steps": self.max_episode_steps,
+            "start": self.start, "clone_dir": self.clone_dir, "resume_dir": self.resume_dir,
+        }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> TrainingJob:
+        tracks = document["tracks"]
+        if not isinstance(tracks, list) or not tracks:
+            raise JobError("a training job names at least one track")
+        stop = document["stop"]
+        max_episodes = stop.get("max_episodes")
+        job = cls(
+            tracks=[TrainingTrack(name=str(track["name"]), rows=track["rows"]) for track in tracks],
+            direction=str(document.get("direction", "counterclockwise")),
+            vehicle=_mapping(document["vehicle"], "vehicle"),
+            reward_function_source=_text(document["reward_function_source"], "reward_function_source",
+                                         MAX_SOURCE_CHARS),
+            hyperparameters=_mapping(document["hyperparameters"], "hyperparameters"),
+            max_seconds=float(stop["max_seconds"]),
+            max_episodes=None if max_episodes is None else int(max_episodes),
+            seed=int(document.get("seed", 0)),
+            best_by=str(document.get("best_by", "progress")),
+            race_type=str(document.get("race_type", "TIME_TRIAL")),
+            objects=document.get("objects"),
+            evaluation_episodes=int(document.get("evaluation_episodes", 5)),
+            max_episode_steps=int(document.get("max_episode_steps", 1500)),
+            start=document.get("start", "new"),
+            clone_dir=str(document.get("clone_dir", cls.clone_dir)),
+            resume_dir=str(document.get("resume_dir", cls.resume_dir)),
+        )
+        if job.start not in ("new", "clone", "resume"):
+            raise JobError(f"unknown start {str(job.start)[:20]!r} (new, clone or resume)")
+        if not (math.isfinite(job.max_seconds) and job.max_seconds > 0):
+            raise JobError("max_seconds must be a positive number")
+        if job.max_episodes is not None and job.max_episodes < 1:
+            raise JobError("max_episodes must be at least 1")
+        return job
+
+
+Job = RaceJob | MatchJob | TrainingJob
 
 
 def _job_document(job: Job) -> dict[str, Any]:
@@ -86,6 +173,8 @@ def job_from_json(document: Any) -> Job:
 
     try:
         _check_version(document, JobError)
+        if document.get("kind") == "training":
+            return TrainingJob.from_json(document)
         common = {
             "track_name": str(document["track"]["name"]),
             "track_rows": document["track"]["rows"],
@@ -190,7 +279,68 @@ class RunnerFailure:
         return cls(kind=document["kind"], error=document["error"][:MAX_ERROR_CHARS], car=car)
 
 
-RunnerOutput = RaceResult | MatchResult | RunnerFailure
+STOP_REASONS = ("max_minutes", "max_episodes", "interrupted")  # sim.learn.budget's
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """How a training run ended (the runner prints it last). The model itself, ``model.tar.gz`` in the run's
+    scratch (``archive``, relative to it), is validated by the worker with ``sim.io.archive``: nothing here is
+    trusted. The totals count earlier attempts' iterations too (a resumed run carries on)."""
+
+    stopped_by: str
+    iterations: int
+    episodes: int
+    env_steps: int
+    iterations_this_run: int
+    best_iteration: int | None = None
+    best_progress: float | None = None
+    archive: str = "training/model/model.tar.gz"
+    duration_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": CONTRACT_VERSION, "ok": True, "kind": "training", "stopped_by": self.stopped_by,
+                "iterations": self.iterations, "episodes": self.episodes, "env_steps": self.env_steps,
+                "iterations_this_run": self.iterations_this_run, "best_iteration": self.best_iteration,
+                "best_progress": self.best_progress, "archive": self.archive, "duration_s": self.duration_s,
+                "timings": self.timings}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> TrainingOutcome:
+        if document.get("kind") != "training":
+            raise ResultError("a training job's outcome says kind 'training'")
+        if document.get("stopped_by") not in STOP_REASONS:
+            raise ResultError(f"unknown stop reason {str(document.get('stopped_by'))[:40]!r}")
+        archive = _text(document.get("archive"), "archive", 200)
+        if archive.startswith("/") or ".." in archive.split("/"):
+            raise ResultError("the archive is a path inside the scratch folder")
+        best_iteration = document.get("best_iteration")
+        best_progress = document.get("best_progress")
+        return cls(
+            stopped_by=document["stopped_by"],
+            iterations=_count(document.get("iterations"), "iterations"),
+            episodes=_count(document.get("episodes"), "episodes"),
+            env_steps=_count(document.get("env_steps"), "env_steps"),
+            iterations_this_run=_count(document.get("iterations_this_run"), "iterations_this_run"),
+            best_iteration=None if best_iteration is None else _count(best_iteration, "best_iteration"),
+            best_progress=None if best_progress is None else _number(best_progress, "best_progress", 0, 100),
+            archive=archive,
+            duration_s=_number(document.get("duration_s"), "duration_s", 0, 7 * 24 * 3600),
+            timings=_timings(document.get("timings", {}), TRAINING_TIMING_KEYS, high=7 * 24 * 3600),
+        )
+
+
+RunnerOutput = RaceResult | MatchResult | TrainingOutcome | RunnerFailure
+TRAINING_TIMING_KEYS = ("import_s", "wait_s", "setup_s", "train_s", "export_s")
+
+
+def parse_training_output(raw: bytes, limit: int) -> TrainingOutcome | RunnerFailure:
+    """Parse and validate what the training runner printed: a ``TrainingOutcome`` or its failure report."""
+    document = _document(raw, limit)
+    if not document["ok"]:
+        return RunnerFailure.from_json(document, match=False)
+    return TrainingOutcome.from_json(document)
 
 
 def parse_runner_output(raw: bytes, total_laps: int, limit: int, match: bool = False) -> RunnerOutput:
@@ -199,6 +349,14 @@ def parse_runner_output(raw: bytes, total_laps: int, limit: int, match: bool = F
     ``match``: the output of a ``MatchJob`` (``cars`` and ``lanes`` instead of one car's laps, trace and simtrace;
     a model failure may name its ``car``). Anything malformed raises ``ResultError`` with a clear message.
     """
+    document = _document(raw, limit)
+    if not document["ok"]:
+        return RunnerFailure.from_json(document, match)
+    return MatchResult.from_json(document, total_laps) if match else RaceResult.from_json(document, total_laps)
+
+
+def _document(raw: bytes, limit: int) -> dict[str, Any]:
+    """The runner's one JSON object, with its boolean ``ok`` and this contract's version."""
     if len(raw) > limit:
         raise ResultError(f"the runner printed more than {limit} bytes")
     try:
@@ -208,9 +366,7 @@ def parse_runner_output(raw: bytes, total_laps: int, limit: int, match: bool = F
     if not isinstance(document, dict) or not isinstance(document.get("ok"), bool):
         raise ResultError("the runner's document has no boolean 'ok'")
     _check_version(document, ResultError)
-    if not document["ok"]:
-        return RunnerFailure.from_json(document, match)
-    return MatchResult.from_json(document, total_laps) if match else RaceResult.from_json(document, total_laps)
+    return document
 
 
 def _check_version(document: Any, error: type[ValueError]) -> None:
@@ -293,10 +449,22 @@ def _bot_poses(steps: list) -> None:
             _number(value, "trace bots", -1e6, 1e6)
 
 
-def _timings(timings: Any) -> dict[str, float]:
-    if not isinstance(timings, dict) or not set(timings) <= set(TIMING_KEYS):
-        raise ResultError(f"timings must be an object with keys among {', '.join(TIMING_KEYS)}")
-    return {key: _number(value, f"timings {key}", 0, 3600) for key, value in timings.items()}
+def _timings(timings: Any, keys: tuple[str, ...] = TIMING_KEYS, high: float = 3600) -> dict[str, float]:
+    if not isinstance(timings, dict) or not set(timings) <= set(keys):
+        raise ResultError(f"timings must be an object with keys among {', '.join(keys)}")
+    return {key: _number(value, f"timings {key}", 0, high) for key, value in timings.items()}
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+        raise ResultError(f"{name} must be a non-negative integer")
+    return value
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise JobError(f"{name} must be an object")
+    return value
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float:

@@ -14,6 +14,7 @@ ago goes first, and an owner with a running attempt counts as served now). Attem
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 from collections.abc import Callable, Collection, Sequence
@@ -28,22 +29,71 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from evaluator.config import EvaluatorSettings, evaluator_settings
-from evaluator.contract import CarRun, Job, MatchJob, MatchResult, RaceJob, RaceResult
+from evaluator.contract import (
+    CarRun,
+    Job,
+    MatchJob,
+    MatchResult,
+    RaceJob,
+    RaceResult,
+    TrainingJob,
+    TrainingOutcome,
+    TrainingTrack,
+)
 from evaluator.models import EvaluationAttempt
-from evaluator.sandbox import SandboxLimits, SandboxOutcome, SandboxUnavailable, run_sandboxed
+from evaluator.sandbox import SandboxLimits, SandboxOutcome, SandboxUnavailable, ScratchView, run_sandboxed
 
 __all__ = [
-    "CarRun", "EvaluationAttempt", "EvaluationTarget", "EvaluatorSettings", "Job", "MatchJob", "MatchResult",
-    "ModelArchive", "QueuePlace", "RaceJob", "RaceResult", "SandboxLimits", "SandboxOutcome", "SandboxUnavailable",
-    "SandboxWork", "TargetAction", "TargetActionRefused", "TargetLabel", "UnknownTargetKind", "attempts_of",
-    "evaluator_settings", "nudge_workers", "pending_in_fair_order", "queue_position", "queue_positions",
-    "register_target", "registered_kinds", "sandbox_run", "target_for", "unregister_target", "work_cancel",
-    "work_forget", "work_is_active", "work_request",
+    "DEFAULT_QUEUE",
+    "CarRun",
+    "EvaluationAttempt",
+    "EvaluationTarget",
+    "EvaluatorSettings",
+    "Job",
+    "MatchJob",
+    "MatchResult",
+    "ModelArchive",
+    "QueuePlace",
+    "RaceJob",
+    "RaceResult",
+    "SandboxFile",
+    "SandboxLimits",
+    "SandboxOutcome",
+    "SandboxUnavailable",
+    "SandboxWork",
+    "ScratchView",
+    "TargetAction",
+    "TargetActionRefused",
+    "TargetLabel",
+    "TrainingFinished",
+    "TrainingJob",
+    "TrainingOutcome",
+    "TrainingTrack",
+    "UnknownTargetKind",
+    "attempts_of",
+    "evaluator_settings",
+    "kinds_in_queue",
+    "nudge_workers",
+    "pending_in_fair_order",
+    "queue_of",
+    "queue_position",
+    "queue_positions",
+    "register_target",
+    "registered_kinds",
+    "registered_queues",
+    "sandbox_run",
+    "target_for",
+    "unregister_target",
+    "work_cancel",
+    "work_forget",
+    "work_is_active",
+    "work_request",
 ]
 
 log = logging.getLogger(__name__)
 AttemptStatus = EvaluationAttempt.Status
 ALREADY_FINAL = "not evaluated: it was already final"
+DEFAULT_QUEUE = "evaluations"  # the Dramatiq queue of the kinds that name none (submissions, matches)
 
 
 # ------------------------------------------------------------------------------------------ the target protocol
@@ -67,13 +117,40 @@ class ModelArchive:
 
 
 @dataclass(frozen=True)
+class SandboxFile:
+    """A stored file put as it is at ``path`` (relative) under the sandbox's model mount: files the same kind of
+    job wrote before (a training's last stored checkpoint), read only by the run, never by the worker."""
+
+    file: File
+    path: str
+
+
+@dataclass(frozen=True)
 class SandboxWork:
-    """What a claimed attempt runs: the job, the archives, and the sandbox's wall clock (and CPU floor)."""
+    """What a claimed attempt runs: the job, the archives (and plain files), and the sandbox's wall clock (and
+    CPU floor). ``scratch_bytes``: a larger private scratch than the default (a training's checkpoints);
+    ``progress_every_s``: while the run goes, the target's ``on_progress`` reads its scratch this often."""
 
     job: Job
     archives: list[ModelArchive]
     wall_seconds: float
     min_cpu_seconds: int = 0  # the sandbox's CPU limit is at least this (a match races two networks)
+    files: list[SandboxFile] = field(default_factory=list)
+    scratch_bytes: int | None = None
+    progress_every_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainingFinished:
+    """A training job's result as the target receives it: the runner's validated outcome and the exported model,
+    already validated by ``sim.io.archive`` (a file on the worker, gone once ``on_result`` returns)."""
+
+    outcome: TrainingOutcome
+    archive: Path
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.outcome.timings
 
 
 @dataclass(frozen=True)
@@ -122,10 +199,30 @@ class EvaluationTarget(Protocol):
         ...
 
 
+class LongRunningTarget(EvaluationTarget, Protocol):
+    """A target whose runs last long (training): the engine also calls these, when the kind defines them.
+
+    ``on_progress(target_id, attempt_number, scratch)`` every ``SandboxWork.progress_every_s`` while the run goes
+    and once when it has ended (before ``on_result``), with the run's scratch (untrusted files, read through
+    ``ScratchView``); it is called outside any transaction, so a slow copy to storage holds no lock.
+    ``stop_requested(target_id)``: True makes the worker interrupt the run (SIGINT: a clean stop).
+    ``owner_cap()``: running attempts per owner on this kind's queue (default ``max_concurrent_per_racer``);
+    ``capacity()``: running attempts of this kind at most (None: no limit but the workers)."""
+
+    def on_progress(self, target_id: int, attempt_number: int, scratch: ScratchView) -> None: ...
+
+    def stop_requested(self, target_id: int) -> bool: ...
+
+    def owner_cap(self) -> int: ...
+
+    def capacity(self) -> int | None: ...
+
+
 @dataclass
 class _Registry:
     targets: dict[str, EvaluationTarget] = field(default_factory=dict)
     actions: dict[str, dict[str, TargetAction]] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
 
 
 _registry = _Registry()
@@ -138,18 +235,38 @@ class UnknownTargetKind(LookupError):
                          "a domain app registers its kinds with evaluator.engine.register_target in its ready()")
 
 
-def register_target(kind: str, target: EvaluationTarget, actions: dict[str, TargetAction] | None = None) -> None:
+def register_target(kind: str, target: EvaluationTarget, actions: dict[str, TargetAction] | None = None,
+                    queue: str = DEFAULT_QUEUE) -> None:
     """Make ``kind`` evaluable (idempotent: registering a kind again replaces it). ``actions``: the admin actions
-    the evaluation queue page offers for targets of this kind."""
+    the evaluation queue page offers for targets of this kind. ``queue``: the Dramatiq queue whose workers run it
+    (a kind of long jobs gets its own, so they never hold up evaluations; an operator sets the worker processes of
+    each queue). Workers of a queue claim only its kinds; fair turns and owner caps count within the queue."""
     if not kind or len(kind) > EvaluationAttempt._meta.get_field("target_kind").max_length:
         raise ValueError(f"a target kind is a short non-empty name, not {kind!r}")
+    if not queue or not queue.replace("_", "").isalnum():
+        raise ValueError(f"a queue is a short name of letters, digits and underscores, not {queue!r}")
     _registry.targets[kind] = target
     _registry.actions[kind] = dict(actions or {})
+    _registry.queues[kind] = queue
 
 
 def unregister_target(kind: str) -> None:
     _registry.targets.pop(kind, None)
     _registry.actions.pop(kind, None)
+    _registry.queues.pop(kind, None)
+
+
+def queue_of(kind: str) -> str:
+    """The Dramatiq queue whose workers run ``kind`` (an unregistered kind: the default one)."""
+    return _registry.queues.get(kind, DEFAULT_QUEUE)
+
+
+def kinds_in_queue(queue: str) -> list[str]:
+    return sorted(kind for kind in _registry.targets if queue_of(kind) == queue)
+
+
+def registered_queues() -> list[str]:
+    return sorted({DEFAULT_QUEUE, *_registry.queues.values()})
 
 
 def target_for(kind: str) -> EvaluationTarget:
@@ -180,7 +297,7 @@ def attempt_open(kind: str, target_id: int, place: QueuePlace) -> EvaluationAtte
     attempt = EvaluationAttempt.objects.create(target_kind=kind, target_id=target_id, number=last + 1,
                                                owner_id=place.owner_id, priority=place.priority)
     # robust: a broker outage must not turn a committed request into an error page; the reaper re-nudges.
-    transaction.on_commit(nudge_workers, robust=True)
+    transaction.on_commit(functools.partial(nudge_workers, queue_of(kind)), robust=True)
     return attempt
 
 
@@ -206,12 +323,12 @@ def attempts_of(kind: str, target_id: int) -> QuerySet[EvaluationAttempt]:
     return EvaluationAttempt.objects.filter(target_kind=kind, target_id=target_id)
 
 
-def nudge_workers() -> bool:
-    """Tell some worker there may be work; False (logged) when the broker is unreachable."""
-    from evaluator.actors import evaluate_next  # the actors import the engine, never the reverse at import time
+def nudge_workers(queue: str = DEFAULT_QUEUE) -> bool:
+    """Tell some worker of ``queue`` there may be work; False (logged) when the broker is unreachable."""
+    from evaluator.actors import actor_for  # the actors import the engine, never the reverse at import time
 
     try:
-        evaluate_next.send()
+        actor_for(queue).send()
     except Exception as error:  # Redis/RabbitMQ down: the attempt is safe in the database, the reaper retries
         log.warning("Could not nudge an evaluation worker (%s); the reaper will retry", error)
         return False
@@ -219,18 +336,23 @@ def nudge_workers() -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ fair order
-def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
+def pending_in_fair_order(limit: int | None = None, queue: str | None = None) -> list[EvaluationAttempt]:
     """Pending attempts in the order workers will take them (see the module's docstring); attempts whose target
-    is no longer open, or whose kind no app registered, are left out."""
+    is no longer open, or whose kind no app registered, are left out. ``queue``: only that queue's kinds (turns
+    are then counted within the queue: a racer's training does not hold back their evaluations)."""
     pending = EvaluationAttempt.objects.filter(status=AttemptStatus.PENDING).order_by("created_at", "pk")
+    started = EvaluationAttempt.objects.all()
+    if queue is not None:
+        kinds = [kind for kind in {*_registry.targets, *_pending_ids_by_kind()} if queue_of(kind) == queue]
+        pending, started = pending.filter(target_kind__in=kinds), started.filter(target_kind__in=kinds)
     waiting = _open_only(list(pending))
     owners = {attempt.owner_id for attempt in waiting if attempt.owner_id is not None}
     last_served = dict(
-        EvaluationAttempt.objects.filter(owner_id__in=owners, started_at__isnull=False)
+        started.filter(owner_id__in=owners, started_at__isnull=False)
         .values("owner_id").annotate(last=Max("started_at")).values_list("owner_id", "last")
     ) if owners else {}
     now = timezone.now()
-    for owner_id in EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, owner_id__in=owners).values_list(
+    for owner_id in started.filter(status=AttemptStatus.RUNNING, owner_id__in=owners).values_list(
             "owner_id", flat=True):
         last_served[owner_id] = now  # held back by the per-owner cap: served now, as far as turns go
     never = now - timedelta(days=36500)
@@ -248,8 +370,9 @@ def pending_in_fair_order(limit: int | None = None) -> list[EvaluationAttempt]:
 
 
 def queue_positions(kind: str) -> dict[int, int]:
-    """``{target_id: position}`` of every waiting target of ``kind`` (1 = next of the whole queue); one pass."""
-    return {attempt.target_id: position for position, attempt in enumerate(pending_in_fair_order(), start=1)
+    """``{target_id: position}`` of every waiting target of ``kind`` (1 = next of its queue); one pass."""
+    return {attempt.target_id: position
+            for position, attempt in enumerate(pending_in_fair_order(queue=queue_of(kind)), start=1)
             if attempt.target_kind == kind}
 
 

@@ -24,11 +24,19 @@ from django.core.files import File
 
 from evaluator import sandbox
 from evaluator.config import evaluator_settings
-from evaluator.contract import MatchJob, ResultError, RunnerFailure, parse_runner_output
+from evaluator.contract import (
+    READY_MARKER,
+    MatchJob,
+    ResultError,
+    RunnerFailure,
+    TrainingJob,
+    parse_runner_output,
+    parse_training_output,
+)
 from evaluator.dbretry import DATABASE_ERRORS, with_database_retry
-from evaluator.engine import SandboxWork, target_for
+from evaluator.engine import SandboxFile, SandboxWork, TrainingFinished, target_for
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed
-from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive
+from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive, inspect_archive
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 10.0
@@ -37,6 +45,9 @@ HEARTBEAT_RETRY_S = 1.0  # after a failed heartbeat: renew the lease as soon as 
 # (a restart, a failover) rather than throw the result away. The heartbeat keeps the lease meanwhile.
 RECORD_PATIENCE_S = 600.0
 RUNNER = ("-m", "evaluator.runner")
+TRAINING_RUNNER = ("-m", "evaluator.training_runner")
+SCRATCH_POLL_S = 0.5  # how often a long run's scratch is looked for until it is found (then progress_every_s)
+STOP_GRACE_S = 300.0  # a run asked to stop that has not ended after this is killed (its model is then lost)
 # An unreachable object store (S3: connection refused, timeouts) is an outage of ours, not the model's failure: the
 # worker waits for it like for the database, rather than spend the target's attempts in seconds.
 STORAGE_ERRORS = (BotoCoreError, Boto3Error)
@@ -78,32 +89,141 @@ def execute_attempt(claim: Claim) -> None:
 
 
 def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -> None:
-    default_cpu = sandbox.SandboxLimits().cpu_seconds
+    defaults = sandbox.SandboxLimits()
     limits = sandbox.SandboxLimits(wall_seconds=work.wall_seconds,
-                                   cpu_seconds=max(default_cpu, work.min_cpu_seconds))
+                                   cpu_seconds=max(defaults.cpu_seconds, work.min_cpu_seconds),
+                                   scratch_bytes=work.scratch_bytes or defaults.scratch_bytes)
     model_dir = scratch / "model"
+    training = isinstance(work.job, TrainingJob)
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
     process = sandbox.start_sandboxed(
-        RUNNER,
+        TRAINING_RUNNER if training else RUNNER,
         model_dir=model_dir,
         scratch_dir=scratch / "work",
         limits=limits,
         allow_fallback=evaluator_settings().sandbox_allow_fallback,
     )
     heartbeat.watch(process)
-    for archive in work.archives:
-        folder = model_dir / archive.folder if archive.folder else model_dir
-        try:
-            _fetch_and_validate(archive.file, scratch / "model.tar.gz", folder)
-        except ArchiveError as error:
-            process.abort()
-            _fail(claim, f"The model archive was refused: {error}", retryable=False, car=archive.car)
+    try:
+        for archive in work.archives:
+            folder = model_dir / archive.folder if archive.folder else model_dir
+            try:
+                _fetch_and_validate(archive.file, scratch / "model.tar.gz", folder)
+            except ArchiveError as error:
+                process.abort()
+                _fail(claim, f"The model archive was refused: {error}", retryable=False, car=archive.car)
+                return
+        for stored in work.files:
+            _fetch_file(stored, model_dir)
+    except BaseException:
+        process.abort()
+        raise
+    job = json.dumps(work.job.to_json()).encode()
+    if not training:
+        _record(claim, work, process.finish(job), limits)
+        return
+    try:
+        progress = _Progress(claim, work, process)
+        outcome = process.finish(job, tick=progress.tick, tick_every_s=SCRATCH_POLL_S)
+        _record_training(claim, work, outcome, limits, process, progress, scratch)
+    finally:
+        process.close_scratch()
+
+
+def _fetch_file(stored: SandboxFile, model_dir: Path) -> None:
+    """Copy a stored file (written by an earlier run of the same job: only the run reads it) under the mount."""
+    parts = Path(stored.path).parts
+    if not parts or Path(stored.path).is_absolute() or ".." in parts:
+        raise ValueError(f"a sandbox file's path stays inside the model mount, not {stored.path!r}")
+    target = model_dir.joinpath(*parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with stored.file.open("rb") as source, target.open("wb") as copy:
+        shutil.copyfileobj(source, copy, length=1024 * 1024)
+
+
+class _Progress:
+    """A long run's ticks: hand its scratch to the target every ``progress_every_s`` and pass on a stop request
+    (SIGINT, once; a run that has not ended ``STOP_GRACE_S`` later is killed)."""
+
+    def __init__(self, claim: Claim, work: SandboxWork, process: sandbox.SandboxProcess) -> None:
+        self.claim, self.process = claim, process
+        self.target = target_for(claim.target_kind)
+        self.every = work.progress_every_s or 5.0
+        self.last = 0.0
+        self.interrupted_at: float | None = None
+
+    def tick(self) -> None:
+        scratch = self.process.scratch()
+        now = time.monotonic()
+        if scratch is None or now - self.last < self.every:
             return
-        except BaseException:
-            process.abort()
-            raise
-    outcome = process.finish(json.dumps(work.job.to_json()).encode())
-    _record(claim, work, outcome, limits)
+        self.last = now
+        self.report(scratch)
+        try:
+            stop = self.interrupted_at is None and scratch.stat(READY_MARKER) is not None and with_database_retry(
+                self.target.stop_requested, self.claim.target_id)
+        except Exception:
+            log.exception("Attempt %s: could not read whether a stop was requested", self.claim.attempt_id)
+            stop = False
+        if stop and self.process.interrupt():
+            log.info("Attempt %s: stop requested, run interrupted", self.claim.attempt_id)
+            self.interrupted_at = now
+        elif self.interrupted_at is not None and now - self.interrupted_at > STOP_GRACE_S:
+            log.warning("Attempt %s: the run did not stop within %.0f s; killed", self.claim.attempt_id, STOP_GRACE_S)
+            self.process.kill()
+
+    def report(self, scratch: sandbox.ScratchView) -> None:
+        """The target stores what the run has written so far; a failure (storage or database away) skips a tick."""
+        try:
+            with_database_retry(self.target.on_progress, self.claim.target_id, self.claim.number, scratch)
+        except Exception:
+            log.exception("Attempt %s: progress not stored this time", self.claim.attempt_id)
+
+
+def _record_training(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits,
+                     process: sandbox.SandboxProcess, progress: _Progress, scratch: Path) -> None:
+    """A training run ended: store its last progress, then validate its outcome and its exported model."""
+    view = process.scratch()
+    if view is not None:  # the final metrics and checkpoints, before the result (or a retry resumes from them)
+        progress.report(view)
+    if outcome.timed_out:
+        _fail(claim, f"Training exceeded the wall-clock limit of {limits.wall_seconds:.0f} s", retryable=True,
+              crash_signature="timeout")
+        return
+    try:
+        result = parse_training_output(outcome.stdout, limits.output_bytes)
+    except ResultError as error:
+        detail = outcome.signal_name or f"exit code {outcome.returncode}"
+        tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        if _hit_disk_limit(outcome, tail[0]):
+            _fail(claim, f"The training exceeded the sandbox's disk limits (scratch {limits.scratch_bytes // 1024**2}"
+                         f" MiB, {limits.file_bytes // 1024**2} MiB per file): {tail[0][:300]}".strip(),
+                  retryable=False)
+            return
+        _fail(claim, f"The training crashed ({detail}; {error}) {tail[0][:300]}".strip(), retryable=True,
+              crash_signature=f"{detail}:{str(error)[:80]}")
+        return
+    if isinstance(result, RunnerFailure):
+        if result.kind == "model":
+            _fail(claim, result.error, retryable=False)
+        else:
+            _fail(claim, f"The trainer failed: {result.error}", retryable=True,
+                  crash_signature=f"job:{result.error[:80]}")
+        return
+    archive = scratch / "trained.tar.gz"
+    limits_archive = ArchiveLimits()
+    if view is None or not view.copy(result.archive, archive, limits_archive.max_archive_bytes):
+        _fail(claim, "The training ended without a readable model.tar.gz", retryable=True,
+              crash_signature="no-archive")
+        return
+    try:  # written by untrusted code (the reward function ran in that process): validated like an upload
+        inspect_archive(archive, limits_archive, scratch_dir=scratch)
+    except ArchiveError as error:
+        _fail(claim, f"The trained model was refused: {error}", retryable=False)
+        return
+    with_storage_retry(with_database_retry, attempt_succeed, claim, TrainingFinished(result, archive),
+                       sandbox_mode=outcome.mode, sandbox_seconds=round(outcome.wall_seconds, 3),
+                       patience_s=RECORD_PATIENCE_S)
 
 
 def _fetch_and_validate(archive: File, archive_copy: Path, model_dir: Path) -> None:

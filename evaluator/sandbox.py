@@ -24,6 +24,7 @@ import resource
 import select
 import shutil
 import signal
+import stat as stat_module
 import subprocess
 import sys
 import tempfile
@@ -283,7 +284,7 @@ def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: 
     finally:
         for fd in passed_fds:
             os.close(fd)
-    sandboxed = SandboxProcess(process, cgroup, limits, mode, started, model_dir, handshake)
+    sandboxed = SandboxProcess(process, cgroup, limits, mode, started, model_dir, handshake, scratch_dir)
     if handshake is not None:
         try:
             handshake.map_users()
@@ -356,23 +357,34 @@ class SandboxProcess:
     """A started sandbox: its output is read with size caps while it runs, and it never outlives ``finish``."""
 
     def __init__(self, process: subprocess.Popen, cgroup: Path | None, limits: SandboxLimits, mode: str,
-                 started: float, model_dir: Path, handshake: _UserNamespaceHandshake | None = None) -> None:
+                 started: float, model_dir: Path, handshake: _UserNamespaceHandshake | None = None,
+                 scratch_dir: Path | None = None) -> None:
         self.process, self.cgroup, self.limits, self.mode, self.started = process, cgroup, limits, mode, started
-        self.model_dir, self._handshake = model_dir, handshake
+        self.model_dir, self._handshake, self.scratch_dir = model_dir, handshake, scratch_dir
         self.output_exceeded = False
+        self._view: ScratchView | None = None
         self._stdout = _CappedReader(process.stdout, limits.output_bytes + 1, self._too_much_output)
         self._stderr = _CappedReader(process.stderr, STDERR_BYTES, None, keep_tail=True)
 
-    def finish(self, stdin: bytes) -> SandboxOutcome:
-        """Send the input, wait up to the rest of the wall-clock limit, kill the whole group, report."""
+    def finish(self, stdin: bytes, tick: Callable[[], None] | None = None, tick_every_s: float = 5.0) -> SandboxOutcome:
+        """Send the input, wait up to the rest of the wall-clock limit, kill the whole group, report.
+
+        ``tick``: called every ``tick_every_s`` while the run goes (a long job's progress; it may ``interrupt``)."""
         _make_readable_by_sandbox(self.model_dir)  # filled since the start; the run reads it once the input arrives
         writer = threading.Thread(target=self._write, args=(stdin,), daemon=True, name="sandbox-stdin")
         writer.start()
         timed_out = False
         try:
-            self.process.wait(timeout=max(0.0, self.limits.wall_seconds - (time.monotonic() - self.started)))
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while True:
+                left = self.limits.wall_seconds - (time.monotonic() - self.started)
+                try:
+                    self.process.wait(timeout=max(0.0, left if tick is None else min(left, tick_every_s)))
+                    break
+                except subprocess.TimeoutExpired:
+                    if tick is None or time.monotonic() - self.started >= self.limits.wall_seconds:
+                        timed_out = True
+                        break
+                    tick()
         finally:
             self._stop()
         return SandboxOutcome(
@@ -387,6 +399,63 @@ class SandboxProcess:
     def abort(self) -> None:
         """Stop a sandbox whose input will never come (e.g. the archive was refused)."""
         self._stop()
+        self.close_scratch()
+
+    def interrupt(self) -> bool:
+        """Ctrl-C for the run itself (a training run stops cleanly and writes its model); False if not found."""
+        pid = self._run_pid()
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGINT)
+            return True
+        return False
+
+    def scratch(self) -> ScratchView | None:
+        """The run's private scratch folder as the worker may read it, or None until the run has set it up.
+
+        Under bubblewrap the scratch is a tmpfs in the run's own mount namespace: it is reached once through
+        ``/proc/<run>/root`` and held open by a descriptor, so it stays readable after the run has exited (until
+        ``close_scratch``) and never appears on the host's disk. Everything in it was written by untrusted code:
+        ``ScratchView`` never follows a link and reads only regular files, with a size cap."""
+        if self._view is None:
+            if self.mode != "bubblewrap":
+                if self.scratch_dir is not None and self.scratch_dir.is_dir():
+                    self._view = ScratchView(os.open(self.scratch_dir, os.O_RDONLY | os.O_DIRECTORY))
+            else:
+                pid = self._run_pid()
+                if pid is not None:
+                    with contextlib.suppress(OSError):
+                        fd = os.open(f"/proc/{pid}/root{SCRATCH_MOUNT}", os.O_RDONLY | os.O_DIRECTORY)
+                        if os.fstat(fd).st_dev == os.stat("/").st_dev:  # not yet inside its own root
+                            os.close(fd)
+                        else:
+                            self._view = ScratchView(fd)
+        return self._view
+
+    def close_scratch(self) -> None:
+        """Let go of the run's scratch (under bubblewrap its memory is freed with the last descriptor)."""
+        if self._view is not None:
+            self._view.close()
+            self._view = None
+
+    def _run_pid(self) -> int | None:
+        """The run's python process: the Popen child itself in the fallback, else the last of bubblewrap's chain
+        (bwrap -> its namespace's init -> the run), read from /proc."""
+        if self.process.poll() is not None:
+            return None
+        if self.mode != "bubblewrap":
+            return self.process.pid
+        chain = [self.process.pid]
+        while len(chain) < 4:
+            try:
+                children = Path(f"/proc/{chain[-1]}/task/{chain[-1]}/children").read_text().split()
+            except OSError:
+                break
+            if not children:
+                break
+            chain.append(int(children[0]))
+        return chain[-1] if len(chain) >= 3 else None
 
     def kill(self) -> None:
         """Kill the run from another thread; ``finish`` then returns its (killed) outcome."""
@@ -411,6 +480,112 @@ class SandboxProcess:
     def _too_much_output(self) -> None:
         self.output_exceeded = True
         _kill_group(self.process)
+
+
+class ScratchView:
+    """Read-only access to an untrusted run's scratch folder through a held directory descriptor.
+
+    Every path is walked one component at a time with ``O_NOFOLLOW`` relative to the descriptor, so a link the run
+    planted (``live.json -> /etc/shadow``) is refused instead of read with the worker's rights; only regular files are
+    read, never past ``limit`` bytes, and opening never blocks (a FIFO is refused)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def stat(self, relative: str) -> os.stat_result | None:
+        """A regular file's stat, or None (missing, a link, a folder, anything else)."""
+        try:
+            fd = self._open(relative, directory=False)
+        except OSError:
+            return None
+        try:
+            result = os.fstat(fd)
+            return result if stat_module.S_ISREG(result.st_mode) else None
+        finally:
+            os.close(fd)
+
+    def listdir(self, relative: str) -> list[str]:
+        """The names in a folder (empty when it is missing or not a folder)."""
+        try:
+            fd = self._open(relative, directory=True)
+        except OSError:
+            return []
+        try:
+            return sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
+
+    def read(self, relative: str, limit: int, tail: bool = False) -> bytes | None:
+        """A regular file's bytes (its last ``limit`` with ``tail``); None when missing, not a regular file, or
+        larger than ``limit`` (without ``tail``)."""
+        try:
+            fd = self._open(relative, directory=False)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            if not stat_module.S_ISREG(info.st_mode):
+                return None
+            if info.st_size > limit:
+                if not tail:
+                    return None
+                os.lseek(fd, info.st_size - limit, os.SEEK_SET)
+            chunks, left = [], limit
+            while left > 0 and (chunk := os.read(fd, min(left, 1024 * 1024))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def copy(self, relative: str, destination: Path, limit: int) -> bool:
+        """Copy a regular file of at most ``limit`` bytes to ``destination``; False if it is not one."""
+        try:
+            fd = self._open(relative, directory=False)
+        except OSError:
+            return False
+        try:
+            info = os.fstat(fd)
+            if not stat_module.S_ISREG(info.st_mode) or info.st_size > limit:
+                return False
+            written = 0
+            with destination.open("wb") as out:
+                while chunk := os.read(fd, 1024 * 1024):
+                    written += len(chunk)
+                    if written > limit:  # grew while being copied
+                        return False
+                    out.write(chunk)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def _open(self, relative: str, directory: bool) -> int:
+        parts = [part for part in relative.split("/") if part not in ("", ".")]
+        if self._fd < 0 or any(part == ".." for part in parts):
+            raise OSError(errno.EINVAL, "not a path inside the scratch folder")
+        fd = os.dup(self._fd)
+        try:
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+                if not last or directory:
+                    flags |= os.O_DIRECTORY
+                child = os.open(part, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
 
 
 class _CappedReader:
@@ -476,6 +651,7 @@ def _bwrap_arguments(model_dir: Path, limits: SandboxLimits, seccomp_fd: int, us
     read_only += [
         (str(PROJECT_ROOT / "sim"), f"{APP_MOUNT}/sim"),
         (str(PROJECT_ROOT / "evaluator" / "runner.py"), f"{APP_MOUNT}/evaluator/runner.py"),
+        (str(PROJECT_ROOT / "evaluator" / "training_runner.py"), f"{APP_MOUNT}/evaluator/training_runner.py"),
         (str(PROJECT_ROOT / "evaluator" / "contract.py"), f"{APP_MOUNT}/evaluator/contract.py"),
         (str(PROJECT_ROOT / "evaluator" / "__init__.py"), f"{APP_MOUNT}/evaluator/__init__.py"),
         (str(model_dir), MODEL_MOUNT),

@@ -19,18 +19,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from evaluator.config import evaluator_settings
 from evaluator.contract import MatchResult, RaceResult
 from evaluator.engine import (
+    DEFAULT_QUEUE,
     QueuePlace,
+    TrainingFinished,
     attempt_open,
     attempts_of,
+    kinds_in_queue,
     nudge_workers,
     pending_in_fair_order,
+    queue_of,
     supersede_closed_targets,
     target_for,
 )
@@ -55,11 +59,13 @@ class Claim:
     token: uuid.UUID
 
 
-def attempt_claim_next(worker_id: str) -> Claim | None:
-    """Claim the fairest pending attempt that no other worker holds; None when there is nothing to do."""
-    cap = evaluator_settings().max_concurrent_per_racer
+def attempt_claim_next(worker_id: str, queue: str = DEFAULT_QUEUE) -> Claim | None:
+    """Claim the fairest pending attempt of ``queue``'s kinds that no other worker holds; None when there is
+    nothing to do (or everything waiting is held back by an owner's cap or its kind's capacity)."""
+    default_cap = evaluator_settings().max_concurrent_per_racer
+    queue_kinds = kinds_in_queue(queue)
     supersede_closed_targets()
-    for candidate in pending_in_fair_order():
+    for candidate in pending_in_fair_order(queue=queue):
         with transaction.atomic():
             attempt = (
                 EvaluationAttempt.objects.select_for_update(skip_locked=True, of=("self",))
@@ -73,11 +79,23 @@ def attempt_claim_next(worker_id: str) -> Claim | None:
             if closed:  # e.g. a submission disqualified while it waited
                 _close(attempt, AttemptStatus.SUPERSEDED, closed[attempt.target_id])
                 continue
+            capacity = getattr(target, "capacity", lambda: None)()
+            if capacity is not None:
+                # Serialise claims of the kind (PostgreSQL: a transaction lock; SQLite writes one at a time anyway),
+                # so two workers cannot both see it under its capacity.
+                kind = attempt.target_kind
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"evaluator:{kind}"])
+                if EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, target_kind=kind).count() >= capacity:
+                    continue
             if attempt.owner_id is not None:
                 # Serialise claims per owner (the row lock waits for a concurrent claim of the same owner to
                 # commit), so two workers cannot both see the owner under the cap.
                 get_user_model().objects.select_for_update().filter(pk=attempt.owner_id).first()
-                busy = EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, owner_id=attempt.owner_id).count()
+                cap = getattr(target, "owner_cap", lambda: default_cap)()
+                busy = EvaluationAttempt.objects.filter(status=AttemptStatus.RUNNING, owner_id=attempt.owner_id,
+                                                        target_kind__in=queue_kinds).count()
                 if busy >= cap:
                     continue
             _start(attempt, worker_id)
@@ -105,7 +123,7 @@ def attempt_heartbeat(claim: Claim) -> bool:
     return updated == 1
 
 
-def attempt_succeed(claim: Claim, result: RaceResult | MatchResult, sandbox_mode: str = "",
+def attempt_succeed(claim: Claim, result: RaceResult | MatchResult | TrainingFinished, sandbox_mode: str = "",
                     sandbox_seconds: float | None = None) -> bool:
     """Record the result if this claim still owns the attempt; a superseded attempt's late result is refused."""
     with transaction.atomic():
@@ -159,16 +177,21 @@ def attempts_reap(now=None) -> dict[str, int]:
             _retry_or_give_up(attempt, error)
             expired += 1
     supersede_closed_targets()
-    stale = EvaluationAttempt.objects.filter(
+    stale_attempts = EvaluationAttempt.objects.filter(
         Q(enqueued_at__lt=now - timedelta(seconds=evaluator_settings().stale_pending_s))
         | Q(enqueued_at__lt=PROCESS_STARTED),
         status=AttemptStatus.PENDING,
-    ).update(enqueued_at=now)
+    )
+    stale_by_queue: dict[str, int] = {}
+    for kind in stale_attempts.values_list("target_kind", flat=True):
+        stale_by_queue[queue_of(kind)] = stale_by_queue.get(queue_of(kind), 0) + 1
+    stale = stale_attempts.update(enqueued_at=now)
     # Each finished evaluation nudges again while work waits, so a few nudges restore lost parallelism; one per
     # stale attempt would flood the queue whenever a long (healthy) queue makes every attempt "stale".
-    for _ in range(min(stale, RENUDGES_PER_REAP)):
-        if not nudge_workers():
-            break  # broker down: these attempts become stale again and are re-nudged by a later reap
+    for queue, count in sorted(stale_by_queue.items()):
+        for _ in range(min(count, RENUDGES_PER_REAP)):
+            if not nudge_workers(queue):
+                break  # broker down: these attempts become stale again and are re-nudged by a later reap
     return {"expired": expired, "renudged": stale}
 
 

@@ -8,6 +8,7 @@ from league.services import racer_alias
 NAV_URL_NAMES = {
     "races_url": "races:race_list",
     "models_url": "races:model_list",
+    "training_url": "races:training_list",
     "community_url": "races:community_list",
     "tracks_url": "races:track_list",
     "seasons_url": "races:season_list",

@@ -280,6 +280,10 @@ for _name, _parse in (("PITLANE_EVAL_LEASE_S", _env_float), ("PITLANE_EVAL_MAX_A
                       ("PITLANE_SANDBOX_ALLOW_FALLBACK", _env_bool)):
     if _env(_name):
         globals()[_name] = _parse(_name, 0)
+# Training jobs (races.services.training): the run's in-memory scratch (checkpoints, the export) and how often its
+# files are copied to storage while it runs (a killed worker loses at most that much, or the iteration under way).
+PITLANE_TRAINING_SCRATCH_MB = _env_int("PITLANE_TRAINING_SCRATCH_MB", 1024)
+PITLANE_TRAINING_PROGRESS_S = _env_int("PITLANE_TRAINING_PROGRESS_S", 3)
 # setup_league enters a driver-cloned baseline model in the demo race (trains for ~20 s once).
 PITLANE_DEMO_BASELINE = _env_bool("PITLANE_DEMO_BASELINE", True)
 

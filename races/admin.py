@@ -8,6 +8,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,6 +26,9 @@ from races.models import (
     Season,
     Submission,
     Track,
+    TrainingJob,
+    TrainingJobTrack,
+    TrainingQuota,
     Vehicle,
 )
 from races.services import (
@@ -46,6 +50,7 @@ from races.services.presenters import qualified_score, racer_name
 from races.services.race_settings import SETTINGS_FIELDS, race_with_type_defaults
 from races.services.seasons import season_validate_settings
 from races.services.tracks import MAX_ROUTE_FILE_BYTES, ROUTE_FILE_FORMAT
+from races.services.training import training_quota, training_quota_update, training_stop
 
 
 # --- tracks ---------------------------------------------------------------------------------------------------
@@ -467,3 +472,71 @@ class SeasonAdmin(admin.ModelAdmin):
     @admin.display(description="Page")
     def page_link(self, season: Season) -> str:
         return format_html('<a href="{}">standings</a>', reverse("races:season_detail", args=[season.slug]))
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+@admin.register(TrainingQuota)
+class TrainingQuotaAdmin(admin.ModelAdmin):
+    """The league's training quotas: one row, saved through ``training_quota_update``."""
+
+    list_display = ["__str__", "max_concurrent_per_racer", "minutes_per_racer_per_day", "max_concurrent_total"]
+
+    def changelist_view(self, request, extra_context=None):
+        quota = training_quota()  # the one row exists: the list opens it at once
+        return redirect(reverse("admin:races_trainingquota_change", args=[quota.pk]))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: TrainingQuota, form, change) -> None:
+        try:
+            training_quota_update(obj.max_concurrent_per_racer, obj.minutes_per_racer_per_day,
+                                  obj.max_concurrent_total)
+        except RuleViolation as error:
+            messages.error(request, error.message)
+
+
+class TrainingJobTrackInline(admin.TabularInline):
+    model = TrainingJobTrack
+    extra = 0
+    can_delete = False
+    readonly_fields = ["track", "position"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    """Racers' training jobs (read only: racers start and stop them; the admin can stop one)."""
+
+    list_display = ["name", "owner", "status", "iterations", "episodes", "trained_minutes", "max_minutes", "model",
+                    "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "owner__username"]
+    inlines = [TrainingJobTrackInline]
+    actions = ["stop_jobs"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in TrainingJob._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # jobs start through training_start (quotas, validation)
+
+    @admin.display(description="trained (min)")
+    def trained_minutes(self, job: TrainingJob) -> str:
+        return f"{job.trained_seconds / 60:.1f}"
+
+    @admin.action(description="Stop (keeps the model trained so far)")
+    def stop_jobs(self, request, queryset) -> None:
+        stopped = 0
+        for job in queryset:
+            try:
+                training_stop(job, job.owner)  # on the owner's behalf: the admin may stop any job
+                stopped += 1
+            except RuleViolation as error:
+                messages.warning(request, f"{job.name}: {error.message}")
+        messages.success(request, f"Stopping {stopped} training job(s).")

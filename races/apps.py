@@ -12,8 +12,10 @@ class RacesConfig(AppConfig):
         from league import periodic
         from races import signals  # noqa: F401  (connects the leaderboard-version receivers)
         from races.evaluation_targets import register_evaluation_targets
+        from races.training_target import register_training_target
 
         register_evaluation_targets()
+        register_training_target()
 
         def start_brackets() -> None:
             import logging

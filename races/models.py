@@ -491,3 +491,119 @@ class Vehicle(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TrainingJob(models.Model):
+    """A racer's training run in the browser: what they asked for (snapshots: later garage edits don't matter),
+    where it stands, and the model it made. Run by the evaluator engine (kind "training",
+    ``races/training_target.py``); rules in ``races.services.training``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        STARTING = "starting", "Starting"
+        TRAINING = "training", "Training"
+        STOPPING = "stopping", "Stopping"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class BestBy(models.TextChoices):
+        PROGRESS = "progress", "Best evaluation progress"
+        REWARD = "reward", "Best average reward"
+
+    EVALUATION_KIND = "training"  # how the evaluator names a training job's work
+    ACTIVE = (Status.QUEUED, Status.STARTING, Status.TRAINING, Status.STOPPING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_jobs")
+    name = models.CharField(max_length=64, help_text="the resulting model's name")
+    description = models.TextField(blank=True, max_length=2000)
+    tracks = models.ManyToManyField(Track, through="TrainingJobTrack", related_name="+")
+    direction = models.CharField(max_length=20, choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+    race_type = models.CharField(max_length=20, choices=Race.RaceType.choices, default=Race.RaceType.TIME_TRIAL)
+    vehicle = models.JSONField(help_text="sim.world.vehicle.Vehicle.to_file_dict(), as chosen")
+    reward_function_source = models.TextField()
+    hyperparameters = models.JSONField(help_text="sim.learn.hyperparameters.Hyperparameters.to_dict()")
+    max_minutes = models.FloatField(help_text="the stop condition: minutes of training at most")
+    # An extra stop condition (the model's total episodes), for the admin and tests; the racer sets minutes.
+    max_episodes = models.PositiveIntegerField(null=True, blank=True)
+    best_by = models.CharField(max_length=16, choices=BestBy.choices, default=BestBy.PROGRESS)
+    evaluation_episodes = models.PositiveSmallIntegerField(default=5)
+    max_episode_steps = models.PositiveIntegerField(default=1500)
+    seed = models.PositiveIntegerField(default=0)
+    cloned_from = models.ForeignKey(RacerModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    submit_to = models.ForeignKey(Race, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    submission = models.ForeignKey(Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    submit_note = models.TextField(blank=True, help_text="why the auto-submit did not happen, if it did not")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    failure_reason = models.TextField(blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stopped_by = models.CharField(max_length=32, blank=True, help_text="what ended the run (sim.learn.budget)")
+    # Seconds of the budget spent, summed over attempts once each: earlier attempts' (frozen when the next one
+    # starts) plus the current attempt's clock as last reported.
+    trained_seconds = models.FloatField(default=0.0)
+    seconds_before_attempt = models.FloatField(default=0.0)
+    attempt_number = models.PositiveSmallIntegerField(default=0, help_text="the attempt whose progress counts")
+    iterations = models.PositiveIntegerField(default=0)
+    episodes = models.PositiveIntegerField(default=0)
+    env_steps = models.PositiveBigIntegerField(default=0)
+    best_iteration = models.PositiveIntegerField(null=True, blank=True)
+    live = models.JSONField(default=dict, blank=True, help_text="the run right now (metrics/live.json, checked)")
+    curve = models.JSONField(default=list, blank=True, help_text="per iteration: the reward graph's values")
+    trajectories = models.JSONField(default=dict, blank=True, help_text="latest evaluation episodes' paths")
+    log_tail = models.TextField(blank=True)
+    # The model folder as last stored (relative path -> storage name): what a re-leased attempt resumes from.
+    stored_files = models.JSONField(default=dict, blank=True)
+    checkpoint_iteration = models.PositiveIntegerField(null=True, blank=True, help_text="latest stored checkpoint")
+    model = models.ForeignKey(RacerModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "status"])]
+
+    def __str__(self) -> str:
+        return f"Training {self.pk}: {self.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def attempts(self) -> models.QuerySet:
+        from evaluator.engine import attempts_of
+
+        return attempts_of(self.EVALUATION_KIND, self.pk)
+
+
+class TrainingJobTrack(models.Model):
+    """The tracks of a training job, in order (the first is the main track)."""
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="track_rows")
+    track = models.ForeignKey(Track, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["job", "position"], name="races_training_track_position")]
+
+
+class TrainingQuota(models.Model):
+    """The training quotas the admin sets: one row (``races.services.training.training_quota``)."""
+
+    max_concurrent_per_racer = models.PositiveSmallIntegerField(
+        "training jobs per racer at once", default=1, help_text="queued or running")
+    minutes_per_racer_per_day = models.PositiveIntegerField(
+        "training minutes per racer per day", default=120,
+        help_text="per calendar day of the server's time zone; a running job counts its whole stop condition")
+    max_concurrent_total = models.PositiveSmallIntegerField(
+        "training jobs running at once (whole league)", default=2,
+        help_text="more wait in the queue; the training queue's worker processes are a limit too")
+
+    class Meta:
+        verbose_name = "training quota"
+        verbose_name_plural = "training quotas"
+
+    def __str__(self) -> str:
+        return "Training quotas"

@@ -70,8 +70,8 @@ def test_the_evaluator_imports_nothing_from_races() -> None:
 
 
 def test_the_sandbox_side_of_the_evaluator_needs_no_django() -> None:
-    """The runner and the contract run inside the sandbox: the simulator and the standard library only."""
-    for name in ("runner.py", "contract.py"):
+    """The runners and the contract run inside the sandbox: the simulator and the standard library only."""
+    for name in ("runner.py", "training_runner.py", "contract.py"):
         path = ROOT / "evaluator" / name
         if not path.exists():
             pytest.fail(f"evaluator/{name} is missing")

@@ -24,6 +24,7 @@ class ApiErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField(help_text="What was refused, written for the racer.")
     code = serializers.CharField(required=False, help_text="Stable code of a refused rule (e.g. forbidden).")
+    field = serializers.CharField(required=False, help_text="The request field the refusal is about, if one.")
 
 
 _VALIDATION_ERROR = {

@@ -389,3 +389,83 @@ class RewardCheckSerializer(serializers.Serializer):
     line = serializers.IntegerField(allow_null=True, help_text="The line of the reward function the error is on.")
     car = serializers.CharField(allow_null=True, help_text="The synthetic car the function failed on.")
     samples = RewardSampleSerializer(many=True, help_text="Each synthetic car's reward, when valid.")
+# --- training ---------------------------------------------------------------------------------------------------
+class TrainingCreateSerializer(serializers.Serializer):
+    """A training job (``races.services.training.TrainingRequest``); the service checks the whole request."""
+
+    name = serializers.CharField(min_length=1, max_length=64, help_text="the model's name")
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    tracks = serializers.ListField(child=serializers.CharField(min_length=1, max_length=64), min_length=1,
+                                   max_length=8, help_text="track slugs; the first is the main track")
+    direction = serializers.ChoiceField(choices=Race.Direction.values, default=Race.Direction.COUNTERCLOCKWISE)
+    vehicle = serializers.DictField(help_text="a vehicle file (model_metadata-like: sensor, neural_network, "
+                                              "action_space_type, action_space)")
+    race_type = serializers.ChoiceField(choices=[t for t in Race.RaceType.values if t != Race.RaceType.HEAD_TO_HEAD],
+                                        default=Race.RaceType.TIME_TRIAL)
+    reward_function_source = serializers.CharField(min_length=1, max_length=256 * 1024, trim_whitespace=False)
+    hyperparameters = serializers.DictField(required=False, default=dict,
+                                            help_text="PPO settings by our names (batch_size, learning_rate, ...)")
+    max_minutes = serializers.FloatField(min_value=0.1, max_value=24 * 60, help_text="the stop condition")
+    best_by = serializers.ChoiceField(choices=["progress", "reward"], default="progress")
+    clone_of = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+                                        help_text="one of your models to start from")
+    submit_to = serializers.CharField(min_length=1, max_length=100, required=False, allow_null=True, default=None,
+                                      help_text="a race (slug) to enter the model in when training ends")
+
+
+class TrainingCloneSerializer(serializers.Serializer):
+    """Train one of your models further: its vehicle, and by default the settings it was trained with."""
+
+    model = serializers.IntegerField(min_value=1, help_text="one of your models (uploaded ones included)")
+    name = serializers.CharField(min_length=1, max_length=64, help_text="the new model's name")
+    max_minutes = serializers.FloatField(min_value=0.1, max_value=24 * 60)
+    tracks = serializers.ListField(child=serializers.CharField(min_length=1, max_length=64), required=False,
+                                   max_length=8, help_text="default: the tracks the model was trained on")
+    reward_function_source = serializers.CharField(min_length=1, max_length=256 * 1024, required=False,
+                                                   trim_whitespace=False)
+
+
+class TrainingCurveSerializer(serializers.Serializer):
+    iteration = serializers.IntegerField()
+    episodes = serializers.IntegerField()
+    env_steps = serializers.IntegerField()
+    elapsed_seconds = serializers.FloatField(allow_null=True)
+    mean_reward = serializers.FloatField(help_text="average reward of the iteration's training episodes")
+    mean_progress = serializers.FloatField(help_text="training progress %")
+    evaluation_mean_progress = serializers.FloatField(allow_null=True, help_text="evaluation progress %")
+    steps_per_second = serializers.FloatField(allow_null=True)
+    is_best = serializers.BooleanField()
+
+
+class TrainingJobSerializer(serializers.Serializer):
+    """A training job as it stands (``races.services.training.training_progress``)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=["queued", "starting", "training", "stopping", "done", "failed"])
+    status_label = serializers.CharField()
+    queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next to start (while queued)")
+    failure_reason = serializers.CharField(allow_blank=True)
+    phase = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+    iteration = serializers.IntegerField()
+    episodes = serializers.IntegerField()
+    env_steps = serializers.IntegerField()
+    iteration_episodes_finished = serializers.IntegerField(allow_null=True)
+    iteration_episodes_planned = serializers.IntegerField(allow_null=True)
+    trained_seconds = serializers.FloatField()
+    seconds_left = serializers.FloatField()
+    max_minutes = serializers.FloatField()
+    max_episodes = serializers.IntegerField(allow_null=True)
+    stop_requested = serializers.BooleanField()
+    stopped_by = serializers.CharField(allow_blank=True)
+    best_iteration = serializers.IntegerField(allow_null=True)
+    curve = TrainingCurveSerializer(many=True, help_text="the reward graph's values per iteration")
+    trajectories_iteration = serializers.IntegerField(allow_null=True)
+    log_tail = serializers.CharField(allow_blank=True)
+    model_id = serializers.IntegerField(allow_null=True, help_text="the trained model, once done")
+    submission_id = serializers.IntegerField(allow_null=True)
+    submit_note = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)

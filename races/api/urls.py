@@ -32,4 +32,8 @@ urlpatterns = [
     path("racers/<slug:alias>/", views.RacerProfile.as_view(), name="api_racer_profile"),
     path("submissions/", views.SubmissionList.as_view(), name="api_submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="api_submission_detail"),
+    path("training/", views.TrainingList.as_view(), name="api_training"),
+    path("training/clone/", views.TrainingClone.as_view(), name="api_training_clone"),
+    path("training/<int:pk>/", views.TrainingDetail.as_view(), name="api_training_detail"),
+    path("training/<int:pk>/stop/", views.TrainingStop.as_view(), name="api_training_stop"),
 ]

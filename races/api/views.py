@@ -44,10 +44,13 @@ from races.api.serializers import (
     SubmissionCreateSerializer,
     SubmissionSerializer,
     TrackSerializer,
+    TrainingCloneSerializer,
+    TrainingCreateSerializer,
+    TrainingJobSerializer,
     VehicleSerializer,
     VehicleWriteSerializer,
 )
-from races.models import BracketMatch, Race, Submission, Track
+from races.models import BracketMatch, Race, Submission, Track, TrainingJob
 from races.services import (
     PHASES,
     RuleViolation,
@@ -91,6 +94,15 @@ from races.services.seasons import (
     season_visible_to,
 )
 from races.services.submissions import submission_queue_position
+from races.services.training import (
+    TrainingRequest,
+    training_clone,
+    training_job_for,
+    training_jobs_of,
+    training_progress,
+    training_start,
+    training_stop,
+)
 
 
 class RuleRefused(APIException):
@@ -107,7 +119,8 @@ class RuleRefused(APIException):
 
     def __init__(self, violation: RuleViolation) -> None:
         self.status_code = self.STATUS_BY_CODE.get(violation.code, status.HTTP_400_BAD_REQUEST)
-        super().__init__({"detail": violation.message, "code": violation.code})
+        where = {"field": violation.field} if violation.field else {}
+        super().__init__({"detail": violation.message, "code": violation.code} | where)
 
 
 class LeagueView(APIView):
@@ -599,3 +612,100 @@ class RacerProfile(LeagueView):
                       for r in data["races"]],
             "models": data["models"],
         })
+
+
+# --- training -------------------------------------------------------------------------------------------------
+def own_training_job(request, pk: int) -> TrainingJob:
+    """The racer's own job; anyone else's is a 404 (nobody learns whether it exists)."""
+    try:
+        return training_job_for(request.user, pk)
+    except TrainingJob.DoesNotExist:
+        raise NotFound() from None
+
+
+def tracks_named(slugs: list[str]) -> tuple[Track, ...]:
+    tracks = []
+    for slug in slugs:
+        if not slug_re.fullmatch(slug):
+            raise RuleViolation(f"{slug[:40]!r} is not a track slug.", field="tracks")
+        track = Track.objects.filter(slug=slug).first()
+        if track is None:
+            raise RuleViolation(f"There is no track {slug!r}.", field="tracks")
+        tracks.append(track)
+    return tuple(tracks)
+
+
+class TrainingList(LeagueView, generics.ListAPIView):
+    """Your training jobs, newest first; POST starts one (queued; quotas apply: a refusal says when they come
+    back)."""
+
+    permission_classes = [IsAuthenticated]
+    rule_refusals = {"POST": (404,)}  # the model to clone or the race to enter is not yours to see
+    parser_classes = [JSONParser]
+    serializer_class = TrainingJobSerializer
+
+    def get_queryset(self):
+        return training_jobs_of(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([training_progress(job) for job in page])
+
+    @extend_schema(request=TrainingCreateSerializer, responses={201: TrainingJobSerializer})
+    def post(self, request, *args, **kwargs):
+        serializer = TrainingCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        clone_of = get_object_or_404(models_of(request.user), pk=data["clone_of"]) if data["clone_of"] else None
+        submit_to = None
+        if data["submit_to"]:
+            if not slug_re.fullmatch(data["submit_to"]):
+                raise RuleViolation("submit_to must be a race slug.", field="submit_to")
+            submit_to = visible_race(request, data["submit_to"])
+        job = training_start(request.user, TrainingRequest(
+            name=data["name"], description=data["description"], tracks=tracks_named(data["tracks"]),
+            direction=data["direction"], vehicle=data["vehicle"], race_type=data["race_type"],
+            reward_function_source=data["reward_function_source"], hyperparameters=data["hyperparameters"],
+            max_minutes=data["max_minutes"], best_by=data["best_by"], clone_of=clone_of, submit_to=submit_to))
+        return Response(training_progress(job), status=status.HTTP_201_CREATED)
+
+
+class TrainingDetail(LeagueView):
+    """One of your training jobs: status (queue position while queued), counters, the reward graph's values, the
+    log tail, the resulting model. The live page polls it."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: TrainingJobSerializer})
+    def get(self, request, pk: int):
+        return Response(training_progress(own_training_job(request, pk)))
+
+
+class TrainingStop(LeagueView):
+    """Stop one of your training jobs cleanly: it keeps (and stores) the model trained so far."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: TrainingJobSerializer})
+    def post(self, request, pk: int):
+        job = training_stop(own_training_job(request, pk), request.user)
+        return Response(training_progress(job))
+
+
+class TrainingClone(LeagueView):
+    """Train one of your models further (a clone: same sensors, network and action shape)."""
+
+    permission_classes = [IsAuthenticated]
+    rule_refusals = {"POST": (404,)}  # the model is not yours
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=TrainingCloneSerializer, responses={201: TrainingJobSerializer})
+    def post(self, request):
+        serializer = TrainingCloneSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        model = get_object_or_404(models_of(request.user), pk=data["model"])
+        job = training_clone(request.user, model, data["name"], data["max_minutes"],
+                             tracks=tracks_named(data.get("tracks") or []),
+                             reward_function_source=data.get("reward_function_source"))
+        return Response(training_progress(job), status=status.HTTP_201_CREATED)

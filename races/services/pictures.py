@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from races.models import BracketMatch, ModelEvaluation, Race, RacerModel, Run, Submission, Track
+from races.models import BracketMatch, ModelEvaluation, Race, RacerModel, Run, Submission, Track, TrainingJob
 from races.services.presenters import bracket_match_title, racer_name
 from races.services.race_settings import race_box_corners, race_objects_spec
 from races.services.tracks import track_sim
@@ -150,3 +150,25 @@ def bracket_match_trajectory_png(match: BracketMatch) -> bytes | None:
                      title=f"{race.name} — {bracket_match_title(match)}")
     default_storage.save(name, ContentFile(buffer.getvalue()))
     return buffer.getvalue()
+
+
+def training_trajectories_png(job: TrainingJob) -> bytes | None:
+    """The latest evaluation episodes' paths of a training job over its main track, coloured by speed; rendered once
+    per stored iteration (shared cache); None before the first iteration."""
+    trajectories = job.trajectories or {}
+    episodes = trajectories.get("episodes") or []
+    first = job.track_rows.select_related("track").first()
+    if not episodes or first is None:
+        return None
+    key = f"training-trajectories:{job.pk}:{trajectories.get('iteration')}:{len(episodes)}"
+    png = cache.get(key)
+    if png is None:
+        paths = [Trajectory(np.column_stack([episode["x"], episode["y"]]), np.asarray(episode["speed"]),
+                            f"evaluation {number}") for number, episode in enumerate(episodes, start=1)
+                 if len(episode["x"]) >= 2]
+        buffer = io.BytesIO()
+        render_track_png(track_sim(first.track, job.direction), buffer, paths, size=TRAJECTORY_SIZE,
+                         title=f"{job.name} — iteration {trajectories.get('iteration')}, evaluation episodes")
+        png = buffer.getvalue()
+        cache.set(key, png, timeout=RACE_PICTURE_TIMEOUT_S)
+    return png

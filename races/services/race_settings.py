@@ -213,6 +213,11 @@ def race_objects_spec(race: Race) -> dict | None:
     return None
 
 
+def race_type_objects_spec(race_type: str) -> dict | None:
+    """The obstacles a race of ``race_type`` has with the type's default settings (none for a time trial)."""
+    return race_objects_spec(Race(**race_with_type_defaults({"race_type": race_type})))
+
+
 def race_box_corners(race: Race) -> list[np.ndarray]:
     """Corners (4, 2) of the race's obstacle boxes, as every run meets them (none for other race types).
     Bot cars move, and the trace does not record them: they are not drawn."""

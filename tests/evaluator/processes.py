@@ -52,17 +52,21 @@ def worker_environment(broker_url: str, media_root: str, **extra: str) -> dict[s
 def broker_at(url: str) -> Iterator[dramatiq.Broker]:
     """This test process sends its evaluation nudges to the broker at ``url``, like the web process would."""
     from evaluator import actors
+    from evaluator.engine import registered_queues
     from league.broker import build_broker
 
     previous = dramatiq.get_broker()
     broker = build_broker(url)
     dramatiq.set_broker(broker)
-    actors.evaluate_next.broker = broker
-    broker.declare_actor(actors.evaluate_next)
+    queue_actors = [actors.actor_for(queue) for queue in registered_queues()]  # evaluate_next and the training one
+    for actor in queue_actors:
+        actor.broker = broker
+        broker.declare_actor(actor)
     try:
         yield broker
     finally:
-        actors.evaluate_next.broker = previous
+        for actor in queue_actors:
+            actor.broker = previous
         dramatiq.set_broker(previous)
 
 

@@ -40,7 +40,8 @@ def probe(tmp_path: Path, code: str, limits: SandboxLimits = LIMITS) -> list[str
 def read_only_mounts() -> list[str]:
     """Every read-only bind the run sees (the Python installation, the venv, the code, the model, /usr...)."""
     mounts = [sys.base_prefix, sandbox.VENV_MOUNT, f"{sandbox.APP_MOUNT}/sim",
-              f"{sandbox.APP_MOUNT}/evaluator/runner.py", f"{sandbox.APP_MOUNT}/evaluator/contract.py",
+              f"{sandbox.APP_MOUNT}/evaluator/runner.py", f"{sandbox.APP_MOUNT}/evaluator/training_runner.py",
+              f"{sandbox.APP_MOUNT}/evaluator/contract.py",
               sandbox.MODEL_MOUNT, "/usr", "/sys/devices/system/cpu"]
     return [mount for mount in mounts if mount != sandbox.VENV_MOUNT or sys.prefix != sys.base_prefix]
 

@@ -25,7 +25,9 @@ EXAMPLES_PER_OPERATION = 15
 # "schema-valid" data here (positive_data_acceptance expects 2xx/404): an archive must be a working model, an
 # invite code must exist, and a race's settings depend on each other (minimum laps <= total laps, closes after
 # it opens, the settings of its race type only). Every other check still runs on these operations.
-RULES_BEYOND_THE_SCHEMA = {("POST", "/api/models/"), ("POST", "/api/races/"), ("POST", "/api/races/join/")}
+RULES_BEYOND_THE_SCHEMA = {("POST", "/api/models/"), ("POST", "/api/races/"), ("POST", "/api/races/join/"),
+                           # a vehicle, hyperparameters and a reward function that work together; a model to clone
+                           ("POST", "/api/training/"), ("POST", "/api/training/clone/")}
 
 
 @pytest.fixture

@@ -145,16 +145,23 @@ def test_the_page_offers_my_vehicles_the_examples_and_the_lab_examples(make_race
     assert Client().get(URL).status_code == 302
 
 
-def test_a_valid_post_reaches_training_start(make_racer, tracks):
-    """Until ``training_start`` exists the page says so on the form; once it does, it starts the job."""
-    response = client_for(make_racer()).post(URL, form_data(tracks))
-    try:
-        from races.services.training import training_start  # noqa: F401
-    except ImportError:
-        assert response.status_code == 400
-        assert "not available on this server yet" in str(response.context["form"].non_field_errors())
-    else:
-        assert response.status_code in (302, 400)  # started, or refused with its reason on the form
+def test_a_valid_post_starts_a_training_job_and_opens_its_live_page(make_racer, tracks):
+    from races.models import TrainingJob
+
+    racer = make_racer()
+    response = client_for(racer).post(URL, form_data(tracks))
+    job = TrainingJob.objects.get(owner=racer)
+    assert response.status_code == 302 and response["Location"] == f"/training/{job.pk}/"
+    assert job.status == "queued" and job.reward_function_source.startswith("def reward_function")
+
+
+def test_a_refusal_of_the_training_service_shows_on_its_form_field(make_racer, tracks):
+    from races.services.training import training_quota_update
+
+    training_quota_update(max_concurrent_per_racer=1, minutes_per_racer_per_day=5, max_concurrent_total=1)
+    response = client_for(make_racer()).post(URL, form_data(tracks) | {"max_minutes": "30"})
+    assert response.status_code == 400
+    assert "come back" in " ".join(response.context["form"].errors["max_minutes"])
 
 
 # --- the model page: what training packed ---------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""A real training job end to end: queued by the service, claimed from the training queue, trained in the real
+sandbox with a tiny budget, progress stored while it runs, the model validated, stored like an upload, entered in a
+race; and a stop request that ends a run cleanly with its model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from django.core.files.storage import default_storage
+from django.db import connection
+
+from evaluator import sandbox
+from evaluator.execution import execute_attempt
+from evaluator.models import EvaluationAttempt
+from evaluator.services import attempt_claim_next
+from races.models import RacerModel, Submission, TrainingJob
+from races.services import track_install_builtins
+from races.services.training import training_progress, training_start, training_stop
+from tests.races.training_helpers import small_options, small_request
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine"),
+]
+
+
+@pytest.fixture
+def oval(db):
+    return {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
+
+
+def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entered(make_racer, make_race, oval,
+                                                                                  settings):
+    settings.PITLANE_TRAINING_PROGRESS_S = 0.5
+    racer = make_racer("Trainer")
+    race = make_race(track=oval, total_laps=1, minimum_laps=1, time_cap_s=30)
+    job = training_start(racer, small_request(oval, submit_to=race), small_options(max_episodes=10))
+    assert job.status == "queued" and training_progress(job)["queue_position"] == 1
+    assert attempt_claim_next("evaluation-worker") is None, "an evaluation worker must not take training"
+    claim = attempt_claim_next("training-worker", queue="training")
+    assert claim is not None and claim.target_id == job.pk
+    job.refresh_from_db()
+    assert job.status == "starting"
+
+    seen = []
+
+    def watch() -> None:  # the page's view while it runs: the statuses and counters it could show
+        try:
+            while not done.is_set():
+                row = TrainingJob.objects.filter(pk=job.pk).values("status", "iterations").first()
+                seen.append((row["status"], row["iterations"]))
+                time.sleep(0.2)
+        finally:
+            connection.close()
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        execute_attempt(claim)
+    finally:
+        done.set()
+        watcher.join(5)
+
+    job.refresh_from_db()
+    attempt = EvaluationAttempt.objects.get(target_kind="training", target_id=job.pk)
+    assert attempt.status == "succeeded", attempt.error
+    assert job.status == "done" and job.stopped_by == "max_episodes", job.failure_reason
+    assert job.episodes == 10 and job.iterations == 2 and job.env_steps > 0
+    assert ("training", 1) in seen or ("training", 0) in seen, f"never seen training: {seen[:5]}..."
+    assert 0 < job.trained_seconds < 120
+    # The reward graph's values per iteration, the evaluation paths and the log reached the database ...
+    assert [row["iteration"] for row in job.curve] == [1, 2]
+    assert job.trajectories["iteration"] == 2 and job.trajectories["episodes"][0]["x"]
+    assert "iteration 2" in job.log_tail
+    # ... and the model folder reached storage: the latest (and best) checkpoint, metrics, the graph.
+    assert job.checkpoint_iteration == 2
+    assert "checkpoints/iteration-00002/weights.safetensors" in job.stored_files
+    assert default_storage.exists(job.stored_files["reward_graph.png"]["name"])
+    # The model is a model like an uploaded one, and it was entered in the race.
+    model = job.model
+    assert model is not None and model.owner == racer and model.name == "trained"
+    assert model.status == RacerModel.Status.VALID and model.metadata["neural_network"] == \
+        "DEEP_CONVOLUTIONAL_NETWORK_DEEP"
+    assert job.submission is not None and job.submission.race == race
+    assert Submission.objects.get(pk=job.submission.pk).model == model
+    progress = training_progress(job)
+    assert progress["status"] == "done" and progress["model_id"] == model.pk and progress["seconds_left"] == 0
+
+
+def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, settings):
+    """The Stop button: the worker interrupts the run (SIGINT), which exports the best checkpoint it has."""
+    settings.PITLANE_TRAINING_PROGRESS_S = 0.5
+    racer = make_racer("Stopper")
+    job = training_start(racer, small_request(oval, name="stopped"), small_options(max_episodes=500))
+    claim = attempt_claim_next("training-worker", queue="training")
+
+    def stop_after_the_first_iteration() -> None:
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline:
+                if TrainingJob.objects.filter(pk=job.pk, iterations__gte=1).exists():
+                    training_stop(TrainingJob.objects.get(pk=job.pk), racer)
+                    return
+                time.sleep(0.2)
+        finally:
+            connection.close()
+
+    stopper = threading.Thread(target=stop_after_the_first_iteration, daemon=True)
+    stopper.start()
+    started = time.monotonic()
+    execute_attempt(claim)
+    stopper.join(5)
+    job.refresh_from_db()
+    assert job.status == "done", job.failure_reason
+    assert job.stopped_by == "interrupted" and job.stop_requested_at is not None
+    assert 1 <= job.iterations < 100 and job.model is not None
+    assert time.monotonic() - started < 120
+
+
+def test_a_job_on_two_tracks_with_boxes_ranked_by_reward_trains_as_asked(make_racer, oval, technical_track):
+    racer = make_racer("Rotator")
+    job = training_start(racer, small_request(oval, tracks=(oval, technical_track), best_by="reward",
+                                              race_type="OBJECT_AVOIDANCE"), small_options(max_episodes=10))
+    execute_attempt(attempt_claim_next("training-worker", queue="training"))
+    job.refresh_from_db()
+    assert job.status == "done" and job.iterations == 2, job.failure_reason
+    # What the run was trained with, as its own model folder recorded it (stored with the checkpoints).
+    with default_storage.open(job.stored_files["training.json"]["name"]) as stored:
+        config = json.load(stored)
+    assert config["track"] == "pitlane_oval" and config["more_tracks"] == ["pitlane_technical"]
+    assert config["best_by"] == "reward" and config["objects"]["kind"] == "boxes"
+    assert len(config["objects"]["items"]) == 3
+    rewards = [row["mean_reward"] for row in job.curve]
+    assert job.best_iteration == max(range(2), key=lambda i: (rewards[i], i)) + 1
