@@ -6,9 +6,11 @@ Run directly (`.venv/bin/pytest tests/league -q`), the tests still use PostgreSQ
 under a per-process name so engineers sharing a machine do not drop each other's test database.
 """
 
+import functools
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import dj_database_url
 import dramatiq
@@ -76,3 +78,26 @@ def redis_url() -> str:
     if not url:
         pytest.skip("PITLANE_TEST_REDIS_URL is not set (./pitlane test sets it to a local Redis database)")
     return url
+
+
+@pytest.fixture(scope="session")
+def lapping_archive() -> bytes:
+    """A model that completes laps of the oval: cloned from the scripted driver, by our own code (trained once per
+    run and shared by every test package: sim's imitation test races it, the evaluator and deployment tests upload
+    it)."""
+    return _lapping_archive()
+
+
+@functools.cache
+def _lapping_archive() -> bytes:
+    # Cached here, not only by the fixture: a test may also call it directly, and training takes a minute of CPU.
+    from sim.io.archive import write_model_archive
+    from sim.learn.imitation import train_imitation_model
+    from sim.world.builtin_tracks import build_builtin_track
+    from sim.world.vehicle import get_vehicle
+
+    vehicle = get_vehicle("original_deepracer")
+    result = train_imitation_model(build_builtin_track("pitlane_oval"), vehicle, frames=3000, epochs=4)
+    with tempfile.TemporaryDirectory(prefix="pitlane-lapping-") as folder:
+        path = write_model_archive(Path(folder) / "model.tar.gz", vehicle, result.network.state_dict())
+        return path.read_bytes()

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.deployment.cluster import Deployment
-from tests.races.conftest import lapping_archive  # noqa: F401  (session-scoped: trained once per run)
 
 NEEDED = ("bwrap", "nginx", "openssl", "redis-server")
 

@@ -4,7 +4,6 @@ import pytest
 
 from tests.races.conftest import (  # noqa: F401
     archive_bytes,
-    lapping_archive,
     make_model,
     make_race,
     make_racer,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -84,28 +81,6 @@ def make_model(db):
         return model
 
     return make
-
-
-@pytest.fixture(scope="session")
-def lapping_archive() -> bytes:
-    """A model that completes laps of the oval: cloned from the scripted driver, by our own code."""
-    return _lapping_archive()
-
-
-@functools.cache
-def _lapping_archive() -> bytes:
-    # Cached here, not only by the fixture: the conftests that re-export the fixture (tests/evaluator,
-    # tests/deployment) each get a fixture of their own, and training takes a minute or more of CPU.
-    from sim.io.archive import write_model_archive
-    from sim.learn.imitation import train_imitation_model
-    from sim.world.builtin_tracks import build_builtin_track
-    from sim.world.vehicle import get_vehicle
-
-    vehicle = get_vehicle("original_deepracer")
-    result = train_imitation_model(build_builtin_track("pitlane_oval"), vehicle, frames=3000, epochs=4)
-    with tempfile.TemporaryDirectory(prefix="pitlane-lapping-") as folder:
-        path = write_model_archive(Path(folder) / "model.tar.gz", vehicle, result.network.state_dict())
-        return path.read_bytes()
 
 
 PROVENANCE_REWARD = '''def reward_function(params):
