@@ -90,9 +90,12 @@ def execute_attempt(claim: Claim) -> None:
 
 def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -> None:
     defaults = sandbox.SandboxLimits()
+    # A larger scratch is for larger files: a training checkpoint with its optimizer state is ~140 MB for the lab's
+    # camera car (3-layer CNN), so any one file may fill it (the scratch's own size still bounds them all).
     limits = sandbox.SandboxLimits(wall_seconds=work.wall_seconds,
                                    cpu_seconds=max(defaults.cpu_seconds, work.min_cpu_seconds),
-                                   scratch_bytes=work.scratch_bytes or defaults.scratch_bytes)
+                                   scratch_bytes=work.scratch_bytes or defaults.scratch_bytes,
+                                   file_bytes=max(defaults.file_bytes, work.scratch_bytes or 0))
     model_dir = scratch / "model"
     training = isinstance(work.job, TrainingJob)
     # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.

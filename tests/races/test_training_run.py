@@ -19,6 +19,7 @@ from evaluator.services import attempt_claim_next
 from races.models import RacerModel, Submission, TrainingJob
 from races.services import track_install_builtins
 from races.services.training import training_progress, training_start, training_stop
+from sim.world.vehicle import get_vehicle
 from tests.races.training_helpers import small_options, small_request
 
 pytestmark = [
@@ -121,9 +122,11 @@ def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, setting
     assert time.monotonic() - started < 120
 
 
-def test_a_job_on_two_tracks_with_boxes_ranked_by_reward_trains_as_asked(make_racer, oval, technical_track):
+def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(make_racer, oval, technical_track):
+    # The lab's camera car (3-layer CNN): its checkpoints, optimizer state included, are ~140 MB files.
     racer = make_racer("Rotator")
-    job = training_start(racer, small_request(oval, tracks=(oval, technical_track), best_by="reward",
+    lab_car = get_vehicle("original_deepracer").to_file_dict()
+    job = training_start(racer, small_request(oval, tracks=(oval, technical_track), best_by="reward", vehicle=lab_car,
                                               race_type="OBJECT_AVOIDANCE"), small_options(max_episodes=10))
     execute_attempt(attempt_claim_next("training-worker", queue="training"))
     job.refresh_from_db()
