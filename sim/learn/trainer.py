@@ -111,6 +111,8 @@ class Trainer:
         network = build_actor_critic(config.vehicle, seed=config.seed)
         if initial_weights is not None:
             network.load_state_dict(initial_weights, strict=True)
+        # A clone (or a warm start) begins with weights worth keeping: they are ranked as "iteration 0" (``run``).
+        self.starts_from_weights = initial_weights is not None and checkpoint is None
         self.agent = Agent(network, mixed_precision=config.mixed_precision)
         # eps 1e-5 as in CleanRL/SB3 PPO (Adam's 1e-8 lets tiny second moments blow steps up); fused: one
         # kernel over the 12 M parameters instead of a Python loop of per-tensor ops.
@@ -294,7 +296,8 @@ class Trainer:
             try:
                 if warm_start:
                     self.warm_start(budget, monitor)
-                    self._rank_starting_weights(budget, monitor)
+                if (warm_start or self.starts_from_weights) and self.iteration == 0:
+                    self._rank_starting_weights(budget, monitor, "Warm start" if warm_start else "Cloned model")
                 if latest_checkpoint(self.folder.root) is None:  # the starting weights are a usable model too
                     save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
                 while not (stopped_by := budget.stop_reason(self.episodes)):
@@ -336,16 +339,17 @@ class Trainer:
                 monitor.note("Warm start cut short: the model keeps the weights learned so far")
             raise
 
-    def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor) -> None:
-        """Evaluate the warm start like an iteration, so it stays the exported model ("iteration 0") until PPO
-        does at least as well: the first updates, with an untrained critic, can make a good imitation worse."""
+    def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor, what: str) -> None:
+        """Evaluate the warm start (or the cloned model) like an iteration, so it stays the exported model
+        ("iteration 0") until PPO does at least as well: the first updates, with an untrained critic, can make a
+        good imitation or a good parent worse."""
         if not self.evaluation_envs or self.config.best_by != "progress":  # no training reward to rank it by
             return
         monitor.phase("evaluating")
         evaluation = self.evaluate(budget.check)
         self.best_iteration = 0
         self.best_progress = float(np.mean([episode["progress"] for episode in evaluation]))
-        monitor.note(f"Warm start evaluation: progress {self.best_progress:.1f}%")
+        monitor.note(f"{what} evaluation: progress {self.best_progress:.1f}%")
 
     def _open_log(self) -> Any:
         if not self.config.record_simtrace:

@@ -189,3 +189,19 @@ def test_continuous_action_spaces_train(tmp_path):
     result = start_training(tmp_path / "model", config).run(StopConditions(max_episodes=5), progress=False)
     assert result.iterations == 1
     assert inspect_archive(result.archive).vehicle.action_space_type == "continuous"
+
+
+@pytest.mark.slow
+def test_a_cloned_model_is_ranked_as_iteration_0_so_a_worse_first_iteration_does_not_replace_it(
+        tmp_path, lapping_archive, capsys):
+    parent = tmp_path / "parent.tar.gz"
+    parent.write_bytes(lapping_archive)  # laps the oval
+    config = _config(evaluation_episodes=1, max_episode_steps=200)
+    result = start_training(tmp_path / "clone", config, clone_from=parent).run(StopConditions(max_episodes=5))
+    out = "".join(capsys.readouterr())
+    clone_progress = float(out.split("Cloned model evaluation: progress ")[1].split("%")[0])
+    first = json.loads((tmp_path / "clone" / "metrics" / "iterations.json").read_text())["iterations"][0]
+    assert clone_progress > 50  # 200 steps of a lapping model
+    # The exported model is the better of the two: the parent's weights unless iteration 1 did at least as well.
+    assert result.best_iteration == (1 if first["evaluation_mean_progress"] >= clone_progress else 0)
+    assert result.best_progress == pytest.approx(max(clone_progress, first["evaluation_mean_progress"]), abs=0.1)
