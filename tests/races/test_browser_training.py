@@ -59,8 +59,14 @@ def test_a_racer_builds_a_car_trains_it_stops_and_races_the_model(browser, live_
     job = TrainingJob.objects.get(name="web-first")
 
     # The live page: the reward graph gets its first point as the first iteration finishes.
-    page.wait_for_function("() => { const c = Chart.getChart(document.querySelector('[data-reward-chart]'));"
-                           " return c && c.data.datasets[0].data.length >= 1; }", timeout=TRAINING_MS)
+    try:
+        page.wait_for_function("() => { const c = Chart.getChart(document.querySelector('[data-reward-chart]'));"
+                               " return c && c.data.datasets[0].data.length >= 1; }", timeout=TRAINING_MS)
+    except Exception:
+        job.refresh_from_db()
+        shot(page, "training-timeout")
+        raise AssertionError(f"no first point: job {job.status} {job.failure_reason} {job.iterations} "
+                             f"{page.console_messages}") from None
     assert int(page.locator("[data-counter=iteration]").inner_text()) >= 1
     shot(page, "training-2-first-point")
     page.get_by_role("button", name="Stop").click()
