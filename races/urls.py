@@ -44,6 +44,7 @@ urlpatterns = [
     path("models/new/training/", training.training_new, name="training_new"),
     path("models/<int:pk>/", models.model_detail, name="model_detail"),
     path("models/<int:pk>/delete/", models.model_remove, name="model_delete"),
+    path("models/<int:pk>/model.tar.gz", models.model_download, name="model_download"),
     path("models/<int:pk>/evaluate/", evaluations.model_evaluate, name="model_evaluate"),
     path("evaluations/<int:pk>/", evaluations.evaluation_detail, name="evaluation_detail"),
     path("evaluations/<int:pk>/status.json", evaluations.evaluation_status_json, name="evaluation_status_json"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -75,6 +75,14 @@ def model_reward_graph(request, pk: int):
     if png is None:
         raise Http404("This model's archive has no training metrics.")
     return HttpResponse(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@login_required
+def model_download(request, pk: int):
+    """The racer's own ``model.tar.gz``, as validated and stored (uploaded or trained here)."""
+    model = get_object_or_404(models_of(request.user), pk=pk)
+    return FileResponse(model.archive.open("rb"), as_attachment=True, filename=f"{model.name}.tar.gz",
+                        content_type="application/gzip")
 
 
 @login_required

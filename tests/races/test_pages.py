@@ -42,6 +42,11 @@ def test_a_racer_uploads_a_model_and_sees_clear_errors(make_racer, archive_bytes
     assert "Front-facing camera" in page and "deep CNN" in page and "Steering" in page  # names in words
     again = client.post("/models/", {"name": "first", "archive": SimpleUploadedFile("model.tar.gz", archive_bytes)})
     assert "You already have a model named" in again.content.decode()
+    download = client.get(f"/models/{model.pk}/model.tar.gz")
+    assert download["Content-Disposition"] == 'attachment; filename="first.tar.gz"'
+    assert b"".join(download.streaming_content) == archive_bytes
+    client.force_login(make_racer())
+    assert client.get(f"/models/{model.pk}/model.tar.gz").status_code == 404  # only its owner downloads it
 
 
 def test_submitting_from_the_race_page_and_following_the_run(make_racer, make_race, make_model, client):
