@@ -53,6 +53,9 @@ def test_a_racer_builds_a_car_trains_it_stops_and_races_the_model(browser, live_
     set_source(page, BROKEN.replace("if speed > 1", "if speed > 1:"))
     page.get_by_role("button", name="Validate").click()
     page.wait_for_selector(".validation.valid")
+    # The cloned model drives whole laps, so episodes are long: small iterations show a point within the minute.
+    page.get_by_label("Episodes between policy updates").fill("5")
+    page.get_by_label("Number of epochs").fill("3")
     page.get_by_label("Maximum time (minutes)").fill("1")
     page.get_by_role("button", name="Start training").click()
     page.wait_for_url(re.compile(r"/training/\d+/$"))
@@ -78,6 +81,7 @@ def test_a_racer_builds_a_car_trains_it_stops_and_races_the_model(browser, live_
     # The model is a model like any other: submit it from its page, and its run reaches the leaderboard.
     page.locator("[data-model-link]").click()
     page.wait_for_url(f"{live_server.url}/models/{job.model.pk}/")
+    shot(page, "training-3b-model")
     page.get_by_role("button", name=f"Submit web-first to {race.name}").click()
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     page.goto(f"{live_server.url}/races/{race.slug}/")
