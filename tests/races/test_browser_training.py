@@ -86,5 +86,6 @@ def test_a_racer_builds_a_car_trains_it_stops_and_races_the_model(browser, live_
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     page.goto(f"{live_server.url}/races/{race.slug}/")
     page.locator("table.leaderboard tbody tr", has_text="Vega").wait_for(timeout=TRAINING_MS)
+    assert page.locator("[data-ranked]").inner_text() == "1 racer ranked"  # the head follows the live board
     shot(page, "training-4-race")
     assert [m for m in page.console_messages if "favicon" not in m and "Failed to load" not in m] == []

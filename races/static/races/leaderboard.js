@@ -15,6 +15,10 @@
   let known = new Map([...body.querySelectorAll("tr[data-submission]")].map((tr) => [tr.dataset.submission, true]));
 
   function renderBoard(data) {
+    const ranked = document.querySelector("[data-ranked]");
+    if (ranked && typeof data.ranked === "number") {
+      ranked.textContent = `${data.ranked} racer${data.ranked === 1 ? "" : "s"} ranked`;
+    }
     body.replaceChildren();
     if (!data.rows.length) {
       const tr = el("tr", null, "empty"); const td = el("td", "No qualifying runs yet.", "muted");
