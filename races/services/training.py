@@ -254,20 +254,21 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
 
 
 def _check_reward_function(source: str, tracks: tuple[Track, ...], direction: str) -> None:
-    """The CLI's validation (``sim.learn.training.start_training`` runs the same) on synthetic cars of every track."""
-    from sim.world.params import synthetic_params
-    from sim.world.reward_function import validate_reward_function
+    """The CLI's validation on synthetic cars of every track, run in the evaluation sandbox: the racer's code never
+    runs in the web process (``races.services.reward_functions``, the editor's Validate)."""
+    from races.services.reward_functions import reward_function_validate
 
     if not isinstance(source, str) or not source.strip():
         raise RuleViolation("Write a reward function.", field="reward_function_source")
     for track in tracks:
-        names, cars = synthetic_params(track_sim(track, direction))
         try:
-            validate_reward_function(source, cars, names=names)
-        except ValueError as error:  # RewardFunctionError (with its line) or an unusable source
+            check = reward_function_validate(source, track, direction)
+        except RuleViolation as error:  # too large, or no sandbox on this server
+            raise RuleViolation(error.message, error.code, field="reward_function_source") from None
+        if not check.valid:
             where = f" (on {track.title})" if len(tracks) > 1 else ""
-            raise RuleViolation(f"The reward function does not work{where}: {error}", "reward_function",
-                                field="reward_function_source") from None
+            raise RuleViolation(f"The reward function does not work{where}: {check.message}", "reward_function",
+                                field="reward_function_source")
 
 
 def _check_clone(racer, model: RacerModel, vehicle) -> None:

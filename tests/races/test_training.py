@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
 from evaluator.sandbox import ScratchView
 from evaluator.services import attempt_claim_next
@@ -298,3 +299,19 @@ def test_the_api_clones_a_model_with_the_settings_it_was_trained_with(make_racer
     assert clone.vehicle["action_space"] != SMALL_VEHICLE["action_space"]  # the model's own vehicle
     assert api(make_racer("Stranger")).post("/api/training/clone/", {"model": model.pk, "name": "mine",
                                                                     "max_minutes": 5}, format="json").status_code == 404
+
+
+@pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
+def test_starting_a_job_runs_the_racers_reward_function_in_the_sandbox_not_in_the_web_process(make_racer, oval,
+                                                                                             tmp_path):
+    planted = tmp_path / "written-by-the-reward-function"
+    # Past the static checks (they refuse a plain ``open``, but they are not a security boundary):
+    source = ("def reward_function(params):\n"
+              "    b = __builtins__\n"
+              "    write = b['op' + 'en'] if isinstance(b, dict) else getattr(b, 'op' + 'en')\n"
+              f"    write({str(planted)!r}, 'w').write('escaped')\n"
+              "    return 1.0\n")
+    error = refusal(training_start, make_racer("Sneaky"), small_request(oval, reward_function_source=source))
+    # Inside the sandbox the host's folders are not there (or read-only): the write fails, and the web process's
+    # own filesystem never saw it.
+    assert error.field == "reward_function_source" and not planted.exists()
