@@ -37,6 +37,8 @@ MODEL_DIR = "model"
 TRAJECTORY_EVERY = 3  # every 3rd step (5 Hz) draws a path well enough
 MAX_TRAJECTORY_POINTS = 600  # per episode
 LOG_CAP_BYTES = 256 * 1024  # the log is rewritten with its last quarter when it grows past this
+# Training simtraces kept in the scratch: older ones are in storage already (the worker copies each as it is written).
+KEEP_SIMTRACES = 10
 THREADS = 1  # one core per job: an operator scales with worker processes on the training queue
 
 _stop_requested = False
@@ -115,6 +117,7 @@ def main() -> int:
 
     def on_iteration(row: dict[str, Any]) -> None:
         _write_trajectories(trainer, row["iteration"], work / "trajectories.json")
+        _bound_logs(model_dir, row["iteration"])
 
     if _stop_requested:  # stopped before the first iteration: the starting (or resumed) weights are the model
         archive = trainer.finish()
@@ -135,6 +138,18 @@ def main() -> int:
         timings={"import_s": round(imported - started, 3), "wait_s": round(job_read - imported, 3),
                  "setup_s": round(set_up - job_read, 3), "train_s": round(trained - set_up, 3)},
     ))
+
+
+def _bound_logs(model_dir: Path, iteration: int) -> None:
+    """Keep the scratch bounded on long runs: the worker stores each iteration's training simtrace as soon as it is
+    written, so only the last few stay here; the robomaker log repeats the same rows and is not stored, so it is
+    emptied (the trainer appends to it, and goes on appending at its new end)."""
+    for path in (model_dir / "training-simtrace").glob("*-iteration.csv"):
+        number = path.name.removesuffix("-iteration.csv")
+        if number.isdigit() and int(number) < iteration - KEEP_SIMTRACES:
+            path.unlink(missing_ok=True)
+    for log_file in (model_dir / "logs" / "training").glob("*-robomaker.log"):
+        os.truncate(log_file, 0)
 
 
 def _point_at_tracks(model_dir: Path, tracks_dir: Path) -> None:

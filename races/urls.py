@@ -63,6 +63,7 @@ urlpatterns = [
     path("training/<int:pk>/trajectories.png", training.training_trajectories, name="training_trajectories"),
     path("training/<int:pk>/reward-graph.png", training.training_reward_graph, name="training_reward_graph"),
     path("training/<int:pk>/stop/", training.training_stop_view, name="training_stop"),
+    path("training/<int:pk>/logs.tar.gz", training.training_logs, name="training_logs"),
     path("seasons/", seasons.season_list, name="season_list"),
     path("seasons/new/", seasons.season_create_view, name="season_create"),
     path("seasons/<slug:slug>/", seasons.season_detail, name="season_detail"),

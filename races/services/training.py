@@ -18,16 +18,18 @@ the next run the stored model folder to resume from, with the budget that is lef
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -71,6 +73,7 @@ CHECKPOINT_FILES = ("weights.safetensors", "optimizer.safetensors", "state.json"
 # What a resumed run needs besides its checkpoints; metrics/ and the reward graph are also what the page shows.
 FOLDER_FILES = ("training.json", "reward_function.py", "model/model_metadata.json", "ip/hyperparameters.json",
                 "metrics/iterations.json", "metrics/episodes.json", "reward_graph.png")
+SIMTRACES = "training-simtrace/"  # DeepRacer's per-iteration CSVs (sim.io.simtrace.training_simtrace_path)
 MAX_FILE_BYTES = 600 * 1024**2  # a checkpoint of the largest network with its Adam state
 MAX_METRICS_BYTES = 32 * 1024**2
 LOG_TAIL_BYTES = 6 * 1024
@@ -536,6 +539,10 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
     checkpoint = _store_checkpoints(scratch, job, attempt_number, manifest, uploaded, last_row)
     for relative in FOLDER_FILES:
         _store_file(scratch, job, attempt_number, relative, manifest, uploaded)
+    for iteration in range(1, last_row + 1):  # each committed iteration's simtrace: complete, and never rewritten
+        relative = f"{SIMTRACES}{iteration - 1}-iteration.csv"
+        if relative not in manifest:
+            _store_file(scratch, job, attempt_number, relative, manifest, uploaded)
     replaced = []
     with transaction.atomic():
         current = TrainingJob.objects.select_for_update().get(pk=job_id)
@@ -631,6 +638,24 @@ def training_delete_files(job: TrainingJob) -> None:
     """The job's stored folder (checkpoints, metrics) goes; the model it made stays a model like any other."""
     for entry in job.stored_files.values():
         _delete_quietly(entry["name"])
+
+
+def training_logs_archive(job: TrainingJob, stream: BinaryIO) -> None:
+    """Write to ``stream`` a ``.tar.gz`` of the job's model folder as stored, without checkpoints: the training
+    configuration, reward function, metadata, hyperparameters, metrics, reward graph and the training simtraces, a
+    folder ``deepracer-utils`` reads (``DeepRacerLog(model_folder=...)``)."""
+    with tarfile.open(fileobj=stream, mode="w:gz") as archive:
+        for relative, entry in sorted(job.stored_files.items()):
+            if not (relative in FOLDER_FILES or relative.startswith(SIMTRACES)):  # checkpoints stay out
+                continue
+            try:
+                with default_storage.open(entry["name"], "rb") as source:
+                    data = source.read()
+            except OSError:
+                continue  # a file lost from storage leaves a gap, not a broken download
+            info = tarfile.TarInfo(f"{job.name}/{relative}")
+            info.size, info.mtime = len(data), int(job.created_at.timestamp())
+            archive.addfile(info, io.BytesIO(data))
 
 
 def training_stored_file(job: TrainingJob, relative: str) -> bytes | None:

@@ -4,9 +4,11 @@ the racer's training jobs, and each job's live page (owner only) with the small 
 
 from __future__ import annotations
 
+import tempfile
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -22,6 +24,7 @@ from races.services.reward_functions import reward_function_examples
 from races.services.training import (
     training_job_for,
     training_jobs_of,
+    training_logs_archive,
     training_progress,
     training_start,
     training_stop,
@@ -125,6 +128,19 @@ def training_reward_graph(request, pk: int):
     if png is None:
         raise Http404("No reward graph yet.")
     return HttpResponse(png, content_type="image/png")
+
+
+@login_required
+def training_logs(request, pk: int):
+    """The job's model folder without checkpoints, as a .tar.gz that deepracer-utils reads once unpacked."""
+    job = own_job(request, pk)
+    if not job.stored_files:
+        raise Http404("Nothing stored yet: the first files arrive with the first iteration.")
+    archive = tempfile.SpooledTemporaryFile(max_size=16 * 1024**2)  # noqa: SIM115 (FileResponse closes it)
+    training_logs_archive(job, archive)
+    archive.seek(0)
+    return FileResponse(archive, as_attachment=True, filename=f"{job.name}-logs.tar.gz",
+                        content_type="application/gzip")
 
 
 @login_required

@@ -4,11 +4,14 @@ race; and a stop request that ends a run cleanly with its model."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import threading
 import time
 
 import pytest
+from deepracer.logs import DeepRacerLog
 from django.core.files.storage import default_storage
 from django.db import connection
 
@@ -122,7 +125,8 @@ def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, setting
     assert time.monotonic() - started < 120
 
 
-def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(make_racer, oval, technical_track):
+def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(make_racer, oval, technical_track,
+                                                                                 client, tmp_path):
     # The lab's camera car (3-layer CNN): its checkpoints, optimizer state included, are ~140 MB files.
     racer = make_racer("Rotator")
     lab_car = get_vehicle("original_deepracer").to_file_dict()
@@ -139,3 +143,19 @@ def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(m
     assert len(config["objects"]["items"]) == 3
     rewards = [row["mean_reward"] for row in job.curve]
     assert job.best_iteration == max(range(2), key=lambda i: (rewards[i], i)) + 1
+
+    # The logs download: the model folder without checkpoints, which deepracer-utils reads.
+    client.force_login(racer)
+    download = client.get(f"/training/{job.pk}/logs.tar.gz")
+    assert download.status_code == 200
+    with tarfile.open(fileobj=io.BytesIO(b"".join(download.streaming_content))) as archive:
+        names = archive.getnames()
+        archive.extractall(tmp_path, filter="data")
+    assert {"trained/training-simtrace/0-iteration.csv", "trained/training-simtrace/1-iteration.csv",
+            "trained/metrics/iterations.json", "trained/reward_function.py"} <= set(names)
+    assert not any("checkpoints" in name for name in names)
+    log = DeepRacerLog(model_folder=str(tmp_path / "trained"))
+    log.load_training_trace()
+    assert sorted(log.dataframe()["episode"].unique()) == list(range(10))
+    client.force_login(make_racer("Other"))
+    assert client.get(f"/training/{job.pk}/logs.tar.gz").status_code == 404
