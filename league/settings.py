@@ -259,6 +259,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Named once: every race type and the race types a model drives alone are two enums of the schema.
+    "ENUM_NAME_OVERRIDES": {"RaceTypeEnum": "races.models.Race.RaceType",
+                            "SoloRaceTypeEnum": "races.api.serializers.SOLO_RACE_TYPES"},
 }
 
 # --- League and evaluation ---------------------------------------------------------------------------------

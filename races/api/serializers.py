@@ -14,6 +14,9 @@ from races.services import race_invite_path
 from races.services.garage import SENSOR_LABELS
 from sim.world.vehicle import NEURAL_NETWORKS
 
+# The race types a model drives alone (training, a model's own evaluation): one enum in the API schema.
+SOLO_RACE_TYPES = [(value, label) for value, label in Race.RaceType.choices if value != Race.RaceType.HEAD_TO_HEAD]
+
 
 class TrackSerializer(serializers.ModelSerializer):
     preview_url = serializers.SerializerMethodField()
@@ -188,10 +191,8 @@ class SubmissionSerializer(serializers.Serializer):
 
 class ModelEvaluationCreateSerializer(serializers.Serializer):
     track = serializers.SlugField(min_length=1, help_text="any track of the league (GET /api/v1/tracks/)")
-    direction = serializers.ChoiceField(choices=Race.Direction.values, default=Race.Direction.COUNTERCLOCKWISE)
-    race_type = serializers.ChoiceField(choices=[value for value in Race.RaceType.values
-                                                 if value != Race.RaceType.HEAD_TO_HEAD],
-                                        default=Race.RaceType.TIME_TRIAL)
+    direction = serializers.ChoiceField(choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+    race_type = serializers.ChoiceField(choices=SOLO_RACE_TYPES, default=Race.RaceType.TIME_TRIAL)
     total_laps = serializers.IntegerField(min_value=1, max_value=ModelEvaluation.MAX_LAPS, default=3)
 
 
@@ -211,7 +212,7 @@ class ModelEvaluationSerializer(serializers.Serializer):
     model = serializers.CharField()
     model_id = serializers.IntegerField()
     track = serializers.SlugField()
-    direction = serializers.ChoiceField(choices=Race.Direction.values)
+    direction = serializers.ChoiceField(choices=Race.Direction.choices)
     race_type = serializers.CharField()
     total_laps = serializers.IntegerField()
     status = serializers.ChoiceField(choices=ModelEvaluation.Status.values)
@@ -397,10 +398,10 @@ class TrainingCreateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     tracks = serializers.ListField(child=serializers.CharField(min_length=1, max_length=64), min_length=1,
                                    max_length=8, help_text="track slugs; the first is the main track")
-    direction = serializers.ChoiceField(choices=Race.Direction.values, default=Race.Direction.COUNTERCLOCKWISE)
+    direction = serializers.ChoiceField(choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
     vehicle = serializers.DictField(help_text="a vehicle file (model_metadata-like: sensor, neural_network, "
                                               "action_space_type, action_space)")
-    race_type = serializers.ChoiceField(choices=[t for t in Race.RaceType.values if t != Race.RaceType.HEAD_TO_HEAD],
+    race_type = serializers.ChoiceField(choices=SOLO_RACE_TYPES,
                                         default=Race.RaceType.TIME_TRIAL)
     reward_function_source = serializers.CharField(min_length=1, max_length=256 * 1024, trim_whitespace=False)
     hyperparameters = serializers.DictField(required=False, default=dict,
