@@ -437,6 +437,7 @@ class Deployment:
             # A dead worker's evaluation comes back within a minute, not two (heartbeats every 10 s).
             "PITLANE_EVAL_LEASE_S": "20",
             "PITLANE_EVAL_STALE_PENDING_S": "10",
+            "PITLANE_EVAL_REAP_EVERY_S": "5",
         }
         example = read_env_file((DEPLOY / "pitlane.env.example").read_text())
         missing = set(example) - set(values)
