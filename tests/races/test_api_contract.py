@@ -27,7 +27,10 @@ EXAMPLES_PER_OPERATION = 15
 # it opens, the settings of its race type only). Every other check still runs on these operations.
 RULES_BEYOND_THE_SCHEMA = {("POST", "/api/models/"), ("POST", "/api/races/"), ("POST", "/api/races/join/"),
                            # a vehicle, hyperparameters and a reward function that work together; a model to clone
-                           ("POST", "/api/training/"), ("POST", "/api/training/clone/")}
+                           ("POST", "/api/training/"), ("POST", "/api/training/clone/"),
+                           # an action space whose keys depend on its type; a track that exists
+                           ("POST", "/api/vehicles/"), ("PUT", "/api/vehicles/{id}/"),
+                           ("POST", "/api/reward-functions/validate/")}
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def racers_on(race: Race) -> list[tuple[str, int]]:
 
 
 def board(html: str) -> list[str]:
-    return re.findall(r'<td class="alias">([^<]+)</td>', html)
+    return re.findall(r'<td class="alias"><a href="[^"]+">([^<]+)</a></td>', html)
 
 
 def test_the_table_follows_every_change_even_through_a_race_loaded_before_it(make_racer, make_race, make_model):
