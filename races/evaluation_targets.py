@@ -38,6 +38,7 @@ from races.services.errors import RuleViolation
 from races.services.model_evaluations import (
     model_evaluation_fail,
     model_evaluation_mark_running,
+    model_evaluation_race,
     model_evaluation_record_result,
     model_evaluation_requeue,
 )
@@ -195,7 +196,7 @@ class ModelEvaluationTarget:
 
     def sandbox_work(self, target_id: int) -> SandboxWork:
         evaluation = ModelEvaluation.objects.select_related("track", "model").get(pk=target_id)
-        race = evaluation.race_settings()
+        race = model_evaluation_race(evaluation)
         return SandboxWork(job=race_job(race), archives=[ModelArchive(evaluation.model.archive)],
                            wall_seconds=wall_seconds(race))
 

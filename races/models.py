@@ -427,8 +427,9 @@ class ModelEvaluation(models.Model):
     """A racer's evaluation of one of their models on any track, outside every race (the console's "Evaluate"):
     the lap table, trajectory, replay and simtrace are the racer's alone and nothing reaches a leaderboard.
 
-    Its rules are those of a race with these settings and the league's defaults for the rest (``race_settings``),
-    so it is evaluated, scored and drawn exactly as a submission to such a race would be."""
+    Its rules are those of a race with these settings and the league's defaults for the rest
+    (``races.services.model_evaluations.model_evaluation_race``), so it is evaluated, scored and drawn exactly as a
+    submission to such a race would be."""
 
     EVALUATION_KIND = "model_evaluation"  # how the evaluator names its work (races/evaluation_targets.py)
     MAX_LAPS = 10
@@ -460,16 +461,6 @@ class ModelEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"Evaluation {self.pk} of {self.model} on {self.track}"
-
-    def race_settings(self) -> Race:
-        """The rules it runs under, as an unsaved race: these settings, the league's defaults for everything else
-        (penalties, time cap, the race type's obstacles)."""
-        from races.services.race_settings import race_with_type_defaults
-
-        values = race_with_type_defaults({"race_type": self.race_type})
-        # A minute a lap at least: a slow car's ten laps must not run into a race's 3-minute cap.
-        return Race(name=f"Evaluation of {self.model.name}", track=self.track, direction=self.direction,
-                    total_laps=self.total_laps, time_cap_s=max(180, 60 * self.total_laps), **values)
 
 
 class Vehicle(models.Model):

@@ -1,7 +1,7 @@
 """Evaluating a model on any track, outside every race (the console's "Evaluate"): creation with its limits, the
 evaluator's callbacks (running, result, requeue, failure) and what the page and the API show.
 
-The evaluation runs under the rules of a race with its settings (``ModelEvaluation.race_settings``), so the job,
+The evaluation runs under the rules of a race with its settings (``model_evaluation_race``), so the job,
 the scoring and the pictures are the same code as a submission's; its results belong to the racer alone.
 """
 
@@ -18,7 +18,7 @@ from evaluator.engine import EvaluationAttempt, RaceResult, queue_position, work
 from races.models import ModelEvaluation, Race, RacerModel, Track
 from races.services.errors import RuleViolation
 from races.services.presenters import lap_rows
-from races.services.race_settings import race_box_corners
+from races.services.race_settings import race_box_corners, race_with_type_defaults
 from sim.race.scoring import LapMetrics, ScoringError, format_lap_time, score_run
 
 Status = ModelEvaluation.Status
@@ -28,6 +28,15 @@ EVALUATION_KIND = ModelEvaluation.EVALUATION_KIND
 MAX_UNFINISHED_PER_RACER = 3
 EVALUABLE_RACE_TYPES = (Race.RaceType.TIME_TRIAL, Race.RaceType.OBJECT_AVOIDANCE, Race.RaceType.HEAD_TO_BOT)
 UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+
+def model_evaluation_race(evaluation: ModelEvaluation) -> Race:
+    """The rules it runs under, as an unsaved race: its settings, the league's defaults for everything else
+    (penalties, the race type's obstacles), and a minute a lap at least, so a slow car's ten laps do not run into a
+    race's 3-minute cap."""
+    values = race_with_type_defaults({"race_type": evaluation.race_type})
+    return Race(name=f"Evaluation of {evaluation.model.name}", track=evaluation.track, direction=evaluation.direction,
+                total_laps=evaluation.total_laps, time_cap_s=max(180, 60 * evaluation.total_laps), **values)
 
 
 def model_evaluation_create(owner, model: RacerModel, track: Track, direction: str,
@@ -78,7 +87,7 @@ def model_evaluation_record_result(evaluation: ModelEvaluation, attempt: Evaluat
         evaluation = ModelEvaluation.objects.select_for_update().select_related("track", "model").get(pk=evaluation.pk)
         if evaluation.status not in UNFINISHED:
             return evaluation
-        race = evaluation.race_settings()
+        race = model_evaluation_race(evaluation)
         try:
             laps = [LapMetrics.from_dict(lap) for lap in result.laps]
             score = score_run(laps, race.ranking_method, race.minimum_laps)
@@ -116,7 +125,7 @@ def model_evaluation_summary(evaluation: ModelEvaluation, position: int | None =
                              include_trace: bool = True) -> dict[str, Any]:
     """Status and, once done, laps and score: the page's live poll and the API (the replay reads the same shape
     as a submission's: ``run.trace`` and ``run.boxes``)."""
-    race = evaluation.race_settings()
+    race = model_evaluation_race(evaluation)
     summary: dict[str, Any] = {
         "id": evaluation.pk,
         "model": evaluation.model.name,

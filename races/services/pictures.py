@@ -14,6 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from races.models import BracketMatch, ModelEvaluation, Race, RacerModel, Run, Submission, Track, TrainingJob
+from races.services.model_evaluations import model_evaluation_race
 from races.services.presenters import bracket_match_title, racer_name
 from races.services.race_settings import race_box_corners, race_objects_spec
 from races.services.tracks import track_sim
@@ -110,7 +111,7 @@ def model_evaluation_trajectory_png(evaluation: ModelEvaluation) -> bytes | None
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as stream:
             return stream.read()
-    race = evaluation.race_settings()
+    race = model_evaluation_race(evaluation)
     buffer = io.BytesIO()
     render_track_png(track_sim(race.track, race.direction), buffer,
                      [Trajectory(np.column_stack([trace["x"], trace["y"]]), np.asarray(trace["speed"]),

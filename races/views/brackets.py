@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 
 from races.models import BracketMatch
 from races.services import race_visible_to
 from races.services.pictures import bracket_match_trajectory_png
 from races.services.presenters import bracket_match_detail
+from races.views.common import png_response
 
 
 def visible_match(request, pk: int) -> BracketMatch:
@@ -33,7 +34,4 @@ def match_json(request, pk: int):
 
 
 def match_trajectory_png(request, pk: int):
-    png = bracket_match_trajectory_png(visible_match(request, pk))
-    if png is None:
-        raise Http404("This match has not been raced yet.")
-    return HttpResponse(png, content_type="image/png")
+    return png_response(bracket_match_trajectory_png(visible_match(request, pk)), "This match has not been raced yet.")

@@ -1,10 +1,11 @@
-"""Lookups shared by the web views: every race goes through ``race_visible_to`` (private races are 404s)."""
+"""Lookups shared by the web views: every race goes through ``race_visible_to`` (private races are 404s); the
+response of a picture that may not exist yet."""
 
 from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 
 from races.models import Race, Submission
 from races.services import RuleViolation, race_removal, race_visible_to
@@ -12,6 +13,13 @@ from races.services.presenters import racer_name
 
 # Race lists show every open and upcoming race but only the most recent closed ones (the API pages them all).
 CLOSED_SHOWN = 30
+
+
+def png_response(png: bytes | None, missing: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    """A PNG picture, or a 404 saying why there is none yet (a run not raced, a job with no iteration...)."""
+    if png is None:
+        raise Http404(missing)
+    return HttpResponse(png, content_type="image/png", headers=headers)
 
 
 def visible_race(request, slug: str) -> Race:

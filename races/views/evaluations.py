@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
@@ -16,10 +16,12 @@ from races.services import RuleViolation, models_of
 from races.services.model_evaluations import (
     model_evaluation_create,
     model_evaluation_queue_position,
+    model_evaluation_race,
     model_evaluation_summary,
     model_evaluations_of,
 )
 from races.services.pictures import model_evaluation_trajectory_png
+from races.views.common import png_response
 
 
 def _own_evaluation(request, pk: int) -> ModelEvaluation:
@@ -47,7 +49,7 @@ def model_evaluate(request, pk: int):
 def evaluation_detail(request, pk: int):
     evaluation = _own_evaluation(request, pk)
     return render(request, "races/evaluation_detail.html", {
-        "evaluation": evaluation, "race": evaluation.race_settings(),
+        "evaluation": evaluation, "race": model_evaluation_race(evaluation),
         "summary": model_evaluation_summary(evaluation, model_evaluation_queue_position(evaluation),
                                             include_trace=False),
     })
@@ -62,10 +64,7 @@ def evaluation_status_json(request, pk: int):
 
 @login_required
 def evaluation_trajectory_png(request, pk: int):
-    png = model_evaluation_trajectory_png(_own_evaluation(request, pk))
-    if png is None:
-        raise Http404("Not evaluated yet.")
-    return HttpResponse(png, content_type="image/png")
+    return png_response(model_evaluation_trajectory_png(_own_evaluation(request, pk)), "Not evaluated yet.")
 
 
 @login_required

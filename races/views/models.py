@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,6 +16,7 @@ from races.services.pictures import model_reward_graph_png
 from races.services.presenters import model_summary, network_words, qualified_score, sensor_words, submission_badge
 from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
 from races.services.submissions import races_open_to
+from races.views.common import png_response
 from sim.race.scoring import format_lap_time
 
 
@@ -71,10 +72,8 @@ def model_detail(request, pk: int):
 @login_required
 def model_reward_graph(request, pk: int):
     model = get_object_or_404(models_of(request.user), pk=pk)
-    png = model_reward_graph_png(model, model_contents(model))
-    if png is None:
-        raise Http404("This model's archive has no training metrics.")
-    return HttpResponse(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})
+    return png_response(model_reward_graph_png(model, model_contents(model)),
+                        "This model's archive has no training metrics.", {"Cache-Control": "private, max-age=86400"})
 
 
 @login_required

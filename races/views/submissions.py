@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -10,7 +10,7 @@ from races.models import Run
 from races.services.pictures import run_trajectory_png
 from races.services.presenters import submission_summary, submission_with_history
 from races.services.submissions import submission_queue_position
-from races.views.common import visible_submission
+from races.views.common import png_response, visible_submission
 
 
 def submission_detail(request, pk: int):
@@ -37,10 +37,7 @@ def submission_status_json(request, pk: int):
 
 def submission_trajectory_png(request, pk: int):
     submission = visible_submission(request, pk)
-    png = run_trajectory_png(submission)
-    if png is None:
-        raise Http404("No run recorded yet.")
-    return HttpResponse(png, content_type="image/png")
+    return png_response(run_trajectory_png(submission), "No run recorded yet.")
 
 
 def submission_simtrace_csv(request, pk: int):

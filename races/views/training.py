@@ -8,7 +8,7 @@ import tempfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -30,6 +30,7 @@ from races.services.training import (
     training_stop,
     training_stored_file,
 )
+from races.views.common import png_response
 
 # The service names a refusal's field after TrainingRequest; the form's fields are named for the racer.
 TRAINING_FIELDS = {"reward_function_source": "reward_function", "tracks": "track", "hyperparameters": None}
@@ -115,19 +116,13 @@ def training_progress_json(request, pk: int):
 
 @login_required
 def training_trajectories(request, pk: int):
-    png = training_trajectories_png(own_job(request, pk))
-    if png is None:
-        raise Http404("No evaluation episode yet.")
-    return HttpResponse(png, content_type="image/png")
+    return png_response(training_trajectories_png(own_job(request, pk)), "No evaluation episode yet.")
 
 
 @login_required
 def training_reward_graph(request, pk: int):
     """The simulator's own reward graph PNG, as last stored (the page draws the live one with Chart.js)."""
-    png = training_stored_file(own_job(request, pk), "reward_graph.png")
-    if png is None:
-        raise Http404("No reward graph yet.")
-    return HttpResponse(png, content_type="image/png")
+    return png_response(training_stored_file(own_job(request, pk), "reward_graph.png"), "No reward graph yet.")
 
 
 @login_required
