@@ -11,6 +11,7 @@ Layout of the scratch (the worker reads it while the run goes, every few seconds
     training/model/        the model folder (sim.io.model_folder): metrics, checkpoints, reward graph, model.tar.gz
     training/tracks/       the job's tracks as .npy route files, rows in the direction driven
     training/trajectories.json   the latest evaluation episodes' paths (x, y, speed per step, decimated)
+    training/camera-NNNNN.npy    what the first evaluation car saw in iteration NNNNN (sim.io.camera_film), the latest
     training/log.txt       the run's console lines (one per iteration), capped
 
 SIGINT (the worker's stop request) is the console's Stop: from the first moment (before torch is imported) it asks
@@ -59,6 +60,7 @@ def main() -> int:
     try:
         import numpy as np
 
+        from sim.io.camera_film import FilmRecorder
         from sim.learn.budget import StopConditions
         from sim.learn.config import TrainingConfig
         from sim.learn.hyperparameters import Hyperparameters
@@ -114,8 +116,10 @@ def main() -> int:
 
     if trainer.evaluation_envs:  # the page draws the latest evaluation episodes' paths on the main track
         trainer.evaluation_envs[0].record_trace = True
+        trainer.film = FilmRecorder()  # and shows what the first of those cars saw
 
     def on_iteration(row: dict[str, Any]) -> None:
+        _write_film(trainer, row["iteration"], work)
         _write_trajectories(trainer, row["iteration"], work / "trajectories.json")
         _bound_logs(model_dir, row["iteration"])
 
@@ -150,6 +154,19 @@ def _bound_logs(model_dir: Path, iteration: int) -> None:
             path.unlink(missing_ok=True)
     for log_file in (model_dir / "logs" / "training").glob("*-robomaker.log"):
         os.truncate(log_file, 0)
+
+
+def _write_film(trainer: Any, iteration: int, work: Path) -> None:
+    """The first evaluation car's camera frames of the iteration just committed; the previous film goes."""
+    from sim.io.camera_film import save_film
+
+    film = trainer.film.film() if trainer.film is not None else None
+    if film is None:  # no evaluation episodes
+        return
+    save_film(film, work / f"camera-{iteration:05d}.npy")
+    for older in work.glob("camera-*.npy"):
+        if older.name != f"camera-{iteration:05d}.npy":
+            older.unlink(missing_ok=True)
 
 
 def _point_at_tracks(model_dir: Path, tracks_dir: Path) -> None:

@@ -541,6 +541,10 @@ class TrainingJob(models.Model):
     live = models.JSONField(default=dict, blank=True, help_text="the run right now (metrics/live.json, checked)")
     curve = models.JSONField(default=list, blank=True, help_text="per iteration: the reward graph's values")
     trajectories = models.JSONField(default=dict, blank=True, help_text="latest evaluation episodes' paths")
+    # What the first evaluation car's camera saw in iteration ``camera_iteration`` (an animated GIF made here from
+    # the run's checked frames, sim.io.camera_film); empty until an iteration with evaluation episodes.
+    camera_film = models.FileField(upload_to="training/films/", blank=True)
+    camera_iteration = models.PositiveIntegerField(null=True, blank=True)
     log_tail = models.TextField(blank=True)
     # The model folder as last stored (relative path -> storage name): what a re-leased attempt resumes from.
     stored_files = models.JSONField(default=dict, blank=True)

@@ -61,6 +61,7 @@ urlpatterns = [
     path("training/<int:pk>/", training.training_detail, name="training_detail"),
     path("training/<int:pk>/progress.json", training.training_progress_json, name="training_progress"),
     path("training/<int:pk>/trajectories.png", training.training_trajectories, name="training_trajectories"),
+    path("training/<int:pk>/camera.gif", training.training_camera, name="training_camera"),
     path("training/<int:pk>/reward-graph.png", training.training_reward_graph, name="training_reward_graph"),
     path("training/<int:pk>/stop/", training.training_stop_view, name="training_stop"),
     path("training/<int:pk>/logs.tar.gz", training.training_logs, name="training_logs"),

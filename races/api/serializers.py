@@ -463,6 +463,8 @@ class TrainingJobSerializer(serializers.Serializer):
     best_iteration = serializers.IntegerField(allow_null=True)
     curve = TrainingCurveSerializer(many=True, help_text="the reward graph's values per iteration")
     trajectories_iteration = serializers.IntegerField(allow_null=True)
+    camera_iteration = serializers.IntegerField(
+        allow_null=True, help_text="the iteration whose camera film /training/{id}/camera.gif shows (null: none yet)")
     log_tail = serializers.CharField(allow_blank=True)
     model_id = serializers.IntegerField(allow_null=True, help_text="the trained model, once done")
     submission_id = serializers.IntegerField(allow_null=True)

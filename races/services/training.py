@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
@@ -58,6 +59,7 @@ from races.services.race_settings import race_type_objects_spec
 from races.services.racer_models import model_upload
 from races.services.tracks import track_sim
 from races.services.visibility import race_visible_to
+from sim.io.camera_film import MAX_FILM_FRAMES, MAX_FRAME_HEIGHT, MAX_FRAME_WIDTH, FilmError, film_gif, load_film
 
 log = logging.getLogger(__name__)
 Status = TrainingJob.Status
@@ -76,6 +78,7 @@ FOLDER_FILES = ("training.json", "reward_function.py", "model/model_metadata.jso
 SIMTRACES = "training-simtrace/"  # DeepRacer's per-iteration CSVs (sim.io.simtrace.training_simtrace_path)
 MAX_FILE_BYTES = 600 * 1024**2  # a checkpoint of the largest network with its Adam state
 MAX_METRICS_BYTES = 32 * 1024**2
+MAX_FILM_BYTES = MAX_FILM_FRAMES * MAX_FRAME_HEIGHT * MAX_FRAME_WIDTH + 4096  # the frames and the .npy header
 LOG_TAIL_BYTES = 6 * 1024
 CURVE_KEYS = ("iteration", "episodes", "env_steps", "elapsed_seconds", "mean_reward", "mean_progress",
               "evaluation_mean_progress", "steps_per_second")
@@ -401,6 +404,7 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
         "best_iteration": job.best_iteration,
         "curve": job.curve,
         "trajectories_iteration": (job.trajectories or {}).get("iteration"),
+        "camera_iteration": job.camera_iteration if job.camera_film else None,
         "log_tail": job.log_tail,
         "model_id": job.model_id,
         "submission_id": job.submission_id,
@@ -543,6 +547,9 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
         relative = f"{SIMTRACES}{iteration - 1}-iteration.csv"
         if relative not in manifest:
             _store_file(scratch, job, attempt_number, relative, manifest, uploaded)
+    film = _store_newer_film(scratch, job, attempt_number)
+    if film is not None:
+        uploaded.append(film[1])
     replaced = []
     with transaction.atomic():
         current = TrainingJob.objects.select_for_update().get(pk=job_id)
@@ -572,10 +579,32 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
                 current.best_iteration = best[-1] if best else None
             if trajectories is not None:
                 current.trajectories = trajectories
+            if film is not None and film[0] > (current.camera_iteration or 0):
+                if current.camera_film:
+                    replaced.append(current.camera_film.name)
+                current.camera_iteration, current.camera_film.name = film
             current.log_tail = log_tail
             current.save()
     for name in replaced:
         transaction.on_commit(lambda name=name: _delete_quietly(name))
+
+
+def _store_newer_film(scratch: ScratchView, job: TrainingJob, attempt_number: int) -> tuple[int, str] | None:
+    """The run's latest camera film (``training/camera-NNNNN.npy``), if newer than the stored one: checked, made
+    into a GIF here (never serve what the sandbox wrote) and stored. Returns (iteration, storage name)."""
+    numbers = [int(name[7:12]) for name in scratch.listdir("training")
+               if len(name) == 16 and name.startswith("camera-") and name.endswith(".npy") and name[7:12].isdigit()]
+    if not numbers or max(numbers) <= (job.camera_iteration or 0):
+        return None
+    iteration = max(numbers)
+    raw = scratch.read(f"training/camera-{iteration:05d}.npy", MAX_FILM_BYTES)
+    try:
+        gif = film_gif(load_film(raw or b""))
+    except FilmError as error:
+        log.warning("Training %s: camera film of iteration %s refused: %s", job.pk, iteration, error)
+        return None
+    name = default_storage.save(f"training/{job.pk}/{attempt_number}/camera-{iteration:05d}.gif", ContentFile(gif))
+    return iteration, name
 
 
 def _store_checkpoints(scratch: ScratchView, job: TrainingJob, attempt_number: int, manifest: dict,
@@ -638,6 +667,8 @@ def training_delete_files(job: TrainingJob) -> None:
     """The job's stored folder (checkpoints, metrics) goes; the model it made stays a model like any other."""
     for entry in job.stored_files.values():
         _delete_quietly(entry["name"])
+    if job.camera_film:
+        _delete_quietly(job.camera_film.name)
 
 
 def training_logs_archive(job: TrainingJob, stream: BinaryIO) -> None:
@@ -665,6 +696,17 @@ def training_stored_file(job: TrainingJob, relative: str) -> bytes | None:
         return None
     try:
         with default_storage.open(entry["name"], "rb") as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+def training_camera_gif(job: TrainingJob) -> bytes | None:
+    """The latest iteration's camera film as an animated GIF, or None (no iteration with evaluation episodes yet)."""
+    if not job.camera_film:
+        return None
+    try:
+        with job.camera_film.open("rb") as stream:
             return stream.read()
     except OSError:
         return None

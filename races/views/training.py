@@ -8,7 +8,7 @@ import tempfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -22,6 +22,7 @@ from races.services.pictures import training_trajectories_png
 from races.services.presenters import network_words, sensor_words
 from races.services.reward_functions import reward_function_examples
 from races.services.training import (
+    training_camera_gif,
     training_job_for,
     training_jobs_of,
     training_logs_archive,
@@ -89,11 +90,13 @@ def training_detail(request, pk: int):
     job = own_job(request, pk)
     tracks = [row.track for row in job.track_rows.select_related("track")]
     vehicle = job.vehicle or {}
+    sensors = vehicle.get("sensor", [])
     return render(request, "races/training_detail.html", {
         "job": job,
         "progress": training_progress(job),
         "tracks": tracks,
-        "sensors": sensor_words(vehicle.get("sensor", [])),
+        "camera_width": 960 if "STEREO_CAMERAS" in sensors else 480,  # 3x the lenses' 160 x 120 pixels
+        "sensors": sensor_words(sensors),
         "network": network_words(vehicle.get("neural_network", "")),
         "progress_url": reverse("races:training_progress", args=[job.pk]),
     })
@@ -108,6 +111,9 @@ def training_progress_json(request, pk: int):
     iteration = data["trajectories_iteration"]
     data["trajectories_url"] = (f"{reverse('races:training_trajectories', args=[pk])}?i={iteration}"
                                 if iteration is not None else None)
+    camera = data["camera_iteration"]
+    data["camera_url"] = (f"{reverse('races:training_camera', args=[pk])}?i={camera}"
+                          if camera is not None else None)
     data["model_url"] = reverse("races:model_detail", args=[job.model_id]) if job.model_id else None
     data["submission_url"] = (reverse("races:submission_detail", args=[job.submission_id])
                               if job.submission_id else None)
@@ -117,6 +123,16 @@ def training_progress_json(request, pk: int):
 @login_required
 def training_trajectories(request, pk: int):
     return png_response(training_trajectories_png(own_job(request, pk)), "No evaluation episode yet.")
+
+
+@login_required
+def training_camera(request, pk: int):
+    """What the first evaluation car saw in the latest iteration, as an animated GIF (made from checked frames)."""
+    gif = training_camera_gif(own_job(request, pk))
+    if gif is None:
+        raise Http404("No camera film yet.")
+    # Its URL names the iteration (?i=): a new film is a new URL, so the browser may keep this one.
+    return HttpResponse(gif, content_type="image/gif", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @login_required

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.io.camera_film import FilmRecorder
 from sim.io.simtrace import SimTraceRow
 from sim.learn.agent import Agent
 from sim.learn.ppo import Rollout
@@ -113,9 +114,11 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
     return EpisodeBatch(rollout, episodes, simtrace, env_steps)
 
 
-def evaluate_progress(env: VectorRaceEnv, agent: Agent, on_step: StepCallback | None = None) -> list[dict[str, Any]]:
+def evaluate_progress(env: VectorRaceEnv, agent: Agent, on_step: StepCallback | None = None,
+                      film: FilmRecorder | None = None) -> list[dict[str, Any]]:
     """Deterministic training-rule episodes from evenly spaced starts (one per car): their summaries (with the
-    wall-clock ``start_time`` and ``metric_time`` as ``collect_episodes``')."""
+    wall-clock ``start_time`` and ``metric_time`` as ``collect_episodes``'). ``film`` records what its car's camera
+    sees until that car's episode ends."""
     n = env.num_envs
     observation, _ = env.reset(options={"start_ndist": np.arange(n) / n})
     waiting = np.zeros(n, dtype=bool)
@@ -124,6 +127,8 @@ def evaluate_progress(env: VectorRaceEnv, agent: Agent, on_step: StepCallback | 
     started_ms = _now_ms()
     while not waiting.all():
         live = np.flatnonzero(~waiting)
+        if film is not None and not waiting[film.car]:
+            film.observe(observation)
         actions = placeholder.copy()
         actions[live] = agent.predict(_take(observation, live))
         observation, _, _, _, info = env.step(actions)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sim.io.camera_film import FilmRecorder
 from sim.io.model_folder import ModelFolder, TrainingMetrics
 from sim.io.simtrace import SimTraceCsvWriter, write_sim_trace_log
 from sim.learn.agent import Agent, use_cores_for_torch
@@ -143,6 +144,8 @@ class Trainer:
                           objects=self._objects(track), max_episode_steps=config.max_episode_steps)
             for track in self.tracks
         ] if config.evaluation_episodes else []
+        # Set to record what the first evaluation car sees on the main track (the web console shows it).
+        self.film: FilmRecorder | None = None
 
     def _objects(self, track: Any) -> Any:
         from sim.world.objects import objects_from_spec
@@ -161,8 +164,11 @@ class Trainer:
     def evaluate(self, check: Callable[[], None] = _go_on) -> list[dict[str, Any]]:
         """Deterministic evaluation episodes on every training track (their summaries, tracks in order)."""
         episodes: list[dict[str, Any]] = []
-        for env in self.evaluation_envs:
-            episodes += evaluate_progress(env, self.agent, on_step=lambda *_: check())
+        if self.film is not None:
+            self.film.reset()
+        for index, env in enumerate(self.evaluation_envs):
+            episodes += evaluate_progress(env, self.agent, on_step=lambda *_: check(),
+                                          film=self.film if index == 0 else None)
         return episodes
 
     # --- one iteration ---

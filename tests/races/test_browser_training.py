@@ -71,6 +71,10 @@ def test_a_racer_builds_a_car_trains_it_stops_and_races_the_model(browser, live_
         raise AssertionError(f"no first point: job {job.status} {job.failure_reason} {job.iterations} "
                              f"{page.console_messages}") from None
     assert int(page.locator("[data-counter=iteration]").inner_text()) >= 1
+    # ... and what the car saw in that iteration's first evaluation episode plays as a film.
+    page.wait_for_function("() => { const film = document.querySelector('[data-camera]');"
+                           " return !film.hidden && film.complete && film.naturalWidth === 160; }", timeout=TRAINING_MS)
+    assert page.locator("[data-camera-caption]").inner_text().startswith("Iteration ")
     shot(page, "training-2-first-point")
     page.get_by_role("button", name="Stop").click()
     page.wait_for_selector("[data-model-link]:visible", timeout=TRAINING_MS)

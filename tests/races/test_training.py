@@ -9,8 +9,11 @@ import io
 import os
 from datetime import timedelta
 
+import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
+from PIL import Image
 from rest_framework.test import APIClient
 
 from evaluator import sandbox
@@ -239,6 +242,66 @@ def test_the_worker_reads_a_runs_scratch_without_following_its_links(tmp_path):
                                                                                              "log.txt"]
     finally:
         view.close()
+
+
+def _scratch_with_film(folder, iteration: int, film_bytes: bytes) -> ScratchView:
+    (folder / "training").mkdir(exist_ok=True)
+    for old in (folder / "training").glob("camera-*.npy"):
+        old.unlink()
+    (folder / "training" / f"camera-{iteration:05d}.npy").write_bytes(film_bytes)
+    return ScratchView(os.open(folder, os.O_RDONLY | os.O_DIRECTORY))
+
+
+def _film_bytes(film) -> bytes:
+    out = io.BytesIO()
+    np.save(out, film, allow_pickle=True)
+    return out.getvalue()
+
+
+def test_the_camera_film_is_checked_made_into_a_gif_here_and_shown_to_its_owner_only(
+        make_racer, oval, tmp_path, client, django_capture_on_commit_callbacks):
+    from races.services.training import training_record_progress
+
+    owner = make_racer("Filmed")
+    job = training_start(owner, small_request(oval))
+    frames = np.random.default_rng(1).integers(0, 256, (9, 120, 160), dtype=np.uint8)
+    view = _scratch_with_film(tmp_path, 1, _film_bytes(frames))
+    try:
+        training_record_progress(job.pk, job.attempt_number, view)
+    finally:
+        view.close()
+    job.refresh_from_db()
+    assert job.camera_iteration == 1 and training_progress(job)["camera_iteration"] == 1
+    first_film = job.camera_film.name
+    client.force_login(owner)
+    page = client.get(f"/training/{job.pk}/progress.json").json()
+    assert page["camera_url"] == f"/training/{job.pk}/camera.gif?i=1"
+    gif = client.get(page["camera_url"])
+    assert gif.status_code == 200 and gif["Content-Type"] == "image/gif"
+    assert Image.open(io.BytesIO(gif.content)).n_frames == 9
+    client.force_login(make_racer("Nosy"))
+    assert client.get(page["camera_url"]).status_code == 404
+
+    # A pickle, a float array or an oversized film from the run is refused: the stored film stays.
+    for hostile in (_film_bytes(np.array([{"a": 1}], dtype=object)), _film_bytes(frames.astype(np.float32)),
+                    _film_bytes(np.zeros((200, 120, 160), np.uint8)), b"GIF89a<script>"):
+        view = _scratch_with_film(tmp_path, 2, hostile)
+        try:
+            training_record_progress(job.pk, job.attempt_number, view)
+        finally:
+            view.close()
+        job.refresh_from_db()
+        assert job.camera_iteration == 1 and job.camera_film.name == first_film
+
+    # A newer film replaces the stored one, whose file goes.
+    view = _scratch_with_film(tmp_path, 3, _film_bytes(frames[:4]))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            training_record_progress(job.pk, job.attempt_number, view)
+    finally:
+        view.close()
+    job.refresh_from_db()
+    assert job.camera_iteration == 3 and not default_storage.exists(first_film)
 
 
 # ------------------------------------------------------------------------------------------------------- API

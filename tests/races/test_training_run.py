@@ -79,6 +79,7 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
     # The reward graph's values per iteration, the evaluation paths and the log reached the database ...
     assert [row["iteration"] for row in job.curve] == [1, 2]
     assert job.trajectories["iteration"] == 2 and job.trajectories["episodes"][0]["x"]
+    assert job.camera_iteration == 2 and default_storage.exists(job.camera_film.name)  # what the car saw
     assert "iteration 2" in job.log_tail
     # ... and the model folder reached storage: the latest (and best) checkpoint, metrics, the graph.
     assert job.checkpoint_iteration == 2

@@ -93,6 +93,12 @@
       picture.hidden = false;
       $("[data-no-trajectories]").hidden = true;
     }
+    const camera = $("[data-camera]");
+    if (camera && data.camera_url && !camera.src.endsWith(data.camera_url)) {
+      camera.src = data.camera_url;
+      camera.hidden = false;
+      $("[data-camera-caption]").textContent = `Iteration ${data.camera_iteration}: the first evaluation episode through the car's camera, at driving speed, 7.5 frames a second — what the network decides from.`;
+    }
     $("[data-log-tail]").textContent = data.log_tail || "—";
     drawChart(data.curve);
     return active;
