@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from deepracer.logs import DeepRacerLog
@@ -49,13 +51,14 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
     job.refresh_from_db()
     assert job.status == "starting"
 
-    seen = []
+    seen, priorities = [], set()
 
     def watch() -> None:  # the page's view while it runs: the statuses and counters it could show
         try:
             while not done.is_set():
                 row = TrainingJob.objects.filter(pk=job.pk).values("status", "iterations").first()
                 seen.append((row["status"], row["iterations"]))
+                priorities.update(_training_runner_priorities())
                 time.sleep(0.2)
         finally:
             connection.close()
@@ -76,6 +79,8 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
     assert job.episodes == 10 and job.iterations == 2 and job.env_steps > 0
     assert ("training", 1) in seen or ("training", 0) in seen, f"never seen training: {seen[:5]}..."
     assert 0 < job.trained_seconds < 120
+    # The sandboxed trainer yields the CPU to evaluations: its own nice and its session's (kernel autogroup).
+    assert priorities and all(nice == 10 and autogroup in ("", "10") for nice, autogroup in priorities), priorities
     # The reward graph's values per iteration, the evaluation paths and the log reached the database ...
     assert [row["iteration"] for row in job.curve] == [1, 2]
     assert job.trajectories["iteration"] == 2 and job.trajectories["episodes"][0]["x"]
@@ -94,6 +99,22 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
     assert Submission.objects.get(pk=job.submission.pk).model == model
     progress = training_progress(job)
     assert progress["status"] == "done" and progress["model_id"] == model.pk and progress["seconds_left"] == 0
+
+
+def _training_runner_priorities() -> set[tuple[int, str]]:
+    """(nice, autogroup nice or "" without autogroups) of every sandboxed trainer process running now."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"evaluator.training_runner" not in argv or argv[0].endswith(b"bwrap"):
+                continue
+            nice = os.getpriority(os.PRIO_PROCESS, int(pid))
+            autogroup = Path(f"/proc/{pid}/autogroup")
+            found.add((nice, autogroup.read_text().split()[-1] if autogroup.exists() else ""))
+        except OSError:  # it ended meanwhile
+            continue
+    return found
 
 
 def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, settings):
