@@ -30,7 +30,7 @@ class League:
 
     def start_worker(self, name: str, queues: tuple[str, ...] = (), processes: int = 1,
                      threads: int = 1) -> subprocess.Popen:
-        """``manage.py rundramatiq`` serving ``queues`` (all if empty); its log goes to ``benchmarks/out/<name>.log``."""
+        """``manage.py rundramatiq`` serving ``queues`` (all if empty), logging to ``benchmarks/out/<name>.log``."""
         log = OUT / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "manage.py", "rundramatiq", "--processes", str(processes), "--threads", str(threads)]

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from league_harness import OUT, REPO, lapping_archive, throwaway_league, wait_until  # noqa: E402
+from league_harness import OUT, REPO, lapping_archive, throwaway_league, wait_until
 
 TRACK = "pitlane_technical"  # the demo race's
 VEHICLE = "original_deepracer"  # the create-model form's default car
@@ -80,8 +80,7 @@ def main() -> None:
               f"{run['steps_per_second'] / reference:>7.0%}{run['steps_per_second'] / loaded:>7.0%}")
     print()
     print(f"{'evaluation queued -> scored':<44}{'n':>5}{'median':>9}{'max':>9}")
-    for name, latencies in (("0  alone (no training)", [run for run in alone]), ("B  during two CLI trainings",
-                                                                                 b_latencies),
+    for name, latencies in (("0  alone (no training)", alone), ("B  during two CLI trainings", b_latencies),
                             ("C  during two console jobs", c_latencies)):
         print(f"{name:<44}{len(latencies):>5}{statistics.median(latencies):>8.1f}s{max(latencies):>8.1f}s"
               if latencies else f"{name:<44}{0:>5}")
@@ -136,7 +135,7 @@ class EvaluationFeeder:
         self.latencies: list[float] = []
 
     def one_evaluation(self) -> float:
-        submission = self._submit()
+        self._submit()
         self._collect(wait=True)
         return self.latencies.pop() if self.latencies else float("nan")
 
