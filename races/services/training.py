@@ -232,6 +232,7 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
         vehicle = Vehicle.from_file_dict(request.vehicle)
     except (VehicleError, ValueError, TypeError, KeyError) as error:
         raise RuleViolation(f"The vehicle cannot be used: {error}", field="vehicle") from None
+    _check_disk_space(vehicle)
     try:
         hyperparameters = Hyperparameters.from_dict(dict(request.hyperparameters))
     except (HyperparameterError, TypeError) as error:
@@ -257,6 +258,20 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
                                              for position, track in enumerate(tracks))
         work_request(KIND, job.pk)
     return job
+
+
+def _check_disk_space(vehicle) -> None:
+    """A network whose checkpoints cannot fit the training's capped scratch is refused now, not after minutes."""
+    from races.services.presenters import network_words, sensor_words
+    from sim.learn.trainer import training_disk_bytes
+
+    needed, allowed = training_disk_bytes(vehicle), _scratch_bytes()
+    if needed > allowed:
+        raise RuleViolation(
+            f"This car's network ({network_words(vehicle.neural_network)} with {sensor_words(list(vehicle.sensors))}) "
+            f"needs about {needed / 1024**3:.1f} GB to train (its checkpoints), and this league gives a training "
+            f"{allowed / 1024**3:.1f} GB. Choose a smaller network or fewer sensors, or ask the league's admin.",
+            "training_disk", field="vehicle")
 
 
 def _check_reward_function(source: str, tracks: tuple[Track, ...], direction: str) -> None:

@@ -45,13 +45,24 @@ from sim.learn.reward_graph import draw_reward_graph
 from sim.learn.rollouts import EpisodeBatch, collect_episodes, evaluate_progress
 from sim.race.env import VectorRaceEnv
 from sim.world.reward_function import RewardFunction
+from sim.world.vehicle import Vehicle
 
 KEEP_LAST_CHECKPOINTS = 2  # plus the best one: a SHALLOW checkpoint with Adam state is ~140 MB
 # Racing-line imitation of a 21-action 3 m/s car on reInvent2019: 4,000 frames x 4 epochs lapped with off-tracks;
 # 8,000 x 6 drove 3 clean laps at 1.016x the ideal lap (pitlane_technical: 1.017x already with 4,000 x 4).
 WARM_START_FRAMES, WARM_START_EPOCHS = 8000, 6
 
-__all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult"]  # StopConditions: sim.learn.budget's
+__all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult", "training_disk_bytes"]  # StopConditions: sim.learn.budget's
+
+
+def training_disk_bytes(vehicle: Vehicle) -> int:
+    """The most disk a training of this car fills at once: the checkpoints kept (the last ``KEEP_LAST_CHECKPOINTS``
+    and the best) and the one being written, each the weights and Adam's two moments in float32, the exported
+    model, and 64 MiB for metrics, simtraces and logs. A service that caps a training's disk checks this first."""
+    with torch.device("meta"):  # counts the parameters without allocating them (a large network is ~0.5 GB)
+        parameters = sum(p.numel() for p in build_actor_critic(vehicle).parameters())
+    weights = parameters * 4
+    return (KEEP_LAST_CHECKPOINTS + 2) * 3 * weights + weights + 64 * 1024**2
 
 
 def _go_on() -> None:

@@ -30,7 +30,7 @@ from races.services.training import (
     training_start,
     training_stop,
 )
-from sim.world.vehicle import DiscreteActionSpace, Vehicle
+from sim.world.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
 from tests.races.training_helpers import SMALL_VEHICLE, small_options, small_request
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +106,21 @@ def test_a_bad_request_is_refused_on_its_field(make_racer, oval, changes, field,
     error = refusal(training_start, make_racer("Checked"), small_request(oval, **changes))
     assert error.field == field and words in error.message, error.message
     assert not TrainingJob.objects.exists() and not EvaluationAttempt.objects.exists()
+
+
+def test_a_network_too_large_for_the_trainings_disk_is_refused_before_it_runs(make_racer, oval, settings):
+    """The 5-layer CNN with stereo cameras and lidar has 116 M parameters: ~1.4 GB a checkpoint with Adam's state."""
+    big = Vehicle(sensors=("STEREO_CAMERAS", "LIDAR"), neural_network="DEEP_CONVOLUTIONAL_NETWORK",
+                  action_space=DiscreteActionSpace.from_granularity(30, 3, 1, 1)).to_file_dict()
+    racer = make_racer("Big")
+    error = refusal(training_start, racer, small_request(oval, vehicle=big))
+    assert error.field == "vehicle" and "5-layer CNN with stereo cameras and lidar" in error.message, error.message
+    assert "needs about 5.7 GB to train" in error.message and "gives a training 1.0 GB" in error.message
+    # The lab's cars and the garage's examples fit the default; an admin who gives more space lets the big one train.
+    lab = training_start(racer, small_request(oval, name="lab", vehicle=get_vehicle("original_deepracer").to_file_dict()))
+    training_stop(lab, racer)
+    settings.PITLANE_TRAINING_SCRATCH_MB = 8 * 1024
+    assert training_start(racer, small_request(oval, name="big", vehicle=big)).status == "queued"
 
 
 def test_several_tracks_train_in_order_and_a_repeated_or_one_way_track_is_refused(make_racer, oval, technical_track):
