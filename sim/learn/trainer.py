@@ -52,7 +52,8 @@ KEEP_LAST_CHECKPOINTS = 2  # plus the best one: a SHALLOW checkpoint with Adam s
 # 8,000 x 6 drove 3 clean laps at 1.016x the ideal lap (pitlane_technical: 1.017x already with 4,000 x 4).
 WARM_START_FRAMES, WARM_START_EPOCHS = 8000, 6
 
-__all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult", "training_disk_bytes"]  # StopConditions: sim.learn.budget's
+# StopConditions: sim.learn.budget's, offered here too
+__all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult", "training_disk_bytes"]
 
 
 def training_disk_bytes(vehicle: Vehicle) -> int:

@@ -117,7 +117,8 @@ def test_a_network_too_large_for_the_trainings_disk_is_refused_before_it_runs(ma
     assert error.field == "vehicle" and "5-layer CNN with stereo cameras and lidar" in error.message, error.message
     assert "needs about 5.7 GB to train" in error.message and "gives a training 1.0 GB" in error.message
     # The lab's cars and the garage's examples fit the default; an admin who gives more space lets the big one train.
-    lab = training_start(racer, small_request(oval, name="lab", vehicle=get_vehicle("original_deepracer").to_file_dict()))
+    lab_car = get_vehicle("original_deepracer").to_file_dict()
+    lab = training_start(racer, small_request(oval, name="lab", vehicle=lab_car))
     training_stop(lab, racer)
     settings.PITLANE_TRAINING_SCRATCH_MB = 8 * 1024
     assert training_start(racer, small_request(oval, name="big", vehicle=big)).status == "queued"
