@@ -388,6 +388,11 @@ def training_stop(job: TrainingJob, by) -> TrainingJob:
     return job
 
 
+def training_job_of_model(model: RacerModel) -> TrainingJob | None:
+    """The training job that made this model (None: it was uploaded)."""
+    return TrainingJob.objects.filter(model=model).first()
+
+
 def training_seconds_left(job: TrainingJob) -> float:
     return max(0.0, job.max_minutes * 60 - job.trained_seconds)
 

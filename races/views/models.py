@@ -16,6 +16,7 @@ from races.services.pictures import model_reward_graph_png
 from races.services.presenters import model_summary, network_words, qualified_score, sensor_words, submission_badge
 from races.services.racer_models import UPLOAD_TOO_LARGE, model_contents, upload_limit_bytes
 from races.services.submissions import races_open_to
+from races.services.training import training_job_of_model
 from races.views.common import png_response
 from sim.race.scoring import format_lap_time
 
@@ -66,6 +67,7 @@ def model_detail(request, pk: int):
         "model": model, "submissions": submissions, "summary": model_summary(model, model_contents(model)),
         "open_races": races_open_to(request.user) if model.status == RacerModel.Status.VALID else [],
         "evaluate_form": ModelEvaluationForm(), "evaluations": evaluations,
+        "trained_by": training_job_of_model(model) if model.owner_id == request.user.pk else None,
     })
 
 

@@ -86,3 +86,12 @@ def test_the_stop_button_stops_the_job(job):
     job.refresh_from_db()
     assert job.status == "failed" and "before training started" in job.failure_reason
     assert "before training started" in answer.content.decode()
+
+
+def test_a_trained_models_page_says_where_it_was_trained_and_an_uploaded_ones_says_uploaded(job, make_model):
+    trained, uploaded = make_model(job.owner, "trained"), make_model(job.owner, "uploaded")
+    TrainingJob.objects.filter(pk=job.pk).update(status="done", model=trained)
+    client = client_of(job.owner)
+    html = client.get(f"/models/{trained.pk}/").content.decode()
+    assert f'trained in <a href="/training/{job.pk}/">the console</a>' in html
+    assert "<span>uploaded" in client.get(f"/models/{uploaded.pk}/").content.decode()

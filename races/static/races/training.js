@@ -36,7 +36,8 @@
       },
       options: {
         animation: false, maintainAspectRatio: false, spanGaps: true,
-        elements: { point: { radius: 2 }, line: { borderWidth: 2 } },
+        // A point stays visible on its own: the first iterations are dots, not a line yet.
+        elements: { point: { radius: (context) => (context.chart.data.labels.length < 3 ? 5 : 2) }, line: { borderWidth: 2 } },
         interaction: { mode: "index", intersect: false },
         scales: {
           x: { title: { display: true, text: "Iteration" } },
