@@ -489,6 +489,10 @@ class TrainingForm(forms.Form):
         self.open_races = [race for race, _ in races_open_to(user)]
         self.fields["submit_to"].choices = [("", "— no race —")] + [(race.pk, race.name) for race in self.open_races]
         self.initial.setdefault("reward_function", EXAMPLES["example_1_follow_center_line"])
+        # Train for the race that closes soonest (and enter it when done, if the racer ticks it), not for whichever
+        # track comes first in the alphabet.
+        if self.open_races:
+            self.initial.setdefault("track", self.open_races[0].track.slug)
         # The racer's first garage vehicle, else the lab's car (the examples are listed alphabetically).
         mine = [key for key in self.fields["vehicle"].choices if key[0].startswith(garage.GARAGE_KEY_PREFIX)]
         self.initial.setdefault("vehicle", mine[0][0] if mine else f"{garage.EXAMPLE_KEY_PREFIX}original_deepracer")

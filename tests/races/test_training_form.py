@@ -211,3 +211,9 @@ def test_a_model_without_metrics_has_no_graph(make_racer, archive_bytes):
     client = client_for(racer)
     assert "The archive holds no training metrics." in client.get(f"/models/{model.pk}/").content.decode()
     assert client.get(f"/models/{model.pk}/reward-graph.png").status_code == 404
+
+
+def test_the_track_offered_first_is_that_of_the_race_closing_soonest(make_racer, make_race, tracks):
+    racer = make_racer()
+    make_race(track=tracks["pitlane_technical"])
+    assert client_for(racer).get(URL).context["form"]["track"].value() == "pitlane_technical"
