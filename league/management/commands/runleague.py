@@ -52,7 +52,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 "  Broker: PITLANE_BROKER_URL. This serves HTTP only: start workers on any machine with\n"
-                "    .venv/bin/python manage.py rundramatiq --processes 2 --threads 2"
+                "    .venv/bin/python manage.py rundramatiq   (every queue; one process per core, 2 threads each)\n"
+                "  or give each queue its own workers: --queues evaluations, --queues training"
             )
         sys.stdout.flush()
         # One line per option pair keeps the command readable.
