@@ -8,7 +8,7 @@ is imported after ``django.setup()``); a queue registered later gets its actor o
 
 Each worker thread that serves the evaluation queue keeps one sandbox started ahead (``execution.WarmSandbox``):
 started when the thread boots and after each evaluation, discarded when the thread stops (``WarmSandboxMiddleware``,
-added to the broker here).
+added to the broker here, with ``PromptPollingMiddleware``: an idle worker polls the broker every 100 ms at most).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Long jobs (a training runs for hours) must not be cut by Dramatiq's time limit: the sandbox's wall clock and the
 # lease end them. Evaluations keep the half hour they always had.
 LONG_JOB_TIME_LIMIT_MS = 7 * 24 * 3600 * 1000
+# An idle Redis consumer polls with a backoff growing to the worker's timeout (Dramatiq's default: 1 s), which made
+# the wait from "queued" to "claimed" ~0.5 s on average. 100 ms costs Redis ~10 cheap polls a second per queue.
+IDLE_POLL_MS = 100
 
 
 def _evaluate_next(queue: str) -> None:
@@ -85,6 +88,13 @@ def reap_attempts() -> None:
     with_database_retry(attempts_reap)
 
 
+class PromptPollingMiddleware(Middleware):
+    """Idle workers look for new messages every ``IDLE_POLL_MS`` at most (set before the consumers start)."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        worker.worker_timeout = min(worker.worker_timeout, IDLE_POLL_MS)
+
+
 class WarmSandboxMiddleware(Middleware):
     """A worker thread serving the evaluation queue starts its sandbox ahead as it boots, so even the first
     evaluation finds one, and discards it as it stops (SIGTERM to the worker), so none outlives the worker."""
@@ -102,4 +112,5 @@ class WarmSandboxMiddleware(Middleware):
         warm_sandbox_of_this_thread().discard()
 
 
+dramatiq.get_broker().add_middleware(PromptPollingMiddleware())
 dramatiq.get_broker().add_middleware(WarmSandboxMiddleware())
