@@ -226,3 +226,15 @@ def test_worker_shutdown_leaves_no_sandbox_process_and_no_folder(redis_server, s
     assert worker.returncode is not None
     assert all(_gone(pid) for pid in sandbox_processes), log
     assert not any(folder.exists() for folder in folders), log
+
+
+def test_idle_workers_poll_the_broker_every_100_ms_at_most():
+    """Dramatiq's idle Redis consumer backs off to the worker timeout (1 s by default): half a second of queue wait
+    on average before a worker even sees a new evaluation."""
+    import dramatiq
+
+    from evaluator.actors import IDLE_POLL_MS
+
+    worker = dramatiq.Worker(dramatiq.get_broker(), worker_threads=1)  # not started: only its boot hook runs
+    dramatiq.get_broker().emit_before("worker_boot", worker)
+    assert worker.worker_timeout == IDLE_POLL_MS == 100
