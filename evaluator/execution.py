@@ -3,17 +3,24 @@
 The attempt's target supplies the work (``EvaluationTarget.sandbox_work``): the job, the archives to validate into
 the sandbox's model mount (one at ``/model``, or one per sub-folder, e.g. a match's ``/model/a`` and ``/model/b``)
 and the wall clock. Everything else is the same for every kind of target.
+
+A worker thread may keep one evaluation sandbox started ahead (``WarmSandbox``): the runner has imported torch and
+the simulator and waits, idle, for its job on stdin. It is used for exactly one job and then discarded, like any
+sandbox; only the ~1.7 s import leaves the path from claim to result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import multiprocessing.util
 import shutil
 import socket
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +59,9 @@ STOP_GRACE_S = 300.0  # a run asked to stop that has not ended after this is kil
 # worker waits for it like for the database, rather than spend the target's attempts in seconds.
 STORAGE_ERRORS = (BotoCoreError, Boto3Error)
 STORAGE_PATIENCE_S = 300.0
+# What an evaluation's sandbox is started with (the target sets only the wall clock); a sandbox started ahead has
+# these limits, so only work that needs no other rlimit or scratch size may use it.
+EVALUATION_LIMITS = sandbox.SandboxLimits()
 T = TypeVar("T")
 
 
@@ -64,15 +74,28 @@ def work_of(claim: Claim) -> SandboxWork:
     return target_for(claim.target_kind).sandbox_work(claim.target_id)
 
 
-def execute_attempt(claim: Claim) -> None:
-    """Evaluate a claimed attempt and record its outcome; heartbeats keep the lease while it runs."""
+def execute_attempt(claim: Claim, warm: WarmSandbox | None = None) -> None:
+    """Evaluate a claimed attempt and record its outcome; heartbeats keep the lease while it runs.
+
+    ``warm``: the worker thread's sandbox started ahead, used if the work fits its limits (then a new one is started
+    ahead as soon as this run's sandbox has ended)."""
+    claimed = time.monotonic()
     heartbeat = Heartbeat(claim)
     try:
         work = with_database_retry(work_of, claim)
 
         def run() -> None:
-            with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
-                _run(claim, work, Path(scratch), heartbeat)
+            limits = sandbox_limits(work)
+            taken = warm.take(limits) if warm is not None and not isinstance(work.job, TrainingJob) else None
+            clock = _Clock(claimed, warm=taken is not None)
+            if taken is None:
+                with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
+                    _run(claim, work, Path(scratch), heartbeat, limits, clock, warm=warm)
+                return
+            try:  # used for this one job, then discarded like any sandbox
+                _run(claim, work, taken.folder, heartbeat, limits, clock, taken.process, warm)
+            finally:
+                taken.discard()
 
         # A fetch that failed has already stopped its sandbox: the whole run starts again once the store answers.
         with_storage_retry(run)
@@ -88,25 +111,51 @@ def execute_attempt(claim: Claim) -> None:
         heartbeat.stop()
 
 
-def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -> None:
-    defaults = sandbox.SandboxLimits()
+def sandbox_limits(work: SandboxWork) -> sandbox.SandboxLimits:
+    """The limits of the sandbox that runs ``work``: an evaluation's defaults, with the target's wall clock, CPU
+    floor and scratch."""
+    defaults = EVALUATION_LIMITS
     # A larger scratch is for larger files: a training checkpoint with its optimizer state is ~140 MB for the lab's
     # camera car (3-layer CNN), so any one file may fill it (the scratch's own size still bounds them all).
-    limits = sandbox.SandboxLimits(wall_seconds=work.wall_seconds,
-                                   cpu_seconds=max(defaults.cpu_seconds, work.min_cpu_seconds),
-                                   scratch_bytes=work.scratch_bytes or defaults.scratch_bytes,
-                                   file_bytes=max(defaults.file_bytes, work.scratch_bytes or 0))
+    return sandbox.SandboxLimits(wall_seconds=work.wall_seconds,
+                                 cpu_seconds=max(defaults.cpu_seconds, work.min_cpu_seconds),
+                                 scratch_bytes=work.scratch_bytes or defaults.scratch_bytes,
+                                 file_bytes=max(defaults.file_bytes, work.scratch_bytes or 0))
+
+
+class _Clock:
+    """The worker's side of an attempt's timings: ``at_*`` = seconds from the claim to that point (work read,
+    sandbox ready, archives validated, sandbox ended, result parsed), and whether the sandbox was started ahead."""
+
+    def __init__(self, claimed: float, warm: bool) -> None:
+        self.claimed = claimed
+        self.marks: dict[str, float] = {"warm": 1.0 if warm else 0.0}
+
+    def mark(self, name: str) -> None:
+        self.marks[f"at_{name}"] = round(time.monotonic() - self.claimed, 3)
+
+
+def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat, limits: sandbox.SandboxLimits,
+         clock: _Clock, process: sandbox.SandboxProcess | None = None, warm: WarmSandbox | None = None) -> None:
+    """Run ``work`` in ``process`` (a sandbox started ahead, its folder ``scratch``) or in a sandbox started now."""
     model_dir = scratch / "model"
     training = isinstance(work.job, TrainingJob)
-    # Start the sandbox first: the runner imports torch (~1.5 s) while we fetch and validate the archive.
-    process = sandbox.start_sandboxed(
-        TRAINING_RUNNER if training else RUNNER,
-        model_dir=model_dir,
-        scratch_dir=scratch / "work",
-        limits=limits,
-        allow_fallback=evaluator_settings().sandbox_allow_fallback,
-    )
+    clock.mark("work_s")
+    if process is None:
+        # Start the sandbox first: the runner imports torch (~1.7 s) while we fetch and validate the archive.
+        process = sandbox.start_sandboxed(
+            TRAINING_RUNNER if training else RUNNER,
+            model_dir=model_dir,
+            scratch_dir=scratch / "work",
+            limits=limits,
+            allow_fallback=evaluator_settings().sandbox_allow_fallback,
+        )
+    clock.mark("started_s")
     heartbeat.watch(process)
+    job = json.dumps(work.job.to_json()).encode()
+    if not training:  # the runner prepares the track while the archive is validated; the end of input = model ready
+        process.send(job + b"\n")
+        job = b""
     try:
         for archive in work.archives:
             folder = model_dir / archive.folder if archive.folder else model_dir
@@ -121,9 +170,13 @@ def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -
     except BaseException:
         process.abort()
         raise
-    job = json.dumps(work.job.to_json()).encode()
+    clock.mark("fetched_s")
     if not training:
-        _record(claim, work, process.finish(job), limits)
+        outcome = process.finish(job)
+        clock.mark("ended_s")
+        if warm is not None:  # the next job's sandbox imports while this result is parsed and recorded
+            warm.start_ahead()
+        _record(claim, work, outcome, limits, clock)
         return
     try:
         progress = _Progress(claim, work, process)
@@ -131,6 +184,110 @@ def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat) -
         _record_training(claim, work, outcome, limits, process, progress, scratch)
     finally:
         process.close_scratch()
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadySandbox:
+    """A started sandbox and its private host folder (``model/``, the mount, filled after the claim; ``work/``)."""
+
+    process: sandbox.SandboxProcess
+    folder: Path
+
+    def discard(self) -> None:
+        self.process.abort()  # kills it (and whatever it started) if still running; a no-op once it has ended
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class WarmSandbox:
+    """The evaluation sandbox a worker thread keeps started ahead: the runner has imported torch and the simulator
+    and waits, blocked on its stdin, for a job.
+
+    Isolation is a fresh sandbox's: ``take`` hands the process over once, for one job, and the worker discards it
+    after that job like any sandbox (its process ends, its folder is removed, its in-memory /scratch and /tmp go with
+    its mount namespace); the next job gets a newly started one. Its model folder is created empty before the start
+    and filled only after the claim. The rlimits and the scratch size are fixed at the start (an evaluation's
+    defaults), so work needing others (training, a larger CPU floor or scratch) starts a sandbox of its own and
+    leaves this one waiting. The wall clock is the job's and starts when the job is sent, so idling costs nothing.
+    It is discarded when its thread stops (``discard``), at exit, or, if it died while waiting, when next taken."""
+
+    def __init__(self, python_args: tuple[str, ...] | None = None,
+                 limits: sandbox.SandboxLimits = EVALUATION_LIMITS) -> None:
+        self.python_args = python_args or RUNNER
+        self.limits = limits
+        self._ready: ReadySandbox | None = None
+        self._lock = threading.Lock()  # the owner thread takes and starts; ``discard`` may come from another (exit)
+        _warm_sandboxes.add(self)
+
+    @property
+    def ready(self) -> ReadySandbox | None:
+        return self._ready
+
+    def start_ahead(self) -> None:
+        """Start the next sandbox unless one waits already. A failure is logged, not raised: the next job then starts
+        a sandbox of its own, as without a warm one."""
+        with self._lock:
+            if self._ready is not None:
+                return
+            folder = Path(tempfile.mkdtemp(prefix="pitlane-warm-"))
+            try:
+                process = sandbox.start_sandboxed(
+                    self.python_args, model_dir=folder / "model", scratch_dir=folder / "work", limits=self.limits,
+                    allow_fallback=evaluator_settings().sandbox_allow_fallback, clock_from_input=True)
+            except Exception:
+                log.exception("Could not start a sandbox ahead; the next evaluation starts its own")
+                shutil.rmtree(folder, ignore_errors=True)
+                return
+            self._ready = ReadySandbox(process, folder)
+
+    def take(self, limits: sandbox.SandboxLimits) -> ReadySandbox | None:
+        """The waiting sandbox for one job with ``limits`` (its wall clock set to theirs), or None: none waits, it
+        died meanwhile (discarded and logged), or the job needs other fixed limits (it keeps waiting)."""
+        with self._lock:
+            ready = self._ready
+            if ready is None or dataclasses.replace(limits, wall_seconds=self.limits.wall_seconds) != self.limits:
+                return None
+            self._ready = None
+        if not ready.process.alive():
+            outcome = ready.process.finish()  # collects its exit status and the tail of its stderr
+            tail = outcome.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            log.warning("The sandbox started ahead had died (%s) %s; starting a fresh one",
+                        outcome.signal_name or f"exit code {outcome.returncode}", tail[0][:300])
+            ready.discard()
+            return None
+        ready.process.set_wall_clock(limits.wall_seconds)
+        return ready
+
+    def discard(self) -> None:
+        """End the waiting sandbox, if any, and remove its folder. Under the lock: a second SIGTERM makes the worker
+        process exit while its threads still shut down, and the exit's own discard must wait for theirs to finish."""
+        with self._lock:
+            if self._ready is not None:
+                self._ready.discard()
+                self._ready = None
+
+
+_warm_sandboxes: weakref.WeakSet[WarmSandbox] = weakref.WeakSet()
+_this_thread = threading.local()
+
+
+def warm_sandbox_of_this_thread() -> WarmSandbox:
+    """This worker thread's ``WarmSandbox`` (created on first use; nothing is started until ``start_ahead``)."""
+    warm = getattr(_this_thread, "warm", None)
+    if warm is None:
+        warm = _this_thread.warm = WarmSandbox()
+    return warm
+
+
+def _discard_warm_sandboxes() -> None:
+    """No sandbox started ahead outlives its worker process, even when the process exits before its threads have
+    stopped (Dramatiq exits at once on a second SIGTERM, and systemd signals every process of the unit)."""
+    for warm in list(_warm_sandboxes):
+        warm.discard()
+
+
+# Not ``atexit``: a Dramatiq worker process is a multiprocessing child, which ends with os._exit() and runs only
+# multiprocessing's exit finalizers (which ordinary processes run at exit too).
+multiprocessing.util.Finalize(None, _discard_warm_sandboxes, exitpriority=10)
 
 
 def _fetch_file(stored: SandboxFile, model_dir: Path) -> None:
@@ -237,7 +394,8 @@ def _fetch_and_validate(archive: File, archive_copy: Path, model_dir: Path) -> N
     archive_copy.unlink()
 
 
-def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits) -> None:
+def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, limits: sandbox.SandboxLimits,
+            clock: _Clock | None = None) -> None:
     if outcome.timed_out:
         _fail(claim, f"Evaluation exceeded the wall-clock limit of {limits.wall_seconds:.0f} s",
               retryable=True, crash_signature="timeout")
@@ -263,6 +421,9 @@ def _record(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOutcome, li
             _fail(claim, f"The evaluator failed: {result.error}", retryable=True,
                   crash_signature=f"job:{result.error[:80]}")
         return
+    if clock is not None:  # where the worker's time went, seconds since the claim, next to the runner's phases
+        clock.mark("parsed_s")
+        result = dataclasses.replace(result, timings=result.timings | clock.marks)
     # The result writes its simtrace to storage in the same transaction: a store outage rolls it back, and the
     # finished evaluation waits for the store instead of being thrown away.
     with_storage_retry(with_database_retry, attempt_succeed, claim, result, sandbox_mode=outcome.mode,

@@ -15,6 +15,7 @@ rlimits-only mode; that choice is logged loudly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import logging
@@ -234,17 +235,20 @@ def start_sandboxed(
     scratch_dir: Path,
     limits: SandboxLimits = SandboxLimits(),
     allow_fallback: bool = False,
+    clock_from_input: bool = False,
 ) -> SandboxProcess:
-    """Start the contained process now; send its input later with ``finish`` (or ``abort`` it).
+    """Start the contained process now; send its input later with ``send`` / ``finish`` (or ``abort`` it).
 
     ``model_dir`` must exist; it may still be filled after the start (the bind shows the folder, not a copy),
-    which lets the runner import torch while the worker validates the archive. The wall clock starts here.
+    which lets the runner import torch while the worker validates the archive. The wall clock starts here, or with
+    ``clock_from_input`` when the first input is sent: a sandbox started ahead of its job (``execution.WarmSandbox``)
+    may wait idle for as long as it likes, blocked on its stdin, without its wall clock running.
     """
-    return _start(sandbox_mode(allow_fallback), python_args, model_dir, scratch_dir, limits)
+    return _start(sandbox_mode(allow_fallback), python_args, model_dir, scratch_dir, limits, clock_from_input)
 
 
 def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: Path,
-           limits: SandboxLimits) -> SandboxProcess:
+           limits: SandboxLimits, clock_from_input: bool = False) -> SandboxProcess:
     model_dir.mkdir(parents=True, exist_ok=True)
     scratch_dir.mkdir(parents=True, exist_ok=True)  # bubblewrap: only its working folder (scratch is a tmpfs)
     passed_fds: list[int] = []
@@ -284,7 +288,8 @@ def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: 
     finally:
         for fd in passed_fds:
             os.close(fd)
-    sandboxed = SandboxProcess(process, cgroup, limits, mode, started, model_dir, handshake, scratch_dir)
+    sandboxed = SandboxProcess(process, cgroup, limits, mode, started, model_dir, handshake, scratch_dir,
+                               clock_from_input=clock_from_input)
     if handshake is not None:
         try:
             handshake.map_users()
@@ -358,30 +363,51 @@ class SandboxProcess:
 
     def __init__(self, process: subprocess.Popen, cgroup: Path | None, limits: SandboxLimits, mode: str,
                  started: float, model_dir: Path, handshake: _UserNamespaceHandshake | None = None,
-                 scratch_dir: Path | None = None) -> None:
+                 scratch_dir: Path | None = None, clock_from_input: bool = False) -> None:
         self.process, self.cgroup, self.limits, self.mode, self.started = process, cgroup, limits, mode, started
         self.model_dir, self._handshake, self.scratch_dir = model_dir, handshake, scratch_dir
         self.output_exceeded = False
+        # When the wall clock started: at the start, or (a sandbox started ahead) when its job is sent.
+        self.clock_started: float | None = None if clock_from_input else started
+        self._writer: threading.Thread | None = None
+        self._stopped = False
         self._view: ScratchView | None = None
         self._stdout = _CappedReader(process.stdout, limits.output_bytes + 1, self._too_much_output)
         self._stderr = _CappedReader(process.stderr, STDERR_BYTES, None, keep_tail=True)
 
-    def finish(self, stdin: bytes, tick: Callable[[], None] | None = None, tick_every_s: float = 5.0) -> SandboxOutcome:
-        """Send the input, wait up to the rest of the wall-clock limit, kill the whole group, report.
+    def alive(self) -> bool:
+        """Whether the process is still running (a sandbox started ahead may have died while it waited)."""
+        return self.process.poll() is None
+
+    def set_wall_clock(self, seconds: float) -> None:
+        """The job's wall-clock limit, for a sandbox started ahead of knowing its job (the other limits are fixed
+        at the start: a job needing other ones gets a sandbox of its own)."""
+        self.limits = dataclasses.replace(self.limits, wall_seconds=seconds)
+
+    def send(self, data: bytes) -> None:
+        """Write the first part of the input (the job) without ending it: the run may start on it (e.g. prepare the
+        track) while the worker still fills the model folder; ``finish`` ends the input."""
+        self._start_clock()
+        self._writer = self._start_writer(data, close=False)
+
+    def finish(self, stdin: bytes = b"", tick: Callable[[], None] | None = None,
+               tick_every_s: float = 5.0) -> SandboxOutcome:
+        """Send (the rest of) the input and end it, wait up to the rest of the wall-clock limit, kill the whole group,
+        report. The end of the input tells the run its model folder is ready.
 
         ``tick``: called every ``tick_every_s`` while the run goes (a long job's progress; it may ``interrupt``)."""
-        _make_readable_by_sandbox(self.model_dir)  # filled since the start; the run reads it once the input arrives
-        writer = threading.Thread(target=self._write, args=(stdin,), daemon=True, name="sandbox-stdin")
-        writer.start()
+        _make_readable_by_sandbox(self.model_dir)  # filled since the start; the run reads it once the input ends
+        clock = self._start_clock()
+        self._writer = self._start_writer(stdin, close=True)
         timed_out = False
         try:
             while True:
-                left = self.limits.wall_seconds - (time.monotonic() - self.started)
+                left = self.limits.wall_seconds - (time.monotonic() - clock)
                 try:
                     self.process.wait(timeout=max(0.0, left if tick is None else min(left, tick_every_s)))
                     break
                 except subprocess.TimeoutExpired:
-                    if tick is None or time.monotonic() - self.started >= self.limits.wall_seconds:
+                    if tick is None or time.monotonic() - clock >= self.limits.wall_seconds:
                         timed_out = True
                         break
                     tick()
@@ -392,9 +418,21 @@ class SandboxProcess:
             stdout=self._stdout.data(),
             stderr=self._stderr.data(),
             timed_out=timed_out,
-            wall_seconds=time.monotonic() - self.started,
+            wall_seconds=time.monotonic() - clock,
             mode=self.mode,
         )
+
+    def _start_clock(self) -> float:
+        if self.clock_started is None:
+            self.clock_started = time.monotonic()
+        return self.clock_started
+
+    def _start_writer(self, data: bytes, close: bool) -> threading.Thread:
+        """Write on a thread: the run may not read yet (still importing) and a pipe holds only 64 KiB."""
+        writer = threading.Thread(target=self._write, args=(data, close, self._writer), daemon=True,
+                                  name="sandbox-stdin")
+        writer.start()
+        return writer
 
     def abort(self) -> None:
         """Stop a sandbox whose input will never come (e.g. the archive was refused)."""
@@ -463,6 +501,9 @@ class SandboxProcess:
         _kill_cgroup(self.cgroup)
 
     def _stop(self) -> None:
+        if self._stopped:  # once: a finished sandbox may still be discarded (``abort``) later
+            return
+        self._stopped = True
         _kill_group(self.process)  # a daemonised grandchild must not outlive the run
         _remove_cgroup(self.cgroup)
         self.process.wait()
@@ -471,11 +512,15 @@ class SandboxProcess:
         self._stdout.join()
         self._stderr.join()
 
-    def _write(self, data: bytes) -> None:
-        with contextlib.suppress(OSError):  # BrokenPipe: the runner died or was killed before reading
+    def _write(self, data: bytes, close: bool, previous: threading.Thread | None) -> None:
+        if previous is not None:  # the parts arrive in order
+            previous.join()
+        with contextlib.suppress(OSError, ValueError):  # BrokenPipe: the runner died or was killed before reading
             self.process.stdin.write(data)
-        with contextlib.suppress(OSError):
-            self.process.stdin.close()
+            self.process.stdin.flush()
+        if close:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
 
     def _too_much_output(self) -> None:
         self.output_exceeded = True

@@ -166,3 +166,28 @@ def test_the_private_tmp_is_small_and_private(tmp_path):
     )
     listing, result = probe(tmp_path, code).stdout.decode().splitlines()
     assert listing == str(expected) and result == "full 28"  # ENOSPC: many small files cannot fill the RAM either
+
+
+def test_input_in_two_parts_and_a_wall_clock_that_starts_with_it(tmp_path):
+    """A sandbox started ahead of its job waits as long as it likes; its wall clock runs from the first input."""
+    code = ("import sys, time\n"
+            "job = sys.stdin.readline()\n"
+            "rest = sys.stdin.read()\n"  # the end of input: the model folder is ready
+            "print(repr(job), repr(rest))\n"
+            "time.sleep(float(job))\n")
+    model = tmp_path / "model"
+    started = sandbox.start_sandboxed(["-c", code], model, tmp_path / "scratch", SandboxLimits(wall_seconds=1.5),
+                                      clock_from_input=True)
+    time.sleep(2.5)  # idle for longer than the wall clock
+    assert started.alive()
+    started.send(b"0.1\n")
+    (model / "weights").write_text("filled after the job was sent")
+    outcome = started.finish()
+    assert not outcome.timed_out and outcome.stdout.decode().strip() == "'0.1\\n' ''"
+    assert outcome.wall_seconds < 1.5
+
+    sleeper = sandbox.start_sandboxed(["-c", code], tmp_path / "model2", tmp_path / "scratch2",
+                                      SandboxLimits(wall_seconds=1.5), clock_from_input=True)
+    sleeper.send(b"600\n")
+    outcome = sleeper.finish()
+    assert outcome.timed_out and 1.4 < outcome.wall_seconds < 5
