@@ -56,7 +56,7 @@ def main() -> None:
     with throwaway_league(args.redis, {"PITLANE_EVAL_MAX_CONCURRENT_PER_RACER": "1"}) as league:
         race, racers = _prepare()
         archive = lapping_archive(TRACK)
-        league.start_worker("console-evaluation-worker")  # the default queue: submissions
+        league.start_worker("console-evaluation-worker", queues=("evaluations",))  # submissions only
         league.start_worker("console-training-worker", queues=("training",), threads=2)
         time.sleep(3)  # let the workers import and connect
 

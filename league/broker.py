@@ -95,15 +95,29 @@ def actor_modules() -> list[str]:
     return names
 
 
-def start_embedded_worker(threads: int | None = None) -> dramatiq.Worker:
+def start_embedded_worker() -> list[dramatiq.Worker]:
     """Start worker threads for the in-process broker (embedded layout) and the periodic scheduler.
 
-    Actor modules are imported first so a broken one fails the boot, not the first evaluation.
+    Evaluations and the long jobs of other queues (training) get threads of their own: with one pool, as many
+    trainings as threads would hold every thread for hours and no evaluation would run. Actor modules are imported
+    first so a broken one fails the boot, not the first evaluation.
     """
+    from evaluator.engine import DEFAULT_QUEUE, registered_queues  # the evaluator's queues; league → evaluator
+
     broker = dramatiq.get_broker()
     for name in actor_modules():
         importlib.import_module(name)
-    worker = dramatiq.Worker(broker, worker_threads=threads or settings.PITLANE_EMBEDDED_WORKER_THREADS)
-    worker.start()  # emits after_worker_boot → PeriodicSchedulerMiddleware starts the scheduler
-    logger.info("embedded dramatiq worker started on queues %s", sorted(broker.get_declared_queues()))
-    return worker
+    queues = {queue for queue in broker.get_declared_queues() if not queue.endswith(".DQ")}
+    long_jobs = set(registered_queues()) - {DEFAULT_QUEUE}  # training
+    pools = [(queues - long_jobs, settings.PITLANE_EMBEDDED_WORKER_THREADS)]
+    if long_jobs and settings.PITLANE_EMBEDDED_TRAINING_THREADS:
+        pools.append((long_jobs, settings.PITLANE_EMBEDDED_TRAINING_THREADS))
+    workers = []
+    for pool_queues, threads in pools:
+        # Delay queues follow their queue; each worker emits after_worker_boot (the scheduler starts once).
+        worker = dramatiq.Worker(broker, queues=pool_queues | {f"{q}.DQ" for q in pool_queues},
+                                 worker_threads=threads)
+        worker.start()
+        workers.append(worker)
+        logger.info("embedded dramatiq worker started: %d threads on queues %s", threads, sorted(pool_queues))
+    return workers

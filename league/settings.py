@@ -174,7 +174,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PITLANE_BROKER_URL = _env("PITLANE_BROKER_URL")
 DRAMATIQ_BROKER = dramatiq_broker_settings(PITLANE_BROKER_URL)
 DRAMATIQ_AUTODISCOVER_MODULES = [ACTOR_MODULE]
-PITLANE_EMBEDDED_WORKER_THREADS = _env_int("PITLANE_EMBEDDED_WORKER_THREADS", 2)
+PITLANE_EMBEDDED_WORKER_THREADS = _env_int("PITLANE_EMBEDDED_WORKER_THREADS", 2)  # evaluations and matches
+# Training jobs' threads (0: this server trains nothing; a separate `rundramatiq --queues training` may).
+PITLANE_EMBEDDED_TRAINING_THREADS = _env_int("PITLANE_EMBEDDED_TRAINING_THREADS", 1)
 
 # --- Files ---------------------------------------------------------------------------------------------
 PITLANE_STORAGE = _env("PITLANE_STORAGE", "filesystem").lower()

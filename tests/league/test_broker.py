@@ -103,8 +103,12 @@ def test_rundramatiq_defaults_to_two_threads_per_process(settings, monkeypatch):
     settings.PITLANE_BROKER_URL = "redis://127.0.0.1:6379/0"
     executed: list[list[str]] = []
     monkeypatch.setattr(os, "execvp", lambda path, argv: executed.append(argv))
+    monkeypatch.setenv("dramatiq_queue_prefetch", "")  # restored (unset) after the test, whatever the command sets
+    monkeypatch.delenv("dramatiq_queue_prefetch")
     call_command("rundramatiq", stdout=io.StringIO())
     assert executed[0][executed[0].index("--threads") + 1] == "2"
+    # No more messages fetched than threads: a nudge never waits in a process whose threads are all busy.
+    assert os.environ["dramatiq_queue_prefetch"] == "2"
 
 
 def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
@@ -164,3 +168,30 @@ def test_the_admin_has_no_empty_dramatiq_task_log():
     from django_dramatiq.models import Task
 
     assert not admin.site.is_registered(Task)
+
+
+def test_the_embedded_layout_keeps_evaluation_threads_no_training_can_take(settings):
+    """One pool for every queue would let as many trainings as threads hold all of them for hours."""
+    from league import periodic
+    from league.broker import start_embedded_worker
+
+    settings.PITLANE_EMBEDDED_WORKER_THREADS, settings.PITLANE_EMBEDDED_TRAINING_THREADS = 2, 1
+    workers = start_embedded_worker()
+    try:
+        evaluations, training = workers
+        assert "evaluations" in evaluations.consumer_whitelist and evaluations.worker_threads == 2
+        assert not {"training", "training.DQ"} & evaluations.consumer_whitelist
+        assert training.consumer_whitelist == {"training", "training.DQ"} and training.worker_threads == 1
+        assert set(training.consumers) == {"training", "training.DQ"}  # consuming only its queue
+    finally:
+        for worker in workers:
+            worker.stop()
+        periodic.stop()
+    settings.PITLANE_EMBEDDED_TRAINING_THREADS = 0  # this server trains nothing (a training worker elsewhere may)
+    workers = start_embedded_worker()
+    try:
+        assert len(workers) == 1 and "training" not in workers[0].consumer_whitelist
+    finally:
+        for worker in workers:
+            worker.stop()
+        periodic.stop()

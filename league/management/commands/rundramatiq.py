@@ -24,4 +24,8 @@ class Command(rundramatiq.Command):
             )
         if processes < 1 or threads < 1:
             raise CommandError("--processes and --threads must be at least 1")
+        # A process fetches no more messages than it has threads (Dramatiq's default is twice as many): a message
+        # is only a nudge, and one waiting in a process whose threads all train for hours would hold a queued job
+        # back while another worker sits idle.
+        os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
         super().handle(*args, processes=processes, threads=threads, **options)

@@ -52,8 +52,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 "  Broker: PITLANE_BROKER_URL. This serves HTTP only: start workers on any machine with\n"
-                "    .venv/bin/python manage.py rundramatiq   (every queue; one process per core, 2 threads each)\n"
-                "  or give each queue its own workers: --queues evaluations, --queues training"
+                "    .venv/bin/python manage.py rundramatiq --queues evaluations\n"
+                "    .venv/bin/python manage.py rundramatiq --queues training   (the training console's jobs)"
             )
         sys.stdout.flush()
         # One line per option pair keeps the command readable.
