@@ -108,7 +108,7 @@ def test_rundramatiq_defaults_to_two_threads_per_process(settings, monkeypatch):
     call_command("rundramatiq", stdout=io.StringIO())
     assert executed[0][executed[0].index("--threads") + 1] == "2"
     # No more messages fetched than threads: a nudge never waits in a process whose threads are all busy.
-    assert os.environ["dramatiq_queue_prefetch"] == "2"
+    assert os.environ["dramatiq_queue_prefetch"] == "2"  # noqa: SIM112 (Dramatiq reads this lower-case name)
 
 
 def test_rundramatiq_worker_boots_against_real_redis(redis_url, tmp_path):
