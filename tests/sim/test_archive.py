@@ -143,6 +143,16 @@ def test_archives_made_with_tar_dot_prefix_and_directories_are_accepted(tmp_path
     assert set(info.members) == {"model_metadata.json", "model.safetensors"}
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_single_non_finite_weight_is_found_and_huge_finite_weights_are_not_mistaken_for_one(bad) -> None:
+    weights = torch.zeros(1000)
+    weights[617] = bad
+    with pytest.raises(archive.NonFiniteWeightsError, match="holds 1 NaN or infinite"):
+        archive._check_finite("w", weights)
+    huge = torch.full((4,), 3e38)  # their float32 sum overflows to inf, yet every weight is finite
+    archive._check_finite("w", huge)
+
+
 def test_writer_refuses_weights_the_reader_would_refuse(tmp_path: Path) -> None:
     state_dict = build_actor_critic(SMALL, seed=0).state_dict()
     state_dict["value_net.head.value.bias"] = torch.tensor([float("inf")])
