@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def throwaway_league(redis_url: str, extra_env: dict[str, str] | None = None) ->
         connections.close_all()
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(media, ignore_errors=True)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "the league") -> None:

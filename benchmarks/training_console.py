@@ -30,6 +30,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -221,7 +222,9 @@ def _cli_trainings(count: int, minutes: float) -> list[dict]:
         if run.wait() != 0:
             raise RuntimeError(f"the CLI training failed: see {OUT}/console-cli-*.log")
     metrics = [folder / f"cli-{i}" / "metrics" / "iterations.json" for i in range(count)]
-    return [_rate(json.loads(path.read_text())["iterations"] if path.exists() else []) for path in metrics]
+    rates = [_rate(json.loads(path.read_text())["iterations"] if path.exists() else []) for path in metrics]
+    shutil.rmtree(folder, ignore_errors=True)
+    return rates
 
 
 def _console_trainings(racers: list, minutes: float, phase: str) -> list[dict]:

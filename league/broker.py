@@ -12,9 +12,11 @@ entry module and its database-connection middleware. This module keeps what is t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
+from collections.abc import Iterator
 
 import dramatiq
 from django.apps import apps
@@ -95,6 +97,20 @@ def actor_modules() -> list[str]:
     return names
 
 
+@contextlib.contextmanager
+def _quiet(logger_name: str, words: str) -> Iterator[None]:
+    """Drop the named logger's records containing ``words`` while the block runs."""
+    def keep(record: logging.LogRecord) -> bool:
+        return words not in record.getMessage()
+
+    target = logging.getLogger(logger_name)
+    target.addFilter(keep)
+    try:
+        yield
+    finally:
+        target.removeFilter(keep)
+
+
 def start_embedded_worker() -> list[dramatiq.Worker]:
     """Start worker threads for the in-process broker (embedded layout) and the periodic scheduler.
 
@@ -117,7 +133,10 @@ def start_embedded_worker() -> list[dramatiq.Worker]:
         # Delay queues follow their queue; each worker emits after_worker_boot (the scheduler starts once).
         worker = dramatiq.Worker(broker, queues=pool_queues | {f"{q}.DQ" for q in pool_queues},
                                  worker_threads=threads)
-        worker.start()
+        # Each Worker adds a listener for queues declared later; Dramatiq warns of the second as a duplicate, but it
+        # only adds consumers for its own Worker's queues.
+        with _quiet(f"dramatiq.broker.{type(broker).__name__}", "middleware of the same type twice"):
+            worker.start()
         workers.append(worker)
-        logger.info("embedded dramatiq worker started: %d threads on queues %s", threads, sorted(pool_queues))
+        logger.info("embedded dramatiq worker started: %d thread(s) on queues %s", threads, sorted(pool_queues))
     return workers
