@@ -25,18 +25,14 @@ import contextlib
 import io
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-POSTGRES = "postgres://postgres@127.0.0.1:5432"
-OUT = REPO / "benchmarks" / "out"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from league_harness import OUT, throwaway_league, wait_until
+
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 IDLE_BEFORE_SINGLE_S = 4.0  # the sandbox started ahead after the previous evaluation has imported torch by then
 
@@ -50,53 +46,21 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
 
-    import psycopg
-
-    database = f"pitlane_bench_{os.getpid()}"
-    media = tempfile.mkdtemp(prefix="pitlane-bench-media-")
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    env = os.environ | {
-        "PITLANE_DATABASE_URL": f"{POSTGRES}/{database}",
-        "PITLANE_BROKER_URL": args.redis,
-        "PITLANE_MEDIA_ROOT": media,
-        "PITLANE_DEMO_BASELINE": "false",
-        "PITLANE_LOG_LEVEL": "WARNING",
-        "PITLANE_EVAL_MAX_CONCURRENT_PER_RACER": "1",
-    }
-    os.environ.update(env)
-    workers: list[subprocess.Popen] = []
     meter = CpuMeter()
     try:
-        import django
+        with throwaway_league(args.redis, {"PITLANE_EVAL_MAX_CONCURRENT_PER_RACER": "1"}) as league:
+            race, racers, archive = _prepare(args.racers)
+            for i in range(args.workers):
+                league.start_worker(f"worker-{i}", preexec_fn=meter.join)
+            time.sleep(3)  # let the workers import torch and connect
 
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "league.settings")
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
-        import dramatiq
-
-        dramatiq.get_broker().flush_all()
-        race, racers, archive = _prepare(args.racers)
-        workers = [_start_worker(env, OUT / f"worker-{i}.log", meter) for i in range(args.workers)]
-        time.sleep(3)  # let the workers import torch and connect
-
-        singles = [_single_evaluation(race, racers[i % len(racers)], archive, i, meter) for i in range(args.singles)]
-        single = sorted(singles, key=lambda run: run["seconds"])[len(singles) // 2]  # the median run
-        single["all_seconds"] = [run["seconds"] for run in singles]
-        batch = _batch(race, racers, archive, args.submissions, meter) if args.submissions else {}
+            singles = [_single_evaluation(race, racers[i % len(racers)], archive, i, meter)
+                       for i in range(args.singles)]
+            single = sorted(singles, key=lambda run: run["seconds"])[len(singles) // 2]  # the median run
+            single["all_seconds"] = [run["seconds"] for run in singles]
+            batch = _batch(race, racers, archive, args.submissions, meter) if args.submissions else {}
     finally:
-        for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            worker.wait(30)
-        meter.close()
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        meter.close()  # after the league stopped its workers
 
     print(f"{'measure':<52}{'value':>14}")
     print(f"{'(a) one demo-race evaluation, queued -> scored':<52}{single['seconds']:>12.2f} s  (median of "
@@ -185,15 +149,6 @@ def _baseline_archive(track) -> bytes:
     return cached.read_bytes()
 
 
-def _start_worker(env: dict, log: Path, meter: CpuMeter) -> subprocess.Popen:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "1"],
-        cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=meter.join,
-    )
-
-
 def _single_evaluation(race, racer, archive: bytes, index: int, meter: CpuMeter) -> dict:
     from races.models import Run, Submission
     from races.services import model_upload, submission_create
@@ -202,7 +157,8 @@ def _single_evaluation(race, racer, archive: bytes, index: int, meter: CpuMeter)
     time.sleep(IDLE_BEFORE_SINGLE_S)
     cpu_before = meter.seconds()
     submission = submission_create(racer, race, model)
-    _wait(lambda: Submission.objects.get(pk=submission.pk).status in ("scored", "failed"), 600)
+    wait_until(lambda: Submission.objects.get(pk=submission.pk).status in ("scored", "failed"), 600,
+               "the evaluation")
     time.sleep(IDLE_BEFORE_SINGLE_S)  # the next sandbox started ahead is part of this evaluation's cost
     cpu = meter.seconds() - cpu_before
     submission.refresh_from_db()
@@ -271,7 +227,8 @@ def _batch(race, racers, archive: bytes, count: int, meter: CpuMeter) -> dict:
     submissions = [submission_create(racers[i % len(racers)], race, models[racers[i % len(racers)].pk])
                    for i in range(count)]
     ids = [s.pk for s in submissions]
-    _wait(lambda: not Submission.objects.filter(pk__in=ids, status__in=["queued", "running"]).exists(), 3600)
+    wait_until(lambda: not Submission.objects.filter(pk__in=ids, status__in=["queued", "running"]).exists(),
+               3600, "the evaluations")
     elapsed = time.monotonic() - started
     cpu = meter.seconds() - cpu_before
     done = list(Submission.objects.filter(pk__in=ids))
@@ -293,14 +250,6 @@ def _batch(race, racers, archive: bytes, count: int, meter: CpuMeter) -> dict:
         "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
         "exactly_one_result": all(per_submission.get(i) == 1 for i in ids),
     }
-
-
-def _wait(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("evaluations did not finish in time")
-        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ class League:
         self.env = env
         self.workers: list[subprocess.Popen] = []
 
-    def start_worker(self, name: str, queues: tuple[str, ...] = (), processes: int = 1,
-                     threads: int = 1) -> subprocess.Popen:
+    def start_worker(self, name: str, queues: tuple[str, ...] = (), processes: int = 1, threads: int = 1,
+                     preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen:
         """``manage.py rundramatiq`` serving ``queues`` (all if empty), logging to ``benchmarks/out/<name>.log``."""
         log = OUT / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +38,7 @@ class League:
         if queues:
             command += ["--queues", *queues]
         worker = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+                                  start_new_session=True, preexec_fn=preexec_fn)
         self.workers.append(worker)
         return worker
 

@@ -23,12 +23,15 @@ def main(port: int) -> None:
             if not serving.is_set():
                 server.start()
                 serving.set()
+        print("serving", flush=True)
 
     def down(*_: object) -> None:
+        print("stop requested", flush=True)
         with lock:
             if serving.is_set():
                 server.stop()
                 serving.clear()
+        print("stopped", flush=True)
 
     signal.signal(signal.SIGUSR1, lambda *_: threading.Thread(target=down).start())
     signal.signal(signal.SIGUSR2, lambda *_: threading.Thread(target=up).start())
