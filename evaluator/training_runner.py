@@ -172,14 +172,14 @@ def _bound_logs(model_dir: Path, iteration: int) -> None:
 
 def _write_film(trainer: Any, iteration: int, work: Path) -> None:
     """The first evaluation car's camera frames of the iteration just committed; the previous film goes."""
-    from sim.io.camera_film import save_film
+    from sim.io.camera_film import film_file_name, film_iteration, save_film
 
     film = trainer.film.film() if trainer.film is not None else None
     if film is None:  # no evaluation episodes
         return
-    save_film(film, work / f"camera-{iteration:05d}.npy")
-    for older in work.glob("camera-*.npy"):
-        if older.name != f"camera-{iteration:05d}.npy":
+    save_film(film, work / film_file_name(iteration))
+    for older in work.iterdir():
+        if film_iteration(older.name) not in (None, iteration):
             older.unlink(missing_ok=True)
 
 

@@ -59,7 +59,16 @@ from races.services.race_settings import race_type_objects_spec
 from races.services.racer_models import model_upload
 from races.services.tracks import track_sim
 from races.services.visibility import race_visible_to
-from sim.io.camera_film import MAX_FILM_FRAMES, MAX_FRAME_HEIGHT, MAX_FRAME_WIDTH, FilmError, film_gif, load_film
+from sim.io.camera_film import (
+    MAX_FILM_FRAMES,
+    MAX_FRAME_HEIGHT,
+    MAX_FRAME_WIDTH,
+    FilmError,
+    film_file_name,
+    film_gif,
+    film_iteration,
+    load_film,
+)
 
 log = logging.getLogger(__name__)
 Status = TrainingJob.Status
@@ -612,12 +621,11 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
 def _store_newer_film(scratch: ScratchView, job: TrainingJob, attempt_number: int) -> tuple[int, str] | None:
     """The run's latest camera film (``training/camera-NNNNN.npy``), if newer than the stored one: checked, made
     into a GIF here (never serve what the sandbox wrote) and stored. Returns (iteration, storage name)."""
-    numbers = [int(name[7:12]) for name in scratch.listdir("training")
-               if len(name) == 16 and name.startswith("camera-") and name.endswith(".npy") and name[7:12].isdigit()]
+    numbers = [number for number in map(film_iteration, scratch.listdir("training")) if number is not None]
     if not numbers or max(numbers) <= (job.camera_iteration or 0):
         return None
     iteration = max(numbers)
-    raw = scratch.read(f"training/camera-{iteration:05d}.npy", MAX_FILM_BYTES)
+    raw = scratch.read(f"training/{film_file_name(iteration)}", MAX_FILM_BYTES)
     try:
         gif = film_gif(load_film(raw or b""))
     except FilmError as error:
@@ -712,10 +720,13 @@ def training_logs_archive(job: TrainingJob, stream: BinaryIO) -> None:
 def training_stored_file(job: TrainingJob, relative: str) -> bytes | None:
     """A file of the job's stored folder (e.g. the reward graph), or None."""
     entry = job.stored_files.get(relative)
-    if entry is None:
-        return None
+    return None if entry is None else _read_stored(entry["name"])
+
+
+def _read_stored(name: str) -> bytes | None:
+    """A stored file's bytes, or None if storage has lost it."""
     try:
-        with default_storage.open(entry["name"], "rb") as stream:
+        with default_storage.open(name, "rb") as stream:
             return stream.read()
     except OSError:
         return None
@@ -723,13 +734,7 @@ def training_stored_file(job: TrainingJob, relative: str) -> bytes | None:
 
 def training_camera_gif(job: TrainingJob) -> bytes | None:
     """The latest iteration's camera film as an animated GIF, or None (no iteration with evaluation episodes yet)."""
-    if not job.camera_film:
-        return None
-    try:
-        with job.camera_film.open("rb") as stream:
-            return stream.read()
-    except OSError:
-        return None
+    return _read_stored(job.camera_film.name) if job.camera_film else None
 
 
 # -------------------------------------------------------------------------------- reading untrusted run files

@@ -24,6 +24,19 @@ MAX_FRAME_HEIGHT, MAX_FRAME_WIDTH = 120, 2 * 160  # one lens is 160 x 120; stere
 STEP_SECONDS = 1 / 15
 
 
+def film_file_name(iteration: int) -> str:
+    """The film of an iteration in a run's folder (the trainer's side writes it, the web side looks for it)."""
+    return f"camera-{iteration:05d}.npy"
+
+
+def film_iteration(file_name: str) -> int | None:
+    """The iteration a ``film_file_name`` names; None for any other name."""
+    number = file_name.removeprefix("camera-").removesuffix(".npy")
+    if not number.isdigit() or file_name != film_file_name(int(number)):
+        return None
+    return int(number)
+
+
 class FilmError(ValueError):
     """A film file is not a film (wrong format, type or size)."""
 

@@ -105,3 +105,12 @@ def test_the_trainer_films_the_first_evaluation_car_until_its_episode_ends(tmp_p
     first = episodes[0]
     assert film.shape == (-(-first["steps"] // FILM_EVERY_STEPS), 120, width), first
     assert film.std() > 0  # the track, not a blank frame
+
+
+def test_a_films_file_name_names_its_iteration_and_nothing_else_does():
+    from sim.io.camera_film import film_file_name, film_iteration
+
+    assert film_file_name(12) == "camera-00012.npy" and film_iteration("camera-00012.npy") == 12
+    for other in ("camera-12.npy", "camera-00012.npy.partial", ".camera-00012.npy.partial", "log.txt",
+                  "camera-abcde.npy", "trajectories.json"):
+        assert film_iteration(other) is None, other
