@@ -12,6 +12,7 @@ from rest_framework import serializers
 from races.models import ModelEvaluation, Race, RaceParticipant, RacerModel, Season, Submission, Track, Vehicle
 from races.services import race_invite_path
 from races.services.garage import SENSOR_LABELS
+from races.services.race_settings import DATE_OUT_OF_RANGE, EARLIEST_YEAR, LATEST_YEAR
 from sim.world.vehicle import NEURAL_NETWORKS
 
 # The race types a model drives alone (training, a model's own evaluation): one enum in the API schema.
@@ -41,7 +42,6 @@ class ModelUploadSerializer(serializers.Serializer):
     archive = serializers.FileField()
 
 
-EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 # ISO 8601 with a year in range, as the schema's pattern (OpenAPI 3.0 has no bounds for date-time strings).
 _BOUNDED_DATE_TIME = (
     r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -51,12 +51,13 @@ _BOUNDED_DATE_TIME = (
 
 @extend_schema_field({"type": "string", "format": "date-time", "pattern": _BOUNDED_DATE_TIME})
 class BoundedDateTimeField(serializers.DateTimeField):
-    """A race date: years 2000 to 2100 (a year 56 is a typo, not a schedule)."""
+    """A league date (``race_settings.EARLIEST_YEAR`` to ``LATEST_YEAR``), refused here already so the schema and
+    the field-level error agree; the services check it again for the forms and the admin."""
 
     def to_internal_value(self, value) -> datetime:
         moment = super().to_internal_value(value)
         if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
-            raise serializers.ValidationError(f"Give a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}.")
+            raise serializers.ValidationError(DATE_OUT_OF_RANGE)
         return moment
 
 

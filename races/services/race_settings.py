@@ -34,6 +34,17 @@ SETTINGS_FIELDS = (
 BOT_SPEED_RANGE = (0.2, MAX_BOT_SPEED)  # m/s: no faster than the racers themselves
 BOT_LANE_CHANGE_RANGE = (2.0, 60.0)  # seconds between lane changes
 BOX_MIN_GAP_M = 1.0  # along the lap, between chosen box positions and from the start line
+# League dates (races, seasons): a year 56 or 20256 is a typo, not a schedule. The API's schema states the same range.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+DATE_OUT_OF_RANGE = f"Give a date between the years {EARLIEST_YEAR} and {LATEST_YEAR}."
+
+
+def league_date_check(values: dict, *fields: str) -> None:
+    """Every given date among ``fields`` lies in the league's years (the admin, the forms and the API alike)."""
+    for field in fields:
+        moment = values.get(field)
+        if moment is not None and not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            raise RuleViolation(DATE_OUT_OF_RANGE, field=field)
 
 
 def race_validate_settings(values: dict) -> None:
@@ -53,6 +64,7 @@ def race_validate_settings(values: dict) -> None:
     track, direction = values.get("track"), values.get("direction")
     if track is not None and direction and not track.supports(direction):
         raise RuleViolation(f"{track.title} is raced {track.get_directions_display().lower()}.", field="direction")
+    league_date_check(values, "opens_at", "closes_at")
     opens, closes = values.get("opens_at"), values.get("closes_at")
     if opens and closes and closes <= opens:
         raise RuleViolation("The race must close after it opens.", field="closes_at")

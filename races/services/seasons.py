@@ -37,7 +37,7 @@ from races.models import LeaderboardEntry, Race, RaceParticipant, RacePhase, Rac
 from races.services.brackets import UNFINISHED_SUBMISSIONS, bracket_seed
 from races.services.errors import RuleViolation
 from races.services.presenters import racer_name
-from races.services.race_settings import BRACKET_SIZES
+from races.services.race_settings import BRACKET_SIZES, league_date_check
 from races.services.races import race_create
 from sim.race.scoring import format_lap_time
 
@@ -80,6 +80,7 @@ def season_require_manager(season: Season, user) -> None:
 # --- creating and editing ------------------------------------------------------------------------------------------
 def season_validate_settings(values: dict) -> None:
     """The rules of a season's settings, shared by the web forms, the admin and the services."""
+    league_date_check(values, "starts_at", "ends_at")
     starts, ends = values.get("starts_at"), values.get("ends_at")
     if starts and ends and ends <= starts:
         raise RuleViolation("The season must end after it starts.")

@@ -213,6 +213,7 @@ def test_staff_see_every_race_and_anonymous_visitors_only_public_ones(make_racer
         ({"minimum_laps": 4}, "Minimum laps must be between 1 and the total laps"),
         ({"ranking_method": "TOTAL_TIME", "minimum_laps": 2}, "minimum laps must equal total laps"),
         ({"closes_at_delta": timedelta(hours=-2)}, "must close after it opens"),
+        ({"closes_at_delta": timedelta(days=365 * 200)}, "between the years 2000 and 2100"),
         ({"off_track_penalty_s": -1}, "Penalties must be between 0 and 60 seconds"),
         ({"time_cap_s": 5}, "time cap must be between 30 seconds and 20 minutes"),
         ({"direction": "sideways"}, "Direction"),

@@ -79,6 +79,20 @@ def test_the_form_names_what_is_wrong(client, staff, technical_track):
     assert not Race.objects.filter(name="Backwards").exists()
 
 
+def test_the_form_refuses_a_year_the_api_refuses_too(client, staff, technical_track):
+    """A year typed as 20256 or 0056 is a typo: the web form says so like the API does, and stores nothing."""
+    client.force_login(staff)
+    response = client.post(reverse("races:schedule_create"), {
+        "name": "Far Future", "race_type": "TIME_TRIAL", "track": technical_track.pk, "direction": "counterclockwise",
+        "ranking_method": "BEST_LAP_TIME", "total_laps": 3, "minimum_laps": 1, "off_track_penalty_s": 2,
+        "collision_penalty_s": 5, "time_cap_s": 180, "opens_at": "2026-12-01T10:00",
+        "closes_at": "9999-12-01T10:00", "max_submissions_per_racer": 50, "submission_cooldown_s": 0,
+    })
+    assert response.status_code == 200
+    assert "Give a date between the years 2000 and 2100." in response.content.decode()
+    assert not Race.objects.filter(name="Far Future").exists()
+
+
 def test_open_now_close_now_and_the_season_menu(client, staff, make_race, season):
     client.force_login(staff)
     later = timezone.now() + timedelta(days=2)

@@ -231,6 +231,9 @@ def test_only_staff_create_virtual_circuit_seasons_and_settings_are_checked(race
         season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Odd", points_table=[10, 12], **window)
     with pytest.raises(RuleViolation, match="end after it starts"):
         season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Odd", starts_at=now, ends_at=now)
+    with pytest.raises(RuleViolation, match="between the years 2000 and 2100"):
+        season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Odd", starts_at=now,
+                      ends_at=now.replace(year=2200))
     with pytest.raises(RuleViolation, match="top 2, 4, 8, 16"):
         season_create(Race.Kind.VIRTUAL_CIRCUIT, staff, name="Odd", final_size=3, **window)
     assert season_parse_points("10, 8 6;4") == [10, 8, 6, 4]
