@@ -44,16 +44,23 @@ raise (``sim.learn.budget.RunStopped``) to abandon the collection."""
 
 
 def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode: int,
-                     on_step: StepCallback | None = None) -> EpisodeBatch:
+                     on_step: StepCallback | None = None, max_steps: int | None = None) -> EpisodeBatch:
     """Run ``count`` training episodes in parallel (one per car) from their round-robin starts.
 
     The first (prepare) step of each episode is kept out of the rollout: the car is held, so its action
     changes nothing and would only add noise to the policy gradient. Each summary gets the wall-clock
     ``start_time`` (the episodes start together) and ``metric_time`` (when it ended), in ms since the epoch, for
     the console's metrics file.
+
+    ``max_steps`` bounds the iteration's env steps (all cars together), for cars that drive long laps: once it is
+    spent, the episodes still running end as ``time_up`` (``VectorRaceEnv.truncate``), are reported like the
+    others, and their returns are bootstrapped from the critic's value of where they stopped, because the lap
+    went on; an episode that ends by itself, ``max_episode_steps`` included, is final as before.
     """
     if not 1 <= count <= env.num_envs:
         raise ValueError(f"count must be between 1 and {env.num_envs}, got {count}")
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be at least 1, got {max_steps}")
     n = env.num_envs
     starting = np.arange(n) < count
     observation, _ = env.reset(options={"start_ndist": round_robin_starts(first_episode, count),
@@ -65,6 +72,7 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
     episodes: list[dict[str, Any]] = []
     simtrace: list[SimTraceRow] = []
     env_steps = 0
+    last_values = np.zeros(n, np.float32)  # 0: an episode that ended by itself is worth nothing more
     placeholder = _placeholder_actions(env)
     started_ms = _now_ms()
     while not waiting.all():
@@ -84,11 +92,14 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
         steps["rewards"].append(rewards.astype(np.float32))
         steps["dones"].append(done)
         steps["mask"].append(~waiting & (info["status"] != EpisodeStatus.PREPARE))
+        ended = [summary for summary in info["episodes"] if not waiting[summary["car"]]]
+        cut = np.flatnonzero(~waiting & ~done)
+        if max_steps is not None and env_steps >= max_steps and len(cut):
+            last_values[cut] = agent.sample(_take(observation, cut)).values
+            ended += env.truncate(cut)
         finished = []
-        for summary in info["episodes"]:
+        for summary in ended:
             car = summary["car"]
-            if waiting[car]:
-                continue
             summary = dict(summary, episode=first_episode + car, start_time=started_ms, metric_time=_now_ms())
             finished.append(summary)
             record = env.take_record(car)
@@ -107,7 +118,7 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
         values=np.stack(steps["values"]),
         rewards=np.stack(steps["rewards"]),
         dones=np.stack(steps["dones"]),
-        last_values=np.zeros(n, np.float32),  # every episode ended
+        last_values=last_values,
         mask=np.stack(steps["mask"]),
     )
     simtrace.sort(key=lambda row: (row.episode, row.steps))

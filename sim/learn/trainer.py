@@ -208,7 +208,8 @@ class Trainer:
             monitor.minibatches(done, total)
             check()
 
-        batch = collect_episodes(self.training_env(iteration), self.agent, count, self.episodes, on_step=on_step)
+        batch = collect_episodes(self.training_env(iteration), self.agent, count, self.episodes, on_step=on_step,
+                                 max_steps=config.max_iteration_steps)
         monitor.phase("updating")
         stats = ppo_update(self.agent, self.optimizer, batch.rollout, hp, generator, on_minibatch=on_minibatch)
         monitor.phase("evaluating")

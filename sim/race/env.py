@@ -216,6 +216,19 @@ class VectorRaceEnv(VectorEnv):
                 self._running[cars] = False
         return self._observe(), rewards, ended, truncated, {**self._info(finished_episodes), **final}
 
+    def truncate(self, cars: np.ndarray) -> list[dict]:
+        """End the running ``cars``' episodes now, as ``max_episode_steps`` would (status ``time_up``), and park
+        them: their episode summaries. For a caller whose own budget runs out mid-episode (a training iteration
+        bounded by env steps); each car's record keeps what it drove."""
+        chosen = np.zeros(self.num_envs, dtype=bool)
+        chosen[np.asarray(cars)] = True  # indices or an (N,) bool mask, as ``park`` takes
+        cars = np.flatnonzero(chosen & self._running)
+        summaries = [self._episode_summary(car, EpisodeStatus.TIME_UP, True) for car in cars]
+        if self.mode == "training":
+            self._advance_start(cars)
+        self._running[cars] = False
+        return summaries
+
     def park(self, cars: np.ndarray) -> None:
         """Stop ``cars`` (indices or an (N,) bool mask): they take no more steps until they are reset."""
         self._running[np.asarray(cars)] = False

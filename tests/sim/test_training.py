@@ -13,15 +13,18 @@ import torch
 from deepracer.logs import DeepRacerLog
 
 from sim.io.archive import inspect_archive, load_actor_critic, write_model_archive
+from sim.learn.agent import Agent
 from sim.learn.checkpoints import latest_checkpoint
 from sim.learn.config import TrainingConfig, TrainingError
 from sim.learn.hyperparameters import Hyperparameters
 from sim.learn.networks import build_actor_critic
-from sim.learn.rollouts import round_robin_starts
+from sim.learn.rollouts import collect_episodes, round_robin_starts
 from sim.learn.trainer import StopConditions
 from sim.learn.training import resume_training, start_training
+from sim.race.env import VectorRaceEnv
 from sim.world.reward_examples import EXAMPLE_FILES, example_source
-from sim.world.reward_function import RewardFunctionError
+from sim.world.reward_function import RewardFunction, RewardFunctionError
+from sim.world.track_catalog import get_track
 from sim.world.vehicle import DiscreteActionSpace, Vehicle, get_vehicle
 
 SMALL = Hyperparameters(batch_size=128, num_epochs=3, learning_rate=1e-3, episodes_between_training=5)
@@ -74,6 +77,45 @@ def test_max_episodes_stops_exactly_and_the_model_folder_is_complete(tmp_path):
 def test_round_robin_starts_advance_five_percent_per_episode():
     assert round_robin_starts(0, 3).tolist() == pytest.approx([0.0, 0.05, 0.10])
     assert round_robin_starts(19, 2).tolist() == pytest.approx([0.95, 0.0])
+
+
+def test_an_iteration_bounded_by_env_steps_cuts_the_running_episodes_and_bootstraps_them():
+    """Cars that would drive on are cut as ``time_up`` once the iteration's steps are spent; PPO then values
+    where they stopped (the lap went on), while an episode that ended by itself is worth nothing more."""
+    vehicle = get_vehicle("original_deepracer")
+    env = VectorRaceEnv(get_track("pitlane_oval"), 5, vehicle,
+                        RewardFunction.from_source(example_source("example_1_follow_center_line")),
+                        record_simtrace=True)
+    agent = Agent(build_actor_critic(vehicle, seed=0), mixed_precision=False)
+    batch = collect_episodes(env, agent, 5, first_episode=40, max_steps=50)
+
+    assert batch.env_steps == 50  # 5 cars x 10 steps: the bound, met on the step that reaches it
+    assert [e["episode"] for e in batch.episodes] == [40, 41, 42, 43, 44]
+    cut = [e["car"] for e in batch.episodes if e["status"] == "time_up"]
+    assert cut, "on the oval no random car leaves the track within 10 steps"
+    assert all(not e["lap_complete"] and e["steps"] == 10 for e in batch.episodes if e["car"] in cut)
+    rollout = batch.rollout
+    assert rollout.num_steps == 10
+    for car in range(5):
+        if car in cut:  # still driving on the last step: not done, bootstrapped from the critic
+            assert not rollout.dones[-1, car] and rollout.last_values[car] != 0.0
+        else:
+            assert rollout.last_values[car] == 0.0
+    assert not env.running.any()  # every car waits for the next iteration
+    assert {row.episode for row in batch.simtrace} == {40 + car for car in cut} | {
+        e["episode"] for e in batch.episodes if e["car"] not in cut}
+
+
+def test_training_with_a_step_bound_keeps_it_across_a_resume(tmp_path):
+    folder = tmp_path / "model"
+    config = _config(max_episode_steps=1500, max_iteration_steps=100)
+    start_training(folder, config).run(StopConditions(max_episodes=5), progress=False)
+    iterations = json.loads((folder / "metrics" / "iterations.json").read_text())["iterations"]
+    assert iterations[0]["episodes"] == 5 and 100 <= iterations[0]["env_steps"] < 105
+    trainer = resume_training(folder)
+    assert trainer.config.max_iteration_steps == 100
+    with pytest.raises(TrainingError, match="max_iteration_steps must be at least 100"):
+        _config(max_iteration_steps=99)
 
 
 def test_a_spent_time_budget_stops_at_once_and_exports_the_starting_weights(tmp_path):
