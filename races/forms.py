@@ -410,6 +410,7 @@ HYPERPARAMETER_LABELS = {
     "episodes_between_training": "Episodes between policy updates",
     "clip_epsilon": "PPO clip ε",
     "gae_lambda": "GAE λ",
+    "max_iteration_steps": "Max env steps per iteration",
 }
 BATCH_SIZES = (32, 64, 128, 256, 512)  # the console's menu, within hyperparameters.RANGES
 TRAINABLE_RACE_TYPES = [(value, label) for value, label in Race.RaceType.choices if value != Race.RaceType.HEAD_TO_HEAD]
@@ -423,6 +424,11 @@ def _hyperparameter_field(name: str) -> forms.Field:
     if name == "batch_size":
         return forms.TypedChoiceField(choices=[(n, str(n)) for n in BATCH_SIZES if low <= n <= high], coerce=int,
                                       initial=default, label=label)
+    if name in hyperparameter_rules.OPTIONAL_HYPERPARAMETERS:
+        return forms.IntegerField(
+            required=False, min_value=int(low), max_value=int(high), label=label,
+            help_text=f"Optional, {low:g} to {high:g}: also end an iteration after this many steps of all cars, for "
+                      f"a model that drives whole laps (empty: episodes only, as the console does).")
     if name in hyperparameter_rules.INTEGER_HYPERPARAMETERS:
         return forms.IntegerField(min_value=int(low), max_value=int(high), initial=default, label=label,
                                   help_text=f"{low:g} to {high:g}; default {default:g}.")
@@ -437,7 +443,7 @@ class TrainingForm(forms.Form):
 
     HYPERPARAMETERS = ("batch_size", "num_epochs", "learning_rate", "entropy", "discount_factor", "loss_type",
                        "episodes_between_training")
-    ADVANCED_HYPERPARAMETERS = ("clip_epsilon", "gae_lambda")
+    ADVANCED_HYPERPARAMETERS = ("clip_epsilon", "gae_lambda", "max_iteration_steps")
 
     name = forms.CharField(max_length=64, label="Model name", help_text="Unique among your models, e.g. oval-ppo-v3.")
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
@@ -464,6 +470,7 @@ class TrainingForm(forms.Form):
     episodes_between_training = _hyperparameter_field("episodes_between_training")
     clip_epsilon = _hyperparameter_field("clip_epsilon")
     gae_lambda = _hyperparameter_field("gae_lambda")
+    max_iteration_steps = _hyperparameter_field("max_iteration_steps")
     max_minutes = forms.FloatField(min_value=1, max_value=MAX_TRAINING_MINUTES, initial=60,
                                    label="Maximum time (minutes)",
                                    help_text="Training stops after this long and the model is kept.")

@@ -36,6 +36,7 @@ TRACK_HELP = "a track name (see `tracks`) or the path of a .npy route file, e.g.
 _HYPERPARAMETER_FLAGS = {
     "batch_size": int, "num_epochs": int, "learning_rate": float, "entropy": float, "discount_factor": float,
     "loss_type": str, "episodes_between_training": int, "clip_epsilon": float, "gae_lambda": float,
+    "max_iteration_steps": int,
 }
 _USER_ERRORS = (ArchiveError, HyperparameterError, RewardFunctionError, ScoringError, VehicleError, KeyError,
                 ValueError, FileNotFoundError)
@@ -73,8 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             config = TrainingConfig(
                 track=track_argument(args.track), vehicle=vehicle, reward_function_source=_reward_source(args, vehicle),
                 hyperparameters=_hyperparameters(args), evaluation_episodes=args.evaluation_episodes,
-                max_episode_steps=args.max_episode_steps, max_iteration_steps=args.max_iteration_steps,
-                seed=args.seed, export=args.export,
+                max_episode_steps=args.max_episode_steps, seed=args.seed, export=args.export,
                 record_simtrace=not args.no_simtrace, tracks_dir=args.tracks_dir,
                 more_tracks=tuple(track_argument(track) for track in args.also_track), best_by=args.best_by,
             )
@@ -251,9 +251,6 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-episodes", type=int, default=None, help="stop after this many episodes in total")
     train.add_argument("--evaluation-episodes", type=int, default=5)
     train.add_argument("--max-episode-steps", type=int, default=1500)
-    train.add_argument("--max-iteration-steps", type=int, default=None,
-                       help="also end an iteration after this many env steps (all cars): episodes still running "
-                            "are cut and bootstrapped; for models that drive long laps (default: episodes only)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--export", choices=("best", "last"), default="best", help="checkpoint put in model.tar.gz")
     train.add_argument("--best-by", choices=("progress", "reward"), default="progress",

@@ -297,6 +297,7 @@ HYPERPARAMETER_WORDS = {
     "num_epochs": "Number of epochs",
     "clip_epsilon": "PPO clip",
     "gae_lambda": "GAE λ",
+    "max_iteration_steps": "Max env steps per iteration",
     "e_greedy_value": "Exploration ε",
     "epsilon_steps": "Exploration steps",
     "exploration_type": "Exploration",

@@ -16,7 +16,6 @@ EXPORT_CHOICES = ("best", "last")
 # What makes a checkpoint "best": its evaluation episodes' mean progress (the console's default), or its training
 # episodes' mean reward (for reward functions whose scale says more than progress, e.g. object avoidance).
 BEST_BY_CHOICES = ("progress", "reward")
-MIN_ITERATION_STEPS = 100  # fewer env steps than this are too little experience for a PPO update
 
 
 class TrainingError(ValueError):
@@ -33,9 +32,6 @@ class TrainingConfig:
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     evaluation_episodes: int = 5
     max_episode_steps: int = 1500  # 100 s: an episode slower than this is going nowhere
-    # At most this many env steps per iteration (all cars together), on top of the episode count: when a model
-    # drives whole laps, 20 episodes are 20 laps and an iteration takes minutes. None: episodes only (DeepRacer).
-    max_iteration_steps: int | None = None
     seed: int = 0
     export: str = "best"
     mixed_precision: bool | None = None  # None: bf16 autocast only on CPUs with native bf16 (sim.learn.agent)
@@ -57,9 +53,6 @@ class TrainingConfig:
             raise TrainingError(f"evaluation_episodes must be between 0 and 20, got {self.evaluation_episodes}")
         if self.max_episode_steps < 30:
             raise TrainingError(f"max_episode_steps must be at least 30, got {self.max_episode_steps}")
-        if self.max_iteration_steps is not None and self.max_iteration_steps < MIN_ITERATION_STEPS:
-            raise TrainingError(f"max_iteration_steps must be at least {MIN_ITERATION_STEPS} (or none), "
-                                f"got {self.max_iteration_steps}")
         if self.best_by not in BEST_BY_CHOICES:
             raise TrainingError(f"best_by must be 'progress' or 'reward', got {self.best_by!r}")
         if self.track in self.more_tracks or len(set(self.more_tracks)) != len(self.more_tracks):
@@ -72,7 +65,6 @@ class TrainingConfig:
             "hyperparameters": self.hyperparameters.to_dict(),
             "evaluation_episodes": self.evaluation_episodes,
             "max_episode_steps": self.max_episode_steps,
-            "max_iteration_steps": self.max_iteration_steps,
             "seed": self.seed,
             "export": self.export,
             "mixed_precision": self.mixed_precision,

@@ -24,8 +24,11 @@ RANGES: dict[str, tuple[float, float]] = {
     "episodes_between_training": (5, 100),
     "clip_epsilon": (0.01, 0.5),
     "gae_lambda": (0.0, 1.0),
+    "max_iteration_steps": (100, 100_000),
 }
-INTEGER_HYPERPARAMETERS = ("batch_size", "num_epochs", "episodes_between_training")
+INTEGER_HYPERPARAMETERS = ("batch_size", "num_epochs", "episodes_between_training", "max_iteration_steps")
+# Ours, not the console's, and off unless set (None): the console's iterations are episodes only.
+OPTIONAL_HYPERPARAMETERS = ("max_iteration_steps",)
 
 
 class HyperparameterError(ValueError):
@@ -49,9 +52,15 @@ class Hyperparameters:
     episodes_between_training: int = 20
     clip_epsilon: float = 0.2
     gae_lambda: float = 0.95
+    # Also end an iteration after this many env steps (all cars together): once a model drives whole laps, 20
+    # episodes are 20 laps and an iteration takes minutes. The episodes still running are cut and bootstrapped
+    # (``sim.learn.rollouts.collect_episodes``).
+    max_iteration_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
+            if name in OPTIONAL_HYPERPARAMETERS and getattr(self, name) is None:
+                continue
             check = _check_int if name in INTEGER_HYPERPARAMETERS else _check_float
             check(name, getattr(self, name), low, high)
         if self.loss_type not in LOSS_TYPES:
@@ -73,8 +82,10 @@ class Hyperparameters:
         return asdict(self)
 
     def to_deepracer_json(self) -> dict[str, Any]:
-        """The keys of DeepRacer's ``hyperparameters.json`` (plus our clip and GAE settings)."""
-        return {
+        """The keys of DeepRacer's ``hyperparameters.json`` (plus our clip and GAE settings, and the step bound
+        of an iteration when it is set)."""
+        step_bound = {} if self.max_iteration_steps is None else {"max_iteration_steps": self.max_iteration_steps}
+        return step_bound | {
             "batch_size": self.batch_size,
             "beta_entropy": self.entropy,
             "discount_factor": self.discount_factor,
@@ -103,6 +114,7 @@ class Hyperparameters:
             "num_epochs": "num_epochs",
             "clip_epsilon": "clip_epsilon",
             "gae_lambda": "gae_lambda",
+            "max_iteration_steps": "max_iteration_steps",
         }
         return cls(**{ours: values[theirs] for theirs, ours in mapping.items() if theirs in values})
 

@@ -209,7 +209,7 @@ class Trainer:
             check()
 
         batch = collect_episodes(self.training_env(iteration), self.agent, count, self.episodes, on_step=on_step,
-                                 max_steps=config.max_iteration_steps)
+                                 max_steps=hp.max_iteration_steps)
         monitor.phase("updating")
         stats = ppo_update(self.agent, self.optimizer, batch.rollout, hp, generator, on_minibatch=on_minibatch)
         monitor.phase("evaluating")

@@ -35,7 +35,7 @@ def form_data(tracks, **changes) -> dict:
             "reward_function": EXAMPLES["example_3_penalize_slow"], "max_minutes": "30", "best_by": "progress",
             "loss_type": "huber", "clone_of": "", "submit_to": ""}
     defaults = Hyperparameters().to_dict()
-    data |= {name: defaults[name] for name in RANGES}
+    data |= {name: "" if defaults[name] is None else defaults[name] for name in RANGES}
     return data | changes
 
 
@@ -52,14 +52,15 @@ def test_a_valid_form_builds_exactly_the_training_request(make_racer, make_race,
         tracks, vehicle=f"garage:{vehicle.pk}",
         extra_tracks=[tracks["pitlane_technical"].slug, tracks["pitlane_oval"].slug],
         race_type="OBJECT_AVOIDANCE", best_by="reward", clone_of=model.pk, submit_to=race.pk, learning_rate="0.0001",
-        batch_size="128"), user=racer)
+        batch_size="128", max_iteration_steps="3000"), user=racer)
     assert form.is_valid(), form.errors
     request = form.training_request()
     assert request == TrainingRequest(
         name="oval-ppo", description="first try", tracks=(tracks["pitlane_oval"], tracks["pitlane_technical"]),
         direction="counterclockwise", vehicle=vehicle.config, race_type="OBJECT_AVOIDANCE",
         reward_function_source=EXAMPLES["example_3_penalize_slow"],
-        hyperparameters=Hyperparameters(learning_rate=1e-4, batch_size=128).to_dict(), max_minutes=30.0,
+        hyperparameters=Hyperparameters(learning_rate=1e-4, batch_size=128, max_iteration_steps=3000).to_dict(),
+        max_minutes=30.0,
         best_by="reward", clone_of=model, submit_to=race)
     vehicle.config = {}  # the request holds a snapshot: later garage edits change nothing
     assert request.vehicle["action_space"]["steering_granularity"] == 7
@@ -70,6 +71,7 @@ def test_an_example_vehicle_is_its_document(make_racer, tracks):
     assert form.is_valid(), form.errors
     assert form.training_request().vehicle == get_vehicle("original_deepracer").to_file_dict()
     assert form.training_request().clone_of is None and form.training_request().submit_to is None
+    assert form.training_request().hyperparameters["max_iteration_steps"] is None  # episodes only, as the console
 
 
 @pytest.mark.parametrize(("changes", "field", "words"), [
@@ -95,6 +97,8 @@ def test_an_example_vehicle_is_its_document(make_racer, tracks):
     ({"episodes_between_training": "4"}, "episodes_between_training", "greater than or equal to 5"),
     ({"clip_epsilon": "0.9"}, "clip_epsilon", "between 0.01 and 0.5"),
     ({"gae_lambda": "nan"}, "gae_lambda", ""),
+    ({"max_iteration_steps": "99"}, "max_iteration_steps", "greater than or equal to 100"),
+    ({"max_iteration_steps": "2.5"}, "max_iteration_steps", "whole number"),
     ({"max_minutes": "0"}, "max_minutes", "greater than or equal to 1"),
     ({"max_minutes": "100000"}, "max_minutes", "less than or equal to 1440"),
     ({"best_by": "luck"}, "best_by", "valid choice"),

@@ -16,7 +16,7 @@ from sim.io.archive import inspect_archive, load_actor_critic, write_model_archi
 from sim.learn.agent import Agent
 from sim.learn.checkpoints import latest_checkpoint
 from sim.learn.config import TrainingConfig, TrainingError
-from sim.learn.hyperparameters import Hyperparameters
+from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
 from sim.learn.networks import build_actor_critic
 from sim.learn.rollouts import collect_episodes, round_robin_starts
 from sim.learn.trainer import StopConditions
@@ -108,14 +108,16 @@ def test_an_iteration_bounded_by_env_steps_cuts_the_running_episodes_and_bootstr
 
 def test_training_with_a_step_bound_keeps_it_across_a_resume(tmp_path):
     folder = tmp_path / "model"
-    config = _config(max_episode_steps=1500, max_iteration_steps=100)
-    start_training(folder, config).run(StopConditions(max_episodes=5), progress=False)
+    hyperparameters = Hyperparameters(**{**SMALL.to_dict(), "max_iteration_steps": 100})
+    start_training(folder, _config(max_episode_steps=1500, hyperparameters=hyperparameters)).run(
+        StopConditions(max_episodes=5), progress=False)
     iterations = json.loads((folder / "metrics" / "iterations.json").read_text())["iterations"]
     assert iterations[0]["episodes"] == 5 and 100 <= iterations[0]["env_steps"] < 105
-    trainer = resume_training(folder)
-    assert trainer.config.max_iteration_steps == 100
-    with pytest.raises(TrainingError, match="max_iteration_steps must be at least 100"):
-        _config(max_iteration_steps=99)
+    assert resume_training(folder).config.hyperparameters.max_iteration_steps == 100
+    assert inspect_archive(folder / "model.tar.gz").hyperparameters["max_iteration_steps"] == 100
+    with pytest.raises(HyperparameterError, match="max_iteration_steps must be between 100 and 100000"):
+        Hyperparameters(max_iteration_steps=99)
+    assert "max_iteration_steps" not in Hyperparameters().to_deepracer_json()  # unset: the console's file
 
 
 def test_a_spent_time_budget_stops_at_once_and_exports_the_starting_weights(tmp_path):
