@@ -37,7 +37,10 @@ from races.services.training import training_start
 from tests.evaluator.processes import REPO, broker_at, wait_for, worker_environment
 from tests.races.training_helpers import small_options, small_request
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a worker as another user")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a worker as another user"),
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed"),
+]
 
 USER = "pitlane-nonroot-test"
 # More tasks than the sandbox's process cap (64), as a busy worker user has (threads of its Dramatiq processes,
@@ -308,9 +311,12 @@ def _user_namespaces_refused(user: pwd.struct_passwd) -> str:
                 return f"{path.removeprefix('/proc/sys/').replace('/', '.')} = {refusing}"
     probe = subprocess.run(as_user(user, ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "true"]),
                            capture_output=True, text=True, timeout=30, cwd="/")
-    if probe.returncode != 0 and ("No permissions to create" in probe.stderr or "not permitted" in probe.stderr):
+    # bwrap's words where the kernel (or an AppArmor policy) refuses: "No permissions to create new namespace",
+    # "setting up uid map: Permission denied", "Creating new namespace failed: Operation not permitted".
+    refused = ("No permissions to creat", "uid map", "not permitted", "Permission denied")
+    if probe.returncode != 0 and any(words in probe.stderr for words in refused):
         return probe.stderr.strip()[-300:]
-    return ""
+    return ""  # it works, or fails otherwise: then the tests fail, with the sandbox's own error
 
 
 def _descendants(root: int) -> dict[int, str]:
@@ -323,7 +329,8 @@ def _descendants(root: int) -> dict[int, str]:
     found, stack = {}, [root]
     while stack:
         for child in children.get(stack.pop(), []):
-            found[child] = _start_time(child)
+            if since := _start_time(child):  # else it has ended already
+                found[child] = since
             stack.append(child)
     return found
 
