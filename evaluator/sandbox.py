@@ -1,13 +1,16 @@
 """The sandbox that runs an untrusted model: bubblewrap namespaces, no privileges, a syscall filter, resource limits.
 
 Inside: no network (all namespaces unshared), an unprivileged user (uid/gid 65534, no capabilities, no new
-privileges; run by a root worker it is the host's ``nobody`` through a user namespace the worker maps itself), a
-seccomp filter refusing the calls that reshape the sandbox or reach the kernel's soft spots (mount, ptrace, keyctl,
+privileges; run by a root worker it is the host's ``nobody`` through a user namespace the worker maps itself, run
+by a non-root worker it is that worker's own uid outside, mapped by bwrap, confined by the namespaces), a seccomp
+filter refusing the calls that reshape the sandbox or reach the kernel's soft spots (mount, ptrace, keyctl,
 bpf, namespaces, kexec, modules, swap, ...), read-only Python, read-only ``sim`` code, the runner and its contract
 (all at fixed paths: ``/app``, ``/venv``), the validated model folder read-only, a size-capped in-memory scratch
 folder and ``/tmp``, and a scrubbed environment for bubblewrap itself and the run (no settings, no secrets, no
 database). Limits: CPU seconds and address space (rlimits), process count (a pids cgroup where the host allows one,
-else RLIMIT_NPROC), scratch bytes, output size, and a wall clock after which the whole process group is killed.
+else RLIMIT_NPROC; a non-root worker sets it inside the run's user namespace, where it counts the run's processes,
+not all of the worker user's), scratch bytes, output size, and a wall clock after which the whole process group is
+killed. Everything but the capped ``/scratch`` and ``/tmp`` is read-only, bubblewrap's own root and ``/dev`` included.
 Where bubblewrap cannot run, evaluation is refused unless ``PITLANE_SANDBOX_ALLOW_FALLBACK`` allows the weaker
 rlimits-only mode; that choice is logged loudly.
 """
@@ -53,6 +56,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 SETPRIV = "/usr/bin/setpriv"  # util-linux (essential on Debian): the last step before python, drops to SANDBOX_UID
+PRLIMIT = "/usr/bin/prlimit"  # util-linux too: a non-root worker's process cap, set inside the sandbox (see _start)
 # Kept by bubblewrap only so that setpriv can switch users and empty the bounding set; setpriv's setuid clears them.
 SETPRIV_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 USERNS_HANDSHAKE_S = 10.0  # bwrap reports its child at once; longer means it is stuck
@@ -202,7 +206,16 @@ def sandbox_mode(allow_fallback: bool) -> str:
     raise SandboxUnavailable(
         "bubblewrap (bwrap) cannot run on this machine, so evaluations are refused; install the Debian package "
         "'bubblewrap' or set PITLANE_SANDBOX_ALLOW_FALLBACK=true to accept the weaker rlimits-only sandbox"
+        f"{_non_root_hint()}"
     )
+
+
+def _non_root_hint() -> str:
+    """What a worker that is not root (the systemd units' ``User=pitlane``) needs besides bwrap itself."""
+    if os.geteuid() == 0:
+        return ""
+    return ("; a worker that is not root also needs the kernel to allow unprivileged user namespaces "
+            "(docs/operations.md, 'Workers as a non-root user')")
 
 
 def status_line(allow_fallback: bool) -> tuple[bool, str]:
@@ -214,7 +227,8 @@ def status_line(allow_fallback: bool) -> tuple[bool, str]:
         return False, ("SANDBOX FALLBACK: bubblewrap cannot run on this machine; untrusted models run with "
                        "resource limits only (they could reach the network and read world-readable files).")
     return False, ("bubblewrap cannot run on this machine: evaluations are refused until it is installed "
-                   "(Debian package 'bubblewrap') or PITLANE_SANDBOX_ALLOW_FALLBACK=true accepts the weaker sandbox.")
+                   "(Debian package 'bubblewrap') or PITLANE_SANDBOX_ALLOW_FALLBACK=true accepts the weaker sandbox"
+                   f"{_non_root_hint()}.")
 
 
 def run_sandboxed(
@@ -253,14 +267,19 @@ def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: 
     scratch_dir.mkdir(parents=True, exist_ok=True)  # bubblewrap: only its working folder (scratch is a tmpfs)
     passed_fds: list[int] = []
     handshake: _UserNamespaceHandshake | None = None
+    # A non-root worker's RLIMIT_NPROC, set before bwrap, would count every task of the worker's user on the host
+    # (its threads, its other sandboxes, a web process of the same user), and past the cap bwrap could not even
+    # create its namespace (EAGAIN); set inside, in the run's own user namespace, it counts the run's processes.
+    nproc_inside = False
     if mode == "bubblewrap":
         user_switch = _user_switch()
+        nproc_inside = user_switch == "bwrap"
         passed_fds.append(_seccomp_fd())
         if user_switch == "mapped":
             handshake = _UserNamespaceHandshake()
             passed_fds += [handshake.info_write, handshake.block_read]
         command = [*_bwrap_arguments(model_dir, limits, passed_fds[0], user_switch, handshake),
-                   *_run_as_sandbox_user(user_switch), _python_inside(), "-s", "-B", *python_args]
+                   *_run_as_sandbox_user(user_switch, limits.processes), _python_inside(), "-s", "-B", *python_args]
         # bwrap's own process must not carry the worker's secrets either: the run could read its /proc environ.
         env = _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT)
     else:
@@ -278,7 +297,7 @@ def _start(mode: str, python_args: Sequence[str], model_dir: Path, scratch_dir: 
             env=env,
             pass_fds=passed_fds,
             start_new_session=True,  # its own process group, so a timeout kills every descendant
-            preexec_fn=functools.partial(_apply_limits, limits, cgroup),
+            preexec_fn=functools.partial(_apply_limits, limits, cgroup, nproc=not nproc_inside),
         )
     except BaseException:
         _remove_cgroup(cgroup)
@@ -712,6 +731,11 @@ def _bwrap_arguments(model_dir: Path, limits: SandboxLimits, seccomp_fd: int, us
         "--perms", "1777", "--size", str(limits.scratch_bytes), "--tmpfs", SCRATCH_MOUNT,
         "--proc", "/proc",
         "--dev", "/dev",
+        # The root and /dev are bwrap's own uncapped tmpfs, owned by the namespace's root: under a non-root worker
+        # that is the run's own uid, so without this it could write anywhere there (/, /app, /dev/shm...), in RAM,
+        # past every cap. Read-only, the capped /scratch and /tmp stay the only places it writes to, as under root.
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
         "--chdir", SCRATCH_MOUNT,
     ]
     for name, value in _scrubbed_environment(home=SCRATCH_MOUNT, pythonpath=APP_MOUNT).items():
@@ -719,10 +743,11 @@ def _bwrap_arguments(model_dir: Path, limits: SandboxLimits, seccomp_fd: int, us
     return args
 
 
-def _run_as_sandbox_user(user_switch: str) -> list[str]:
-    """The command prefix that makes the run nobody with no capability left (none where bwrap mapped it)."""
+def _run_as_sandbox_user(user_switch: str, max_processes: int) -> list[str]:
+    """The command prefix that makes the run nobody with no capability left. For a non-root worker bwrap mapped it
+    already, and the prefix caps its processes instead (a hard limit: without CAP_SYS_RESOURCE it cannot be raised)."""
     if user_switch == "bwrap":
-        return []
+        return [PRLIMIT, f"--nproc={max_processes}:{max_processes}", "--"]
     return [SETPRIV, "--reuid", str(SANDBOX_UID), "--regid", str(SANDBOX_GID), "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--"]
 
@@ -761,11 +786,12 @@ def _scrubbed_environment(home: str, pythonpath: str) -> dict[str, str]:
     return env
 
 
-def _apply_limits(limits: SandboxLimits, cgroup: Path | None) -> None:
-    """Runs in the child between fork and exec: only async-signal-safe-ish work."""
+def _apply_limits(limits: SandboxLimits, cgroup: Path | None, nproc: bool = True) -> None:
+    """Runs in the child between fork and exec: only async-signal-safe-ish work. ``nproc``: without a cgroup, the
+    process cap is set here (False: inside the sandbox)."""
     if cgroup is not None:
         (cgroup / "cgroup.procs").write_text(str(os.getpid()))
-    else:
+    elif nproc:
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
