@@ -317,6 +317,7 @@ class RabbitmqNode:
         }
 
     def start(self) -> None:
+        self.workdir.mkdir(exist_ok=True)  # after ``kill``, a node with no memory of queues or messages
         (self.workdir / "enabled_plugins").write_text("[].\n")
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.workdir)], check=True)
         self.process = subprocess.Popen(["rabbitmq-server"], env=self._env(), stdout=subprocess.DEVNULL,
@@ -334,6 +335,8 @@ class RabbitmqNode:
             self.process.wait(10)
 
     def kill(self) -> None:
+        """Stop the node and forget everything it held (its queues and their messages): ``start`` is then a node
+        that restarts empty, as a Redis server without persistence does."""
         self.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
