@@ -22,7 +22,12 @@ from evaluator import sandbox
 from evaluator.config import evaluator_settings
 from evaluator.dbretry import with_database_retry
 from evaluator.engine import DEFAULT_QUEUE, kinds_in_queue, nudge_workers, registered_queues
-from evaluator.execution import execute_attempt, warm_sandbox_of_this_thread, worker_identity
+from evaluator.execution import (
+    execute_attempt,
+    remove_orphaned_scratch_once,
+    warm_sandbox_of_this_thread,
+    worker_identity,
+)
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempts_reap
 
@@ -97,9 +102,11 @@ class PromptPollingMiddleware(Middleware):
 
 class WarmSandboxMiddleware(Middleware):
     """A worker thread serving the evaluation queue starts its sandbox ahead as it boots, so even the first
-    evaluation finds one, and discards it as it stops (SIGTERM to the worker), so none outlives the worker."""
+    evaluation finds one, and discards it as it stops (SIGTERM to the worker), so none outlives the worker. The
+    first thread to boot also removes the folders of worker processes that were killed (``kill -9`` cleans nothing)."""
 
     def after_worker_thread_boot(self, broker: dramatiq.Broker, thread: dramatiq.WorkerThread) -> None:
+        remove_orphaned_scratch_once()
         if DEFAULT_QUEUE not in getattr(thread, "consumers", {}):
             return  # e.g. ``rundramatiq --queues training``
         try:

@@ -15,6 +15,8 @@ import dataclasses
 import json
 import logging
 import multiprocessing.util
+import os
+import re
 import shutil
 import socket
 import tempfile
@@ -63,6 +65,42 @@ STORAGE_PATIENCE_S = 300.0
 # these limits, so only work that needs no other rlimit or scratch size may use it.
 EVALUATION_LIMITS = sandbox.SandboxLimits()
 T = TypeVar("T")
+# A worker's folders in the temp dir carry its pid, so those of a process killed with kill -9 (which cleans nothing
+# up: a model folder is ~50 MB) are recognised and removed by the next worker process on the host.
+_SCRATCH_NAME = re.compile(r"^pitlane-(?:warm|eval)-(\d+)-")
+
+
+def _scratch_prefix(kind: str) -> str:
+    return f"pitlane-{kind}-{os.getpid()}-"
+
+
+def remove_orphaned_scratch(folder: Path | None = None) -> int:
+    """Remove the evaluation folders that worker processes which are gone left in ``folder`` (the temp dir): the
+    number removed. Only this user's, and only those whose process no longer runs."""
+    folder = Path(folder or tempfile.gettempdir())
+    removed = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = _SCRATCH_NAME.match(entry.name)
+            if match is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.stat(follow_symlinks=False).st_uid != os.geteuid() or _process_runs(int(match.group(1))):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    if removed:
+        log.info("Removed %d evaluation folder(s) left by worker processes that are gone", removed)
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def worker_identity() -> str:
@@ -89,7 +127,7 @@ def execute_attempt(claim: Claim, warm: WarmSandbox | None = None) -> None:
             taken = warm.take(limits) if warm is not None and not isinstance(work.job, TrainingJob) else None
             clock = _Clock(claimed, warm=taken is not None)
             if taken is None:
-                with tempfile.TemporaryDirectory(prefix="pitlane-eval-") as scratch:
+                with tempfile.TemporaryDirectory(prefix=_scratch_prefix("eval")) as scratch:
                     _run(claim, work, Path(scratch), heartbeat, limits, clock, warm=warm)
                 return
             try:  # used for this one job, then discarded like any sandbox
@@ -228,7 +266,7 @@ class WarmSandbox:
         with self._lock:
             if self._ready is not None:
                 return
-            folder = Path(tempfile.mkdtemp(prefix="pitlane-warm-"))
+            folder = Path(tempfile.mkdtemp(prefix=_scratch_prefix("warm")))
             try:
                 process = sandbox.start_sandboxed(
                     self.python_args, model_dir=folder / "model", scratch_dir=folder / "work", limits=self.limits,
@@ -274,8 +312,22 @@ def warm_sandbox_of_this_thread() -> WarmSandbox:
     """This worker thread's ``WarmSandbox`` (created on first use; nothing is started until ``start_ahead``)."""
     warm = getattr(_this_thread, "warm", None)
     if warm is None:
+        remove_orphaned_scratch_once()
         warm = _this_thread.warm = WarmSandbox()
     return warm
+
+
+_swept = threading.Event()
+
+
+def remove_orphaned_scratch_once() -> None:
+    """Once per worker process, as its threads boot or before its first sandbox: what killed workers left behind."""
+    if not _swept.is_set():
+        _swept.set()
+        try:
+            remove_orphaned_scratch()
+        except OSError:
+            log.exception("Could not look for evaluation folders left by killed workers")
 
 
 def _discard_warm_sandboxes() -> None:

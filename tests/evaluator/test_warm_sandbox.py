@@ -10,13 +10,15 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from evaluator import execution, sandbox
-from evaluator.execution import WarmSandbox, execute_attempt
+from evaluator.execution import WarmSandbox, execute_attempt, remove_orphaned_scratch
 from evaluator.services import attempt_claim_next
 from races import evaluation_targets
 from races.services import model_upload, submission_create
@@ -213,11 +215,35 @@ def _warm_folders(worker: int) -> set[Path]:
     return folders
 
 
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_the_folders_of_worker_processes_that_are_gone_are_removed_and_no_others(tmp_path):
+    """kill -9 cleans nothing up: a killed worker's sandbox folders (a model is ~50 MB) would stay in /tmp."""
+    dead, alive = _dead_pid(), os.getpid()
+    orphans = [tmp_path / f"pitlane-warm-{dead}-a1b2", tmp_path / f"pitlane-eval-{dead}-c3d4"]
+    kept = [tmp_path / f"pitlane-warm-{alive}-e5f6", tmp_path / "pitlane-warm-x-1", tmp_path / f"other-{dead}-1"]
+    for folder in orphans + kept:
+        (folder / "model").mkdir(parents=True)
+    (tmp_path / f"pitlane-eval-{dead}-file").write_text("not a folder")
+
+    assert remove_orphaned_scratch(tmp_path) == 2
+    assert not any(folder.exists() for folder in orphans)
+    assert all(folder.exists() for folder in kept) and (tmp_path / f"pitlane-eval-{dead}-file").exists()
+
+
 def test_worker_shutdown_leaves_no_sandbox_process_and_no_folder(redis_server, settings, tmp_path):
+    # What a worker killed with kill -9 left: the next worker process on the host removes it as it boots.
+    orphan = Path(tempfile.gettempdir()) / f"pitlane-warm-{_dead_pid()}-test"
+    (orphan / "model").mkdir(parents=True)
     worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT), tmp_path / "worker.log",
                           threads=2)
     try:
         wait_for(lambda: len(_warm_folders(worker.pid)) == 2, 120, "each worker thread's sandbox started ahead")
+        assert not orphan.exists()
         folders = _warm_folders(worker.pid)
         sandbox_processes = [pid for pid in _descendants(worker.pid) if b"evaluator.runner" in _cmdline(pid)]
     finally:
