@@ -23,13 +23,18 @@ try:
 except OSError:
     report["network"] = "blocked"
 report["settings_visible"] = os.path.exists(%(settings)r)
-for target in ("/usr/pitlane-probe", "/app/sim/pitlane-probe"):
+report["writable_outside_scratch"] = None
+# The system, the code, and bubblewrap's own root and /dev (tmpfs with no size cap, which a run that is not mapped
+# to nobody could fill); only /scratch and /tmp are meant to be writable.
+for target in ("/usr/pitlane-probe", "/app/sim/pitlane-probe", "/pitlane-probe", "/app/pitlane-probe",
+               "/dev/shm/pitlane-probe", "/dev/pitlane-probe"):
     try:
         open(target, "w").close()
-        report["writable_outside_scratch"] = target
-        break
     except OSError:
-        report["writable_outside_scratch"] = None
+        continue
+    os.remove(target)  # an uncontained run (the fallback) wrote on the host: leave nothing behind
+    report["writable_outside_scratch"] = target
+    break
 import torch, sim.race.evaluation  # the runner's imports
 report["import_s"] = round(time.monotonic() - started, 2)
 print(json.dumps(report))
