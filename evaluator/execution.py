@@ -552,11 +552,15 @@ class Heartbeat:
                     continue
                 wait = every
                 if not owned:
-                    log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
                     with self._lock:
                         self._lost.set()
-                        if self._process is not None:
-                            self._process.kill()
+                        running = self._process is None or self._process.alive()
+                        if running:
+                            log.warning("Attempt %s lost its lease; stopping its sandbox", self.claim.attempt_id)
+                            if self._process is not None:
+                                self._process.kill()
+                    # Its run has ended: most likely this worker has just recorded the result (closing the attempt)
+                    # and not yet stopped the heartbeat; a result that came too late is refused and logged there.
                     return
         finally:
             connection.close()

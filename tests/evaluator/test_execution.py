@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
 
@@ -129,6 +130,26 @@ def test_a_run_whose_lease_was_taken_over_is_stopped_and_its_outcome_ignored(eva
     reaper.join()
     assert time.monotonic() - started < 15
     assert statuses(submission) == ["expired", "pending"]
+
+
+def test_a_heartbeat_after_the_result_is_recorded_is_not_taken_for_a_lost_lease(evaluate, monkeypatch, caplog):
+    """Recording the result closes the attempt before the heartbeat stops: a beat in between finds the attempt no
+    longer running, which is no lost lease (the log said so after every evaluation that met the race)."""
+    runner(monkeypatch, a_good_result_printed())
+    monkeypatch.setattr(execution, "HEARTBEAT_EVERY_S", 0.05)
+    submission = evaluate(runs=0)
+    record = execution.attempt_succeed
+
+    def record_then_linger(*args, **kwargs):
+        recorded = record(*args, **kwargs)
+        time.sleep(0.5)  # several beats find the attempt closed
+        return recorded
+
+    monkeypatch.setattr(execution, "attempt_succeed", record_then_linger)
+    with caplog.at_level(logging.WARNING, logger="evaluator.execution"):
+        execute_attempt(attempt_claim_next("test-worker"))
+    assert statuses(submission) == ["succeeded"]
+    assert "lost its lease" not in caplog.text
 
 
 def test_a_lease_lost_while_the_sandbox_is_still_starting_stops_the_run_once_it_has_started(evaluate, monkeypatch):
