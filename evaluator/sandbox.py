@@ -125,10 +125,24 @@ class SandboxOutcome:
         return None
 
 
-@functools.cache
+BUBBLEWRAP_RECHECK_S = 60.0
+_bubblewrap_checked: tuple[bool, float] | None = None  # (works, when checked)
+
+
 def bubblewrap_works() -> bool:
-    """Whether the full sandbox (namespaces, user switch, seccomp filter) starts on this host (checked once per
-    process, by starting it)."""
+    """Whether the full sandbox (namespaces, user switch, seccomp filter) starts on this host, checked by starting
+    it. A success holds for the process; a failure is checked again after ``BUBBLEWRAP_RECHECK_S``, so a passing
+    fault (the host out of processes for a moment) does not turn a worker away from every evaluation for good."""
+    global _bubblewrap_checked
+    checked, now = _bubblewrap_checked, time.monotonic()
+    if checked is not None and (checked[0] or now - checked[1] < BUBBLEWRAP_RECHECK_S):
+        return checked[0]
+    works = _start_bubblewrap_probe()
+    _bubblewrap_checked = (works, now)
+    return works
+
+
+def _start_bubblewrap_probe() -> bool:
     if shutil.which("bwrap") is None:
         return False
     try:

@@ -138,6 +138,21 @@ def test_the_model_folder_may_be_filled_after_the_start(tmp_path):
     assert process.finish(b"go").stdout.decode().strip() == "weights"
 
 
+def test_a_failed_bubblewrap_check_is_checked_again_later_and_a_success_holds(monkeypatch):
+    """A passing fault (the host out of processes for a moment) must not turn a worker away for good."""
+    answers, asked = [False, True], []
+    monkeypatch.setattr(sandbox, "_start_bubblewrap_probe", lambda: asked.append(1) or answers[len(asked) - 1])
+    monkeypatch.setattr(sandbox, "_bubblewrap_checked", None)
+
+    assert not sandbox.bubblewrap_works() and not sandbox.bubblewrap_works() and len(asked) == 1
+    works, checked_at = sandbox._bubblewrap_checked
+    sandbox._bubblewrap_checked = (works, checked_at - sandbox.BUBBLEWRAP_RECHECK_S)  # a minute later
+    assert sandbox.bubblewrap_works() and len(asked) == 2
+    works, checked_at = sandbox._bubblewrap_checked
+    sandbox._bubblewrap_checked = (works, checked_at - 10 * sandbox.BUBBLEWRAP_RECHECK_S)
+    assert sandbox.bubblewrap_works() and len(asked) == 2
+
+
 def test_without_bubblewrap_evaluation_is_refused_unless_the_fallback_is_allowed(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(sandbox, "bubblewrap_works", lambda: False)
     monkeypatch.setenv("PITLANE_SECRET_KEY", "do-not-leak-this")
