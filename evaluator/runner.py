@@ -43,14 +43,12 @@ SCRATCH = "/scratch"  # the sandbox's private scratch folder (evaluator.sandbox.
 
 
 PRECISIONS = ("auto", "fp32", "int8", "int8+bf16")  # sim.learn.inference.PRECISIONS, checked before torch loads
+PRECISION = "auto"  # the network's inference plan; set from the command line when run as a program
 
 
-def main(argv: list[str] | None = None) -> int:
+def main() -> int:
     started = time.monotonic()
-    try:
-        precision = _precision(sys.argv[1:] if argv is None else argv)
-    except ValueError as error:
-        return _emit(contract.RunnerFailure("job", f"runner arguments: {error}"))
+    precision = PRECISION
     try:
         import numpy as np
         import torch
@@ -200,6 +198,11 @@ def _emit(output: contract.RunnerOutput) -> int:
 
 
 if __name__ == "__main__":
-    status = run()
+    try:
+        PRECISION = _precision(sys.argv[1:])
+    except ValueError as error:
+        status = _emit(contract.RunnerFailure("job", f"runner arguments: {error}"))
+    else:
+        status = run()
     sys.stdout.flush()
     os._exit(status)  # skip interpreter teardown: unloading torch costs ~0.4 s and the result is already out
