@@ -18,6 +18,10 @@ A race job's ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"n
 direction raced and ``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job
 error). A match job is raced with ``sim.race.head_to_head.run_match``; a failure of one car's model names the car.
 
+The network drives with ``sim.learn.inference``'s fast plan (``--precision auto``, the default: int8 weights for the
+large dense layer, bfloat16 convolutions where the CPU has them natively); ``--precision fp32`` races the network
+exactly as trained, to re-check the tolerance the fast plan is tested to (tests/sim/test_race_inference.py).
+
 The sandbox caps the disk a run may fill (a size-limited ``/scratch`` and ``/tmp``, a size per file): running out of it
 (ENOSPC, EFBIG) is the model's failure, reported as such by ``run``, not a crash of the evaluator.
 """
@@ -38,8 +42,13 @@ TRACE_DECIMALS = 3  # millimetres, milliradians: finer than the replay can show
 SCRATCH = "/scratch"  # the sandbox's private scratch folder (evaluator.sandbox.SCRATCH_MOUNT)
 
 
+PRECISIONS = ("auto", "fp32", "int8", "int8+bf16")  # sim.learn.inference.PRECISIONS, checked before torch loads
+PRECISION = "auto"  # the network's inference plan; set from the command line when run as a program
+
+
 def main() -> int:
     started = time.monotonic()
+    precision = PRECISION
     try:
         import numpy as np
         import torch
@@ -88,10 +97,10 @@ def main() -> int:
                "load_s": round(loaded - model_ready, 3)}
 
     if is_match:
-        return _race_match(loaded_models, track, rules, seed, started, loaded, timings)
+        return _race_match(loaded_models, track, rules, seed, started, loaded, timings, precision)
     vehicle, network = loaded_models[0]
     try:
-        run = run_race(race_policy(network), track, vehicle, rules, seed=seed, objects=objects)
+        run = run_race(race_policy(network, precision), track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
         return _emit(contract.RunnerFailure("model", f"the model failed while driving: {error}"))
     raced = time.monotonic()
@@ -117,12 +126,13 @@ def _prepare_track(track) -> None:
     track.contains(np.zeros((1, 2)))
 
 
-def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: float, timings: dict) -> int:
+def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: float, timings: dict,
+                precision: str = "auto") -> int:
     """Race the two loaded models against each other and print both cars' laps and traces."""
     from sim.learn.agent import race_policy  # imported by main() already (before the job was read)
     from sim.race.head_to_head import run_match
 
-    policies = [race_policy(network) for _, network in loaded_models]
+    policies = [race_policy(network, precision) for _, network in loaded_models]
     vehicles = [vehicle for vehicle, _ in loaded_models]
     try:
         match = run_match(policies, track, vehicles, rules, seed=seed, record_simtrace=False)
@@ -138,6 +148,15 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
         duration_s=round(raced - started, 3),
         timings=timings | {"race_s": round(raced - loaded, 3)},
     ))
+
+
+def _precision(argv: list[str]) -> str:
+    """``[--precision auto|fp32|int8|int8+bf16]`` (default auto)."""
+    if not argv:
+        return "auto"
+    if len(argv) == 2 and argv[0] == "--precision" and argv[1] in PRECISIONS:
+        return argv[1]
+    raise ValueError(f"expected [--precision {'|'.join(PRECISIONS)}], got {' '.join(argv)!r}")
 
 
 def run() -> int:
@@ -179,6 +198,11 @@ def _emit(output: contract.RunnerOutput) -> int:
 
 
 if __name__ == "__main__":
-    status = run()
+    try:
+        PRECISION = _precision(sys.argv[1:])
+    except ValueError as error:
+        status = _emit(contract.RunnerFailure("job", f"runner arguments: {error}"))
+    else:
+        status = run()
     sys.stdout.flush()
     os._exit(status)  # skip interpreter teardown: unloading torch costs ~0.4 s and the result is already out

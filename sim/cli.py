@@ -159,7 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       time_cap_s=args.time_cap)
     print(f"Racing {source} on {track.title or track.name} ({track.length:.2f} m): {args.laps} laps, "
           f"off-track penalty {args.off_track_penalty:g} s")
-    run = run_race(race_policy(network), track, vehicle, rules, seed=args.seed)
+    run = run_race(race_policy(network, args.precision), track, vehicle, rules, seed=args.seed)
 
     print(f"\n{'Trial':>5}  {'Time':>9}  {'Progress':>8}  {'Off track':>9}  {'Resets':>6}  Status")
     for lap in run.laps:
@@ -278,6 +278,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", default=None, help="where evaluation-<stamp>/ goes (default: the model "
                           "folder, or the current folder for an archive)")
     evaluate.add_argument("--tracks-dir", default=None)
+    evaluate.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8", "int8+bf16"),
+                          help="the network's inference plan: auto (the league's: int8 dense weights, bfloat16 "
+                          "convolutions where native) or fp32 (exactly as trained)")
 
     garage = commands.add_parser("garage", help="list the example vehicles, or show one")
     garage.set_defaults(command=cmd_garage)

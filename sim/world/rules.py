@@ -63,6 +63,15 @@ class CarPhase(enum.IntEnum):
     HELD = 1
 
 
+# Plain-int codes for the per-step array operations: an IntEnum member lookup costs ~1 us and a step made ~20.
+_PREPARE, _IN_PROGRESS, _LAP_COMPLETE, _PAUSE, _TIME_UP = (int(EpisodeStatus.PREPARE), int(EpisodeStatus.IN_PROGRESS),
+                                                         int(EpisodeStatus.LAP_COMPLETE), int(EpisodeStatus.PAUSE),
+                                                         int(EpisodeStatus.TIME_UP))
+_PRIORITY = tuple(int(code) for code in (EpisodeStatus.LAP_COMPLETE, EpisodeStatus.CRASHED, EpisodeStatus.OFF_TRACK,
+                                         EpisodeStatus.IMMOBILIZED, EpisodeStatus.REVERSED))
+_RUNNING, _HELD = int(CarPhase.RUNNING), int(CarPhase.HELD)
+
+
 @dataclass(frozen=True)
 class RaceRules:
     """How a race (or an evaluation) treats mistakes. ``max_resets=None`` is unlimited."""
@@ -109,9 +118,11 @@ def first_true(*conditions: np.ndarray) -> np.ndarray:
 
     Conditions are given in priority order for LAP_COMPLETE, CRASHED, OFF_TRACK, IMMOBILIZED, REVERSED.
     """
-    codes = (EpisodeStatus.LAP_COMPLETE, EpisodeStatus.CRASHED, EpisodeStatus.OFF_TRACK, EpisodeStatus.IMMOBILIZED,
-             EpisodeStatus.REVERSED)
-    return np.select(list(conditions), list(codes[: len(conditions)]), EpisodeStatus.IN_PROGRESS)
+    # np.where from the lowest priority up (the last write wins): np.select's result at a fifth of its cost.
+    result: np.ndarray | int = _IN_PROGRESS
+    for condition, code in reversed(list(zip(conditions, _PRIORITY, strict=False))):
+        result = np.where(condition, code, result)
+    return np.asarray(result)
 
 
 # ------------------------------------------------------------------------------------- per-car rule state
@@ -233,10 +244,9 @@ def classify_step(state: RuleState, live: np.ndarray, progress_now: np.ndarray, 
 
     ``progress_now`` is this step's progress, ``moved`` the metres each car moved since the last step.
     """
-    running = live & (state.phase == CarPhase.RUNNING)
-    held = live & (state.phase == CarPhase.HELD)
-    status = np.where(held, np.where(state.steps <= 1, EpisodeStatus.PREPARE, EpisodeStatus.PAUSE),
-                      EpisodeStatus.IN_PROGRESS)
+    running = live & (state.phase == _RUNNING)
+    held = live & (state.phase == _HELD)
+    status = np.where(held, np.where(state.steps <= 1, _PREPARE, _PAUSE), _IN_PROGRESS)
     state.immobile = np.where(running & (moved <= IMMOBILIZED_DISTANCE), state.immobile + 1, 0)
     state.falling = np.where(running & (progress_now < state.prev_progress), state.falling + 1, 0)
     decided = first_true(
@@ -269,7 +279,7 @@ def apply_race_rules(state: RuleState, rules: RaceRules, step: StepClass) -> Rac
     ended = np.zeros(len(state.steps), dtype=bool)
     closed: list[ClosedLap] = []
     resets: list[int] = []
-    for car in np.flatnonzero(step.running & (step.status != EpisodeStatus.IN_PROGRESS)):
+    for car in np.flatnonzero(step.running & (step.status != _IN_PROGRESS)):
         status = EpisodeStatus(int(step.status[car]))
         if status == EpisodeStatus.LAP_COMPLETE:
             closed.append(close_lap(state, car, status, 100.0))
@@ -302,18 +312,18 @@ def apply_time_cap(state: RuleState, rules: RaceRules, candidates: np.ndarray,
     closed = []
     for car in np.flatnonzero(over_time):
         closed.append(close_lap(state, car, EpisodeStatus.TIME_UP, float(max(state.progress[car], 0.0))))
-    return over_time, np.where(over_time, EpisodeStatus.TIME_UP, status), closed
+    return over_time, np.where(over_time, _TIME_UP, status), closed
 
 
 def count_down_holds(state: RuleState, held: np.ndarray, dt: float) -> None:
     """Cars held at the start of this step wait one step less; those done waiting drive from the next step."""
     state.hold_s = np.where(held, state.hold_s - dt, state.hold_s)
-    state.phase = np.where(held & (state.hold_s <= HOLD_DONE_S), CarPhase.RUNNING, state.phase)
+    state.phase = np.where(held & (state.hold_s <= HOLD_DONE_S), _RUNNING, state.phase)
 
 
 def drives_on(status: np.ndarray) -> np.ndarray:
     """Cars whose action moves them this step: in progress, or over the line in a continuous race."""
-    return (status == EpisodeStatus.IN_PROGRESS) | (status == EpisodeStatus.LAP_COMPLETE)
+    return (status == _IN_PROGRESS) | (status == _LAP_COMPLETE)
 
 
 def close_lap(state: RuleState, car: int, status: EpisodeStatus, completion: float) -> ClosedLap:

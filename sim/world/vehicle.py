@@ -15,6 +15,7 @@ index 14 = (30°, 1 m/s). Generated values are rounded to 2 decimals, as the con
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -281,6 +282,13 @@ class DiscreteActionSpace:
                 raise VehicleError(f"{where}.{error.field}", error.detail) from None
         return cls(tuple(actions))
 
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        """(actions, 2) [steering, speed] float64: built once, not at every step (read-only, shared)."""
+        table = np.array([(a.steering_angle, a.speed) for a in self.actions], dtype=np.float64)
+        table.flags.writeable = False
+        return table
+
     def to_command(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
         """Action indices ``(N,)`` -> (steering degrees ``(N,)``, speed m/s ``(N,)``), float64."""
         indices = np.asarray(actions)
@@ -288,8 +296,7 @@ class DiscreteActionSpace:
             raise ValueError(f"discrete actions are integer indices, got dtype {indices.dtype}")
         if indices.size and (indices.min() < 0 or indices.max() >= self.n):
             raise ValueError(f"action index out of range 0..{self.n - 1}: {indices.tolist()}")
-        table = np.array([(a.steering_angle, a.speed) for a in self.actions], dtype=np.float64)
-        chosen = table[indices]
+        chosen = self._table[indices]
         return chosen[..., 0], chosen[..., 1]
 
 
