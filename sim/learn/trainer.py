@@ -109,6 +109,16 @@ class IterationResult:
         """What ranks checkpoints (``TrainingConfig.best_by``): evaluation progress, or mean training reward."""
         return self.metrics["mean_reward"] if best_by == "reward" else self.progress
 
+    @property
+    def evaluation_lap_steps(self) -> float | None:
+        """The mean steps of the evaluation episodes that completed their lap (the lap time in steps), if any."""
+        return _lap_steps(self.evaluation)
+
+
+def _lap_steps(evaluation: list[dict[str, Any]]) -> float | None:
+    laps = [episode["steps"] for episode in evaluation if episode["lap_complete"]]
+    return float(np.mean(laps)) if laps else None
+
 
 class Trainer:
     """A model folder being trained. Build with ``start_training`` or ``resume_training``, then ``run``."""
@@ -134,12 +144,14 @@ class Trainer:
         self.elapsed_seconds = 0.0
         self.best_iteration: int | None = None
         self.best_progress = -1.0
+        self.best_lap_steps: float | None = None  # the best checkpoint's evaluation lap time, in steps
         if checkpoint is not None:
             restore_checkpoint(checkpoint, network, self.optimizer)
             state = checkpoint.state
             self.iteration, self.episodes = checkpoint.iteration, int(state["episodes"])
             self.env_steps, self.elapsed_seconds = int(state["env_steps"]), float(state["elapsed_seconds"])
             self.best_iteration, self.best_progress = state["best_iteration"], float(state["best_progress"])
+            self.best_lap_steps = state.get("best_lap_steps")  # absent in checkpoints from before the tie-break
         self.metrics = TrainingMetrics.load(folder, self.iteration)
         folder.renumber_legacy_training_simtraces()  # a folder from before DeepRacer's numbering, resumed
         self.training_envs = [
@@ -246,8 +258,9 @@ class Trainer:
         until this is done (``run``)."""
         iteration, batch, row = result.iteration, result.batch, dict(result.metrics)
         score = result.score(self.config.best_by)
-        if self.best_iteration is None or score >= self.best_progress:  # ties go to the later checkpoint
-            self.best_iteration, self.best_progress = iteration, score
+        lap_steps = result.evaluation_lap_steps if self.config.best_by == "progress" else None
+        if self._beats_best(score, lap_steps):
+            self.best_iteration, self.best_progress, self.best_lap_steps = iteration, score, lap_steps
             row["is_best"] = True
             for earlier in self.metrics.iterations:
                 earlier["is_best"] = False
@@ -269,6 +282,16 @@ class Trainer:
                 log_stream.flush()
         return row
 
+    def _beats_best(self, score: float, lap_steps: float | None) -> bool:
+        """The higher score wins. At an equal score (most often: every evaluation lap complete, 100 %), the faster
+        evaluation laps win, so a run that keeps lapping exports its fastest checkpoint, not merely its last; a
+        full tie goes to the later checkpoint."""
+        if self.best_iteration is None or score != self.best_progress:
+            return self.best_iteration is None or score > self.best_progress
+        if lap_steps is None or self.best_lap_steps is None:
+            return True
+        return lap_steps <= self.best_lap_steps
+
     @staticmethod
     def _episode_row(iteration: int, summary: dict[str, Any], phase: str) -> dict[str, Any]:
         return {
@@ -287,7 +310,8 @@ class Trainer:
 
     def _state(self) -> dict[str, Any]:
         return {"episodes": self.episodes, "env_steps": self.env_steps, "elapsed_seconds": self.elapsed_seconds,
-                "best_iteration": self.best_iteration, "best_progress": self.best_progress}
+                "best_iteration": self.best_iteration, "best_progress": self.best_progress,
+                "best_lap_steps": self.best_lap_steps}
 
     # --- the run ---
 
@@ -368,6 +392,7 @@ class Trainer:
         evaluation = self.evaluate(budget.check)
         self.best_iteration = 0
         self.best_progress = float(np.mean([episode["progress"] for episode in evaluation]))
+        self.best_lap_steps = _lap_steps(evaluation)
         monitor.note(f"{what} evaluation: progress {self.best_progress:.1f}%")
 
     def _open_log(self) -> Any:
