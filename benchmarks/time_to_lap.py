@@ -15,12 +15,12 @@ Scenarios (each stopped at its budget; the clock includes the warm start and the
              a pasted racing line) with the racer car FROM SCRATCH (a warm start would hide the reward) on
              pitlane_technical, until 3 clean laps (or the budget); best / ideal of that model
 
-After the warm start and after every training iteration the latest weights race a deterministic evaluation
-(argmax, through the batch-1 inference plan the league's evaluator races with): 3 laps, continuous, no reset allowed (any off-track fails the
-check). "best / ideal" is the best clean lap over the track's ideal lap (``sim.race.ideal_lap``) at the car's top
-speed. One training run follows one random path: ``--seeds N`` trains each scenario from seeds 0..N-1 and reports
-the median and range. ``reInvent2019_track`` comes from ../shared/tracks (skipped when absent). Last line: one JSON
-object with the figures.
+After the warm start and after every training iteration the latest weights race a deterministic evaluation (argmax,
+through the batch-1 inference plan the league's evaluator races with): 3 laps, continuous, no reset allowed (any
+off-track fails the check). "best / ideal" is the best clean lap over the track's ideal lap
+(``sim.race.ideal_lap``) at the car's top speed. One training run follows one random path: ``--seeds N`` trains
+each scenario from seeds 0..N-1 and reports the median and range. ``reInvent2019_track`` comes from
+../shared/tracks (skipped when absent). Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
