@@ -72,12 +72,15 @@ def reward_graph_figure(
                            color=EVALUATION_COLOUR, lw=2, ls="--", label="Average progress (evaluation)", **dots)
     if best_iteration is not None:
         reward_axis.axvline(best_iteration, color="#6b7280", lw=1, ls=":")
-        reward_axis.annotate("best", (best_iteration, 1.0), xycoords=("data", "axes fraction"),
-                             ha="center", va="bottom", fontsize=8, color="#374151")
+        # Iteration 0 is the starting weights (a warm start or a clone) that no iteration has beaten yet.
+        reward_axis.annotate("best" if best_iteration else "best: the start", (best_iteration, 1.0),
+                             xycoords=("data", "axes fraction"), ha="left" if best_iteration == 0 else "center",
+                             va="bottom", fontsize=8, color="#374151")
 
     reward_axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole iterations
     if xs:
-        reward_axis.set_xlim(min(xs) - 0.5, max(xs) + 0.5)  # one iteration: a dot in the middle, not at an edge
+        shown = xs + ([best_iteration] if best_iteration is not None else [])
+        reward_axis.set_xlim(min(shown) - 0.5, max(shown) + 0.5)  # one iteration: a dot in the middle, not an edge
     reward_axis.set_xlabel("Iteration")
     reward_axis.set_ylabel("Reward", color=REWARD_COLOUR)
     progress_axis.set_ylabel("Progress (%)", color=PROGRESS_COLOUR)
@@ -86,6 +89,7 @@ def reward_graph_figure(
     reward_axis.set_title(title)
     handles = reward_axis.get_legend_handles_labels()[0] + progress_axis.get_legend_handles_labels()[0]
     labels = reward_axis.get_legend_handles_labels()[1] + progress_axis.get_legend_handles_labels()[1]
-    reward_axis.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.85)
-    figure.tight_layout()
+    # Below the plot, not on it: at the top left it hid the first iterations' curves.
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     return figure
