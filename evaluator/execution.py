@@ -312,7 +312,6 @@ def warm_sandbox_of_this_thread() -> WarmSandbox:
     """This worker thread's ``WarmSandbox`` (created on first use; nothing is started until ``start_ahead``)."""
     warm = getattr(_this_thread, "warm", None)
     if warm is None:
-        remove_orphaned_scratch_once()
         warm = _this_thread.warm = WarmSandbox()
     return warm
 
@@ -321,7 +320,7 @@ _swept = threading.Event()
 
 
 def remove_orphaned_scratch_once() -> None:
-    """Once per worker process, as its threads boot or before its first sandbox: what killed workers left behind."""
+    """Once per worker process, as its first thread boots: what killed workers left behind."""
     if not _swept.is_set():
         _swept.set()
         try:

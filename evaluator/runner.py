@@ -42,8 +42,7 @@ TRACE_DECIMALS = 3  # millimetres, milliradians: finer than the replay can show
 SCRATCH = "/scratch"  # the sandbox's private scratch folder (evaluator.sandbox.SCRATCH_MOUNT)
 
 
-PRECISIONS = ("auto", "fp32", "int8", "int8+bf16")  # sim.learn.inference.PRECISIONS, checked before torch loads
-PRECISION = "auto"  # the network's inference plan; set from the command line when run as a program
+PRECISION = "auto"  # the network's inference plan (sim.learn.inference.PRECISIONS); the command line may set it
 
 
 def main() -> int:
@@ -56,6 +55,7 @@ def main() -> int:
         from sim.io.archive import ArchiveError, load_actor_critic
         from sim.io.simtrace import simtrace_csv_text
         from sim.learn.agent import race_policy
+        from sim.learn.inference import resolve_precision
         from sim.race.evaluation import run_race
         from sim.race.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
         from sim.world.objects import objects_from_spec
@@ -64,6 +64,10 @@ def main() -> int:
         return _emit(contract.RunnerFailure("job", f"runner import failed: {error!r}"))
     torch.set_num_threads(1)
     imported = time.monotonic()
+    try:
+        resolve_precision(precision)
+    except ValueError as error:
+        return _emit(contract.RunnerFailure("job", f"runner arguments: {error}"))
 
     try:
         job = contract.job_from_json(json.loads(sys.stdin.readline()))
@@ -151,12 +155,12 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
 
 
 def _precision(argv: list[str]) -> str:
-    """``[--precision auto|fp32|int8|int8+bf16]`` (default auto)."""
+    """``[--precision NAME]`` (default auto); ``main`` checks the name once the simulator is imported."""
     if not argv:
         return "auto"
-    if len(argv) == 2 and argv[0] == "--precision" and argv[1] in PRECISIONS:
+    if len(argv) == 2 and argv[0] == "--precision":
         return argv[1]
-    raise ValueError(f"expected [--precision {'|'.join(PRECISIONS)}], got {' '.join(argv)!r}")
+    raise ValueError(f"expected [--precision NAME], got {' '.join(argv)!r}")
 
 
 def run() -> int:

@@ -11,6 +11,7 @@ from django.utils.safestring import mark_safe
 
 from races.models import ModelEvaluation, Race, RacerModel, Season, Track
 from races.services import RuleViolation, garage
+from races.services.presenters import HYPERPARAMETER_WORDS  # the words the model page uses too
 from races.services.race_settings import (
     BRACKET_SIZES,
     SETTINGS_FIELDS,
@@ -400,18 +401,6 @@ def _granularity_guess(table: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # --- the create-model (training) form -------------------------------------------------------------------------------
-HYPERPARAMETER_LABELS = {
-    "batch_size": "Gradient descent batch size",
-    "num_epochs": "Number of epochs",
-    "learning_rate": "Learning rate",
-    "entropy": "Entropy",
-    "discount_factor": "Discount factor",
-    "loss_type": "Loss type",
-    "episodes_between_training": "Episodes between policy updates",
-    "clip_epsilon": "PPO clip ε",
-    "gae_lambda": "GAE λ",
-    "max_iteration_steps": "Max env steps per iteration",
-}
 BATCH_SIZES = (32, 64, 128, 256, 512)  # the console's menu, within hyperparameters.RANGES
 TRAINABLE_RACE_TYPES = [(value, label) for value, label in Race.RaceType.choices if value != Race.RaceType.HEAD_TO_HEAD]
 MAX_TRAINING_MINUTES = 24 * 60  # the form's ceiling; each racer's quota is training_start's to enforce
@@ -420,7 +409,7 @@ MAX_TRAINING_MINUTES = 24 * 60  # the form's ceiling; each racer's quota is trai
 def _hyperparameter_field(name: str) -> forms.Field:
     low, high = hyperparameter_rules.RANGES[name]
     default = getattr(hyperparameter_rules.Hyperparameters(), name)
-    label = HYPERPARAMETER_LABELS[name]
+    label = HYPERPARAMETER_WORDS[name]
     if name == "batch_size":
         return forms.TypedChoiceField(choices=[(n, str(n)) for n in BATCH_SIZES if low <= n <= high], coerce=int,
                                       initial=default, label=label)
@@ -466,7 +455,7 @@ class TrainingForm(forms.Form):
     discount_factor = _hyperparameter_field("discount_factor")
     loss_type = forms.ChoiceField(choices=[(t, t.capitalize()) for t in hyperparameter_rules.LOSS_TYPES],
                                   initial=hyperparameter_rules.Hyperparameters().loss_type,
-                                  label=HYPERPARAMETER_LABELS["loss_type"])
+                                  label=HYPERPARAMETER_WORDS["loss_type"])
     episodes_between_training = _hyperparameter_field("episodes_between_training")
     clip_epsilon = _hyperparameter_field("clip_epsilon")
     gae_lambda = _hyperparameter_field("gae_lambda")

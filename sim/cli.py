@@ -20,6 +20,7 @@ import numpy as np
 
 from sim.io.archive import ArchiveError, load_actor_critic
 from sim.learn.hyperparameters import HyperparameterError, Hyperparameters
+from sim.learn.inference import PRECISIONS
 from sim.race.scoring import RankingMethod, ScoringError, format_lap_time, score_run
 from sim.world.reward_examples import EXAMPLE_FILES, example_source
 from sim.world.reward_function import RewardFunctionError
@@ -278,7 +279,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", default=None, help="where evaluation-<stamp>/ goes (default: the model "
                           "folder, or the current folder for an archive)")
     evaluate.add_argument("--tracks-dir", default=None)
-    evaluate.add_argument("--precision", default="auto", choices=("auto", "fp32", "int8", "int8+bf16"),
+    evaluate.add_argument("--precision", default="auto", choices=PRECISIONS,
                           help="the network's inference plan: auto (the league's: int8 dense weights, bfloat16 "
                           "convolutions where native) or fp32 (exactly as trained)")
 

@@ -295,7 +295,7 @@ HYPERPARAMETER_WORDS = {
     "num_episodes_between_training": "Episodes between policy updates",
     "episodes_between_training": "Episodes between policy updates",
     "num_epochs": "Number of epochs",
-    "clip_epsilon": "PPO clip",
+    "clip_epsilon": "PPO clip ε",
     "gae_lambda": "GAE λ",
     "max_iteration_steps": "Max env steps per iteration",
     "e_greedy_value": "Exploration ε",

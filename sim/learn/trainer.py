@@ -286,11 +286,11 @@ class Trainer:
         """The higher score wins. At an equal score (most often: every evaluation lap complete, 100 %), the faster
         evaluation laps win, so a run that keeps lapping exports its fastest checkpoint, not merely its last; a
         full tie goes to the later checkpoint."""
-        if self.best_iteration is None or score != self.best_progress:
-            return self.best_iteration is None or score > self.best_progress
-        if lap_steps is None or self.best_lap_steps is None:
+        if self.best_iteration is None or score > self.best_progress:
             return True
-        return lap_steps <= self.best_lap_steps
+        if score < self.best_progress:
+            return False
+        return lap_steps is None or self.best_lap_steps is None or lap_steps <= self.best_lap_steps
 
     @staticmethod
     def _episode_row(iteration: int, summary: dict[str, Any], phase: str) -> dict[str, Any]:

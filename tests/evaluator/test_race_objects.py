@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 
 import pytest
@@ -16,6 +17,7 @@ from races.evaluation_targets import race_job
 from races.models import Race, Run
 from races.services import model_upload, submission_create, submission_summary, track_install_builtins
 from sim.io.archive import ArchiveLimits, extract_archive
+from tests.evaluator.processes import REPO
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,3 +132,15 @@ def test_hitting_a_box_is_recorded_as_a_collision_with_its_penalty(make_race, ov
     summary = submission_summary(submission)
     assert summary["run"]["score"]["crash_count"] == lap["crash_count"]
     assert summary["run"]["laps"][0]["penalty_s"] == pytest.approx(3 * lap["crash_count"] + 2 * lap["off_track_count"])
+
+
+@pytest.mark.parametrize(("arguments", "words"), [
+    (["--precision", "fp16"], "precision must be one of auto, fp32, int8, int8+bf16, got 'fp16'"),
+    (["--fast"], "expected [--precision NAME], got '--fast'"),
+])
+def test_the_runner_refuses_an_unknown_precision_as_a_job_error(arguments, words):
+    """A worker started with a wrong runner argument is our fault, never the model's: a "job" failure, said once."""
+    finished = subprocess.run([sys.executable, "-m", "evaluator.runner", *arguments], cwd=REPO, input=b"",
+                              capture_output=True, timeout=120, check=False)
+    report = json.loads(finished.stdout)
+    assert report["kind"] == "job" and words in report["error"], report
