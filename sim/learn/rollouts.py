@@ -93,10 +93,11 @@ def collect_episodes(env: VectorRaceEnv, agent: Agent, count: int, first_episode
         steps["dones"].append(done)
         steps["mask"].append(~waiting & (info["status"] != EpisodeStatus.PREPARE))
         ended = [summary for summary in info["episodes"] if not waiting[summary["car"]]]
-        cut = np.flatnonzero(~waiting & ~done)
-        if max_steps is not None and env_steps >= max_steps and len(cut):
-            last_values[cut] = agent.sample(_take(observation, cut)).values
-            ended += env.truncate(cut)
+        if max_steps is not None and env_steps >= max_steps:
+            cut = np.flatnonzero(~waiting & ~done)  # still driving: their lap goes on past the bound
+            if len(cut):
+                last_values[cut] = agent.sample(_take(observation, cut)).values
+                ended += env.truncate(cut)
         finished = []
         for summary in ended:
             car = summary["car"]
