@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
-from races.models import Run, Submission
+from races.models import Race, Run, Submission
 from races.services import model_upload, submission_create
 from tests.evaluator.processes import (
     REPO,
@@ -74,9 +75,10 @@ def submit(sprint, make_racer, lapping_archive):
     models = {racer.pk: model_upload(racer, "clone", io.BytesIO(lapping_archive)) for racer in racers}
     turn = itertools.cycle(racers)
 
-    def submit(count: int) -> list[Submission]:
-        return [submission_create(racer, sprint, models[racer.pk]) for racer in itertools.islice(turn, count)]
+    def submit(count: int, race: Race | None = None) -> list[Submission]:
+        return [submission_create(racer, race or sprint, models[racer.pk]) for racer in itertools.islice(turn, count)]
 
+    submit.race = sprint
     return submit
 
 
@@ -93,6 +95,14 @@ def assert_each_scored_exactly_once(submissions: list[Submission]) -> None:
 def wait_for_a_first_result(submissions: list[Submission]) -> None:
     ids = [s.pk for s in submissions]
     wait_for(lambda: Submission.objects.filter(pk__in=ids, status="scored").exists(), 120, "a first result")
+
+
+def evaluations_racing(submissions: list[Submission]) -> bool:
+    """Some attempt of the batch was claimed at least a moment ago (its sandbox is up) and has not finished."""
+    return EvaluationAttempt.objects.filter(
+        target_kind=Submission.EVALUATION_KIND, target_id__in=[s.pk for s in submissions],
+        status=EvaluationAttempt.Status.RUNNING, started_at__lt=timezone.now() - timedelta(seconds=0.5),
+    ).exists()
 
 
 def all_final(submissions: list[Submission]) -> bool:
@@ -161,15 +171,19 @@ def test_dropped_database_connections_mid_batch_lose_no_result(redis_server, bro
 
 
 def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_postgres_server, redis_server, broker_on,
-                                                                    submit, settings, tmp_path):
+                                                                    submit, make_race, settings, tmp_path):
     """PostgreSQL itself stops (every connection closed, nothing listening) and starts again mid-batch: evaluations
     running meanwhile keep their results, queued ones are still evaluated, and the worker lives on."""
     postgres = league_on_postgres_server
+    # Many laps, so an evaluation seen running is still racing when the server goes: a one-lap sprint is over in
+    # well under a second, and the whole batch could finish between the check and the stop.
+    marathon = make_race(name="Chaos Marathon", track=submit.race.track, total_laps=10, minimum_laps=1,
+                         time_cap_s=900, max_submissions_per_racer=20)
     worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT), tmp_path / "worker.log",
                           threads=2)
     try:
-        batch = submit(4)
-        wait_for_a_first_result(batch)
+        batch = submit(4, race=marathon)
+        wait_for(lambda: evaluations_racing(batch), 120, "an evaluation to start racing")
         stopped_at = timezone.now()
         postgres.stop("fast")
         connection.close()  # this process's connection went down with the server
