@@ -187,7 +187,9 @@ def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_pos
         stopped_at = timezone.now()
         postgres.stop("fast")
         connection.close()  # this process's connection went down with the server
-        time.sleep(18)  # well past a few reconnects: evaluations finish meanwhile and find no database
+        # Past a few reconnects (backoff 0.5, 1, 2, 4 s), within the worker's 20 s of patience: evaluations
+        # finish meanwhile and find no database.
+        time.sleep(10)
         postgres.start()
         restarted_at = timezone.now()
         wait_for(lambda: all_final(batch), 180, "the whole batch after the database restart")

@@ -53,12 +53,24 @@ def test_the_same_archive_on_the_same_race_gives_the_same_result(worker, oval_ra
     assert runs[0].laps == runs[1].laps and runs[0].trace == runs[1].trace
 
 
-def test_a_worker_killed_mid_run_is_replaced_and_the_result_counts_once(oval_race, make_racer, lapping_archive,
+@pytest.fixture
+def long_oval_race(make_race):
+    """Six laps: an evaluation seen running is still racing when the test acts on it (two laps take about a
+    second, which a check every 0.25 s can miss)."""
+    from races.services import track_install_builtins
+
+    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
+    return make_race(name="Oval Six", track=oval, total_laps=6, minimum_laps=2, time_cap_s=900,
+                     max_submissions_per_racer=10)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_result_counts_once(long_oval_race, make_racer, lapping_archive,
                                                                          redis_server, tmp_path, settings):
     """kill -9 the worker during an evaluation: the lease expires, the reaper re-queues, another worker scores."""
     env = worker_environment(redis_server.url, settings.MEDIA_ROOT, PITLANE_EVAL_LEASE_S="4")
     with broker_at(redis_server.url):
-        _kill_one_worker_and_let_another_finish(env, oval_race, make_racer("Survivor"), lapping_archive, tmp_path)
+        _kill_one_worker_and_let_another_finish(env, long_oval_race, make_racer("Survivor"), lapping_archive,
+                                                tmp_path)
 
 
 def _kill_one_worker_and_let_another_finish(env, race, racer, archive: bytes, tmp_path) -> None:
