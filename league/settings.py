@@ -297,6 +297,7 @@ PITLANE_DEMO_BASELINE = _env_bool("PITLANE_DEMO_BASELINE", True)
 PITLANE_SOURCE_URL = _env("PITLANE_SOURCE_URL")
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["league.formats"]  # default datetimes name their zone (league/formats/en)
 USE_I18N = True
 USE_TZ = True
 

@@ -49,6 +49,15 @@ def test_every_admin_list_renders(admin_client, make_racer, make_race, make_mode
     assert "#1 pending" in queue and race.name in queue
 
 
+def test_the_race_list_shows_times_with_their_zone(admin_client, make_race):
+    """Stored times are UTC; the admin's list names the zone, so "2 p.m." cannot be read as local time."""
+    race = make_race(opens_at=timezone.now().replace(year=2027, month=5, day=4, hour=14, minute=0),
+                     closes_at=timezone.now().replace(year=2027, month=5, day=11, hour=14, minute=0))
+    page = admin_client.get("/admin/races/race/").content.decode()
+    assert race.name in page
+    assert "May 4, 2027, 2 p.m. UTC" in page
+
+
 def test_a_route_file_is_imported_with_its_preview(admin_client, technical_track):
     rows = build_builtin_track("pitlane_oval").waypoints
     response = admin_client.post("/admin/races/track/add/", {
