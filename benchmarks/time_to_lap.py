@@ -1,7 +1,7 @@
 """Time to a reliable model, and how fast it is: train until a race-mode evaluation drives 3 consecutive clean laps.
 
-Run: .venv/bin/python benchmarks/time_to_lap.py [--max-minutes 20] [--seeds 1] [--only lab,racer,...]
-     [--skip-shared]
+Run: .venv/bin/python benchmarks/time_to_lap.py [--max-minutes 20] [--seeds 1] [--first-seed 0]
+     [--only lab,racer,...] [--skip-shared]
 
 Scenarios (each stopped at its budget; the clock includes the warm start and the checks):
   lab        the console lab's settings from scratch: camera, 3-layer CNN, 30 deg / 5 / 1 m/s / 3 (15 actions),
@@ -19,8 +19,8 @@ After the warm start and after every training iteration the latest weights race 
 through the batch-1 inference plan the league's evaluator races with): 3 laps, continuous, no reset allowed (any
 off-track fails the check). "best / ideal" is the best clean lap over the track's ideal lap
 (``sim.race.ideal_lap``) at the car's top speed. One training run follows one random path: ``--seeds N`` trains
-each scenario from seeds 0..N-1 and reports the median and range. ``reInvent2019_track`` comes from
-../shared/tracks (skipped when absent). Last line: one JSON object with the figures.
+each scenario from seeds 0..N-1 (``--first-seed K``: K..K+N-1) and reports the median and range.
+``reInvent2019_track`` comes from ../shared/tracks (skipped when absent). Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -160,7 +160,9 @@ def scenarios(shared: str | None) -> list[Scenario]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-minutes", type=float, default=20.0, help="budget per scenario")
-    parser.add_argument("--seeds", type=int, default=1, help="train each scenario from seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=1, help="train each scenario from N seeds")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds are K..K+N-1 (a later run adds seeds to an earlier one's)")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
     parser.add_argument("--skip-shared", action="store_true", help="only the built-in tracks")
     args = parser.parse_args()
@@ -172,7 +174,7 @@ def main() -> None:
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory() as scratch:
         for scenario in chosen:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 outcomes.append(train_until_clean(scenario, seed, args.max_minutes,
                                                   Path(scratch) / f"{scenario.name}-{seed}"))
 

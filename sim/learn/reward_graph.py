@@ -86,7 +86,7 @@ def reward_graph_figure(
     progress_axis.set_ylabel("Progress (%)", color=PROGRESS_COLOUR)
     progress_axis.set_ylim(0, 105)
     reward_axis.grid(alpha=0.25)
-    reward_axis.set_title(title)
+    reward_axis.set_title(title, pad=14)  # room for the "best" mark above the plot
     handles = reward_axis.get_legend_handles_labels()[0] + progress_axis.get_legend_handles_labels()[0]
     labels = reward_axis.get_legend_handles_labels()[1] + progress_axis.get_legend_handles_labels()[1]
     # Below the plot, not on it: at the top left it hid the first iterations' curves.
