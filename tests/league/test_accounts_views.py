@@ -19,6 +19,13 @@ def test_home_page_explains_pitlane_and_links_to_sign_up(client):
     assert reverse("api_docs") in body
 
 
+def test_favicon_ico_leads_to_the_site_icon(client):
+    """The admin's pages name no icon, so browsers ask for /favicon.ico: it must not be a 404 in the log."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"].endswith(".svg")
+    assert "favicon" in response["Location"]
+
+
 def test_sign_up_signs_in_and_asks_for_the_alias(client):
     response = client.post(
         reverse("signup"),
