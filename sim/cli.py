@@ -86,20 +86,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("Interrupted before training started: nothing was trained", file=sys.stderr)
         return 130
     result = trainer.run(stop, progress=not args.quiet, warm_start=args.warm_start, started=started)
-    print(_summary(result, time.monotonic() - started))
+    starting = ("the warm start's weights" if args.warm_start else "the cloned model's weights" if args.clone
+                else "the weights it resumed from" if args.resume else "its untrained weights")
+    print(_summary(result, time.monotonic() - started, starting))
     print(f"Model: {result.archive}")
     return 0
 
 
-def _summary(result: TrainingResult, seconds: float) -> str:
+def _summary(result: TrainingResult, seconds: float, starting: str) -> str:
+    """The run's last line; ``starting``: what the model holds when no iteration finished ("the warm start's
+    weights")."""
     from sim.learn.progress import STOP_REASONS
 
     reason = STOP_REASONS.get(result.stopped_by, result.stopped_by)
     done = (f"{result.iterations_this_run} iteration{'s' * (result.iterations_this_run != 1)} in "
             f"{seconds / 60:.1f} min")
     if result.best_iteration is None:
-        return (f"Stopped ({reason}) after {done}: no iteration finished, so the model holds the starting weights"
-                f" (warm start, clone or untrained)")
+        return f"Stopped ({reason}) after {done}: no iteration finished, so the model holds {starting}"
     best = ("the warm start" if result.best_iteration == 0 else f"iteration {result.best_iteration}")
     return (f"Stopped ({reason}) after {done}; the model's totals: {result.iterations} iteration"
             f"{'s' * (result.iterations != 1)}, {result.episodes} episodes, {result.env_steps:,} steps; "

@@ -10,6 +10,7 @@ web console or ``watch`` can follow.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,8 +80,11 @@ class RunMonitor:
         if self.live_bar:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=1000, file=self.stream, dynamic_ncols=True, bar_format="{bar:12}| {desc}",
-                            mininterval=0)
+            # A terminal that reports no size (a pty nobody sized, e.g. `script` without a terminal) got no bar at
+            # all from dynamic_ncols: it gets a fixed width instead.
+            sized = _terminal_is_sized(self.stream)
+            self.bar = tqdm(total=1000, file=self.stream, dynamic_ncols=sized, ncols=None if sized else 160,
+                            bar_format="{bar:12}| {desc}", mininterval=0)
         self._show(force=True)
         return self
 
@@ -213,6 +217,14 @@ class RunMonitor:
             "updated_at": time.time(),
             **extra,
         })
+
+
+def _terminal_is_sized(stream: TextIO) -> bool:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a terminal, closed, or no file descriptor (a StringIO)
+        return False
+    return size.columns > 0 and size.lines > 0
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float:
