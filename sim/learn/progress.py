@@ -81,9 +81,10 @@ class RunMonitor:
             from tqdm import tqdm
 
             # A terminal that reports no size (a pty nobody sized, e.g. `script` without a terminal) got no bar at
-            # all from dynamic_ncols: it gets a fixed width instead.
+            # all (tqdm draws nothing on a screen of 0 rows): it gets a fixed size instead.
             sized = _terminal_is_sized(self.stream)
             self.bar = tqdm(total=1000, file=self.stream, dynamic_ncols=sized, ncols=None if sized else 160,
+                            nrows=None if sized else 24,
                             bar_format="{bar:12}| {desc}", mininterval=0)
         self._show(force=True)
         return self

@@ -223,9 +223,10 @@ def test_without_a_terminal_the_console_prints_one_line_per_iteration(tmp_path):
 
 
 @pytest.mark.parametrize("columns", [0, 100], ids=["unsized terminal", "100 columns"])
-def test_on_a_terminal_the_live_bar_draws_the_status_even_when_the_terminal_reports_no_width(tmp_path, columns):
-    """A pseudo-terminal nobody sized (``script`` without a terminal, some containers) reports 0 columns; the bar
-    then drew nothing at all."""
+def test_on_a_terminal_the_live_bar_draws_the_status_even_when_the_terminal_reports_no_size(tmp_path, columns,
+                                                                                            monkeypatch):
+    """A pseudo-terminal nobody sized (``script`` without a terminal, some containers) reports 0 rows and columns;
+    the bar on standard error then drew nothing at all."""
     import fcntl
     import pty
     import struct
@@ -235,8 +236,9 @@ def test_on_a_terminal_the_live_bar_draws_the_status_even_when_the_terminal_repo
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24 if columns else 0, columns, 0, 0))
     trainer = start_training(tmp_path / "model", _config(record_simtrace=False))
     budget = RunBudget(StopConditions(max_episodes=10))
-    with (os.fdopen(terminal, "w", closefd=True) as stream,
-          RunMonitor(budget, trainer.folder, 0, 0, console=True, stream=stream) as monitor):
+    stream = os.fdopen(terminal, "w", closefd=True)
+    monkeypatch.setattr(sys, "stderr", stream)  # the CLI's stream: tqdm asks standard error for its screen size
+    with stream, RunMonitor(budget, trainer.folder, 0, 0, console=True) as monitor:
         assert monitor.live_bar
         monitor.phase("warm start")
         stream.flush()
