@@ -7,6 +7,7 @@ from tests.races.conftest import (  # noqa: F401
     make_model,
     make_race,
     make_racer,
+    oval_track,
     technical_track,
 )
 

@@ -61,11 +61,8 @@ def league_on_postgres_server(postgres_server, settings):
 
 
 @pytest.fixture
-def sprint(make_race):
-    from races.services import track_install_builtins
-
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    return make_race(name="Chaos Sprint", track=oval, total_laps=1, minimum_laps=1, time_cap_s=60,
+def sprint(make_race, oval_track):
+    return make_race(name="Chaos Sprint", track=oval_track, total_laps=1, minimum_laps=1, time_cap_s=60,
                      max_submissions_per_racer=20)
 
 
@@ -78,7 +75,6 @@ def submit(sprint, make_racer, lapping_archive):
     def submit(count: int, race: Race | None = None) -> list[Submission]:
         return [submission_create(racer, race or sprint, models[racer.pk]) for racer in itertools.islice(turn, count)]
 
-    submit.race = sprint
     return submit
 
 
@@ -171,13 +167,13 @@ def test_dropped_database_connections_mid_batch_lose_no_result(redis_server, bro
 
 
 def test_a_database_server_that_restarts_mid_batch_loses_no_result(league_on_postgres_server, redis_server, broker_on,
-                                                                    submit, make_race, settings, tmp_path):
+                                                                    submit, make_race, oval_track, settings, tmp_path):
     """PostgreSQL itself stops (every connection closed, nothing listening) and starts again mid-batch: evaluations
     running meanwhile keep their results, queued ones are still evaluated, and the worker lives on."""
     postgres = league_on_postgres_server
     # Many laps, so an evaluation seen running is still racing when the server goes: a one-lap sprint is over in
     # well under a second, and the whole batch could finish between the check and the stop.
-    marathon = make_race(name="Chaos Marathon", track=submit.race.track, total_laps=10, minimum_laps=1,
+    marathon = make_race(name="Chaos Marathon", track=oval_track, total_laps=10, minimum_laps=1,
                          time_cap_s=900, max_submissions_per_racer=20)
     worker = start_worker(worker_environment(redis_server.url, settings.MEDIA_ROOT), tmp_path / "worker.log",
                           threads=2)

@@ -21,11 +21,8 @@ pytestmark = [
 
 
 @pytest.fixture
-def oval_race(make_race):
-    from races.services import track_install_builtins
-
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    return make_race(name="Oval Sprint", track=oval, total_laps=2, minimum_laps=2, time_cap_s=60,
+def oval_race(make_race, oval_track):
+    return make_race(name="Oval Sprint", track=oval_track, total_laps=2, minimum_laps=2, time_cap_s=60,
                      ranking_method="AVG_LAP_TIME", max_submissions_per_racer=10)
 
 
@@ -54,13 +51,10 @@ def test_the_same_archive_on_the_same_race_gives_the_same_result(worker, oval_ra
 
 
 @pytest.fixture
-def long_oval_race(make_race):
+def long_oval_race(make_race, oval_track):
     """Six laps: an evaluation seen running is still racing when the test acts on it (two laps take about a
     second, which a check every 0.25 s can miss)."""
-    from races.services import track_install_builtins
-
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    return make_race(name="Oval Six", track=oval, total_laps=6, minimum_laps=2, time_cap_s=900,
+    return make_race(name="Oval Six", track=oval_track, total_laps=6, minimum_laps=2, time_cap_s=900,
                      max_submissions_per_racer=10)
 
 

@@ -142,12 +142,9 @@ def test_the_runner_output_of_a_match_is_validated():
 # --------------------------------------------------------------------------------- through the real sandbox
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
-def test_a_bracket_match_is_raced_in_the_sandbox_and_deterministic(worker, make_race, make_racer,
+def test_a_bracket_match_is_raced_in_the_sandbox_and_deterministic(worker, make_race, make_racer, oval_track,
                                                                    lapping_archive):
-    from races.services import track_install_builtins
-
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    race = make_race(name="Oval Duel", track=oval, race_type=H2H, bracket_size=4, total_laps=1, time_cap_s=40)
+    race = make_race(name="Oval Duel", track=oval_track, race_type=H2H, bracket_size=4, total_laps=1, time_cap_s=40)
     submissions = []
     for alias in ("Left", "Right"):
         racer = make_racer(alias)

@@ -32,7 +32,7 @@ from django.db import transaction
 
 from evaluator.models import EvaluationAttempt
 from races.models import Run, Submission, TrainingJob
-from races.services import model_upload, submission_create, track_install_builtins
+from races.services import model_upload, submission_create
 from races.services.training import training_start
 from tests.evaluator.processes import REPO, broker_at, wait_for, worker_environment
 from tests.races.training_helpers import small_options, small_request
@@ -203,10 +203,9 @@ def test_a_busy_non_root_users_sandbox_starts_and_stays_contained(worker_user, f
 
 @pytest.mark.django_db(transaction=True)
 def test_a_non_root_evaluation_worker_scores_a_submission_in_its_sandbox_started_ahead(
-        worker_user, folders, redis_server, make_race, make_racer, archive_bytes, settings, tmp_path):
+        worker_user, folders, redis_server, make_race, make_racer, oval_track, archive_bytes, settings, tmp_path):
     settings.MEDIA_ROOT = str(folders["media"])
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    race = make_race(track=oval, total_laps=1, minimum_laps=1, time_cap_s=30)
+    race = make_race(track=oval_track, total_laps=1, minimum_laps=1, time_cap_s=30)
     racer = make_racer("Unprivileged")
     with broker_at(redis_server.url):
         # Started first: it boots (and starts its sandbox ahead) while the submission is made.
@@ -233,9 +232,8 @@ def test_a_non_root_evaluation_worker_scores_a_submission_in_its_sandbox_started
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.slow
 def test_a_non_root_training_worker_trains_reads_its_scratch_and_stores_the_model(
-        worker_user, folders, redis_server, make_racer, settings, tmp_path):
+        worker_user, folders, redis_server, make_racer, oval_track, settings, tmp_path):
     settings.MEDIA_ROOT = str(folders["media"])
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
     racer = make_racer("Unprivileged")
     env = user_environment(redis_server.url, folders, PITLANE_TRAINING_PROGRESS_S="1")
     runs_seen: set[tuple[int, int, str]] = set()
@@ -249,7 +247,8 @@ def test_a_non_root_training_worker_trains_reads_its_scratch_and_stores_the_mode
         worker = start_user_worker(worker_user, env, "training", tmp_path / "worker.log")  # boots meanwhile
         try:
             with transaction.atomic():  # nudged on commit: after what the test process stored is the user's
-                job = training_start(racer, small_request(oval, name="unprivileged"), small_options(max_episodes=5))
+                job = training_start(racer, small_request(oval_track, name="unprivileged"),
+                                     small_options(max_episodes=5))
                 _give_to(folders["media"], worker_user)
             wait_for(finished, 240, "the non-root training worker to finish the job")
         finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 
 import pytest
@@ -15,9 +14,8 @@ from evaluator.execution import execute_attempt
 from evaluator.services import attempt_claim_next
 from races.evaluation_targets import race_job
 from races.models import Race, Run
-from races.services import model_upload, submission_create, submission_summary, track_install_builtins
+from races.services import model_upload, submission_create, submission_summary
 from sim.io.archive import ArchiveLimits, extract_archive
-from tests.evaluator.processes import REPO
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,11 +26,6 @@ def run_in_process(job: dict, monkeypatch, capsys) -> dict:
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(job)))
     assert runner.main() == 0
     return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture
-def oval(db):
-    return {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
 
 
 @pytest.fixture
@@ -61,29 +54,29 @@ def submit(make_racer, lapping_archive):
     {"kind": "bots", "items": [{"ndist": 0.5, "lane": "inner"}] * 7, "speed": 1, "lane_change_every_s": None},
     {"kind": "bots", "items": [{"ndist": 0.5, "lane": "inner"}], "speed": 1, "lane_change_every_s": -2},
 ])
-def test_the_runner_refuses_a_malformed_objects_spec(make_race, oval, objects, monkeypatch, capsys, tmp_path):
-    race = make_race(track=oval)
+def test_the_runner_refuses_a_malformed_objects_spec(make_race, oval_track, objects, monkeypatch, capsys, tmp_path):
+    race = make_race(track=oval_track)
     job = race_job(race).to_json() | {"objects": objects, "model_dir": str(tmp_path)}  # no model: refused early
     document = run_in_process(job, monkeypatch, capsys)
     assert document["ok"] is False and document["kind"] == "job" and "unusable job" in document["error"]
     assert parse_runner_output(json.dumps(document).encode(), 1, 10**6).kind == "job"
 
 
-def test_the_job_carries_the_races_objects(make_race, oval):
-    boxes = make_race(track=oval, race_type="OBJECT_AVOIDANCE", box_count=2, direction="clockwise")
+def test_the_job_carries_the_races_objects(make_race, oval_track):
+    boxes = make_race(track=oval_track, race_type="OBJECT_AVOIDANCE", box_count=2, direction="clockwise")
     assert race_job(boxes).objects == {"kind": "boxes", "items": [
         {"ndist": pytest.approx(1 / 3, abs=1e-6), "lane": "inner"},
         {"ndist": pytest.approx(2 / 3, abs=1e-6), "lane": "outer"}]}
     assert race_job(boxes).direction == "clockwise"
-    bots = make_race(track=oval, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, bot_lane_change_s=4)
+    bots = make_race(track=oval_track, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, bot_lane_change_s=4)
     assert race_job(bots).objects["kind"] == "bots"
-    assert race_job(make_race(track=oval)).objects is None
+    assert race_job(make_race(track=oval_track)).objects is None
 
 
 @pytest.mark.slow
-def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, oval, submit, lapping_archive,
+def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, oval_track, submit, lapping_archive,
                                                                     monkeypatch, capsys, tmp_path):
-    race = make_race(track=oval, race_type="OBJECT_AVOIDANCE", box_count=4, box_placement="random", total_laps=1,
+    race = make_race(track=oval_track, race_type="OBJECT_AVOIDANCE", box_count=4, box_placement="random", total_laps=1,
                      time_cap_s=60)
     # The seed is drawn when a race is made; seed 1's boxes lie on the car's line (some seeds' boxes miss it).
     Race.objects.filter(pk=race.pk).update(objects_seed=1)
@@ -100,9 +93,9 @@ def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, o
 
 
 @pytest.mark.slow
-def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval, submit, lapping_archive,
+def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval_track, submit, lapping_archive,
                                                                monkeypatch, capsys, tmp_path):
-    race = make_race(track=oval, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, total_laps=1,
+    race = make_race(track=oval_track, race_type="HEAD_TO_BOT", bot_count=2, bot_speed_mps=0.5, total_laps=1,
                      time_cap_s=30)
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
@@ -117,9 +110,9 @@ def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval, 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox.bubblewrap_works(), reason="bubblewrap cannot run on this machine")
-def test_hitting_a_box_is_recorded_as_a_collision_with_its_penalty(make_race, oval, submit):
+def test_hitting_a_box_is_recorded_as_a_collision_with_its_penalty(make_race, oval_track, submit):
     """The cloned driver follows the centre line; boxes on the lanes reach into it, so it hits them."""
-    race = make_race(track=oval, race_type="OBJECT_AVOIDANCE", box_count=2, total_laps=1, collision_penalty_s=3,
+    race = make_race(track=oval_track, race_type="OBJECT_AVOIDANCE", box_count=2, total_laps=1, collision_penalty_s=3,
                      time_cap_s=90)
     submission = submit(race)
     execute_attempt(attempt_claim_next("test-worker"))
@@ -133,14 +126,3 @@ def test_hitting_a_box_is_recorded_as_a_collision_with_its_penalty(make_race, ov
     assert summary["run"]["score"]["crash_count"] == lap["crash_count"]
     assert summary["run"]["laps"][0]["penalty_s"] == pytest.approx(3 * lap["crash_count"] + 2 * lap["off_track_count"])
 
-
-@pytest.mark.parametrize(("arguments", "words"), [
-    (["--precision", "fp16"], "precision must be one of auto, fp32, int8, int8+bf16, got 'fp16'"),
-    (["--fast"], "expected [--precision NAME], got '--fast'"),
-])
-def test_the_runner_refuses_an_unknown_precision_as_a_job_error(arguments, words):
-    """A worker started with a wrong runner argument is our fault, never the model's: a "job" failure, said once."""
-    finished = subprocess.run([sys.executable, "-m", "evaluator.runner", *arguments], cwd=REPO, input=b"",
-                              capture_output=True, timeout=120, check=False)
-    report = json.loads(finished.stdout)
-    assert report["kind"] == "job" and words in report["error"], report

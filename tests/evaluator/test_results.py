@@ -1,10 +1,13 @@
 """Nothing the sandboxed runner prints reaches the database unchecked."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from evaluator.contract import CONTRACT_VERSION, ResultError, RunnerFailure, parse_runner_output
+from tests.evaluator.processes import REPO
 
 LAP = {
     "trial": 1, "elapsed_time_in_milliseconds": 9800, "completion_percentage": 100.0, "off_track_count": 0,
@@ -91,3 +94,15 @@ def test_a_result_survives_its_round_trip_through_json():
     assert again == result and result.to_json()["version"] == CONTRACT_VERSION
     failure = RunnerFailure(kind="model", error="bad weights", car=1)
     assert parse_runner_output(json.dumps(failure.to_json()).encode(), 3, 10**6, match=True) == failure
+
+
+@pytest.mark.parametrize(("arguments", "words"), [
+    (["--precision", "fp16"], "precision must be one of auto, fp32, int8, int8+bf16, got 'fp16'"),
+    (["--fast"], "expected [--precision NAME], got '--fast'"),
+])
+def test_the_runner_refuses_an_unknown_precision_as_a_job_error(arguments, words):
+    """A worker started with a wrong runner argument is our fault, never the model's: a "job" failure, said once."""
+    finished = subprocess.run([sys.executable, "-m", "evaluator.runner", *arguments], cwd=REPO, input=b"",
+                              capture_output=True, timeout=120, check=False)
+    failure = parse_runner_output(finished.stdout, total_laps=3, limit=10**6)
+    assert isinstance(failure, RunnerFailure) and failure.kind == "job" and words in failure.error, failure

@@ -16,7 +16,6 @@ import pytest
 from evaluator import sandbox
 from evaluator.models import EvaluationAttempt
 from races.models import TrainingJob
-from races.services import track_install_builtins
 from races.services.training import training_start
 from tests.evaluator.processes import broker_at, start_worker, stop_worker, wait_for, worker_environment
 from tests.races.training_helpers import small_options, small_request
@@ -30,13 +29,12 @@ EPISODES = 40  # 8 iterations of 5 episodes
 
 
 def test_a_training_worker_killed_mid_run_resumes_elsewhere_from_its_last_checkpoint(redis_server, make_racer,
-                                                                                       settings, tmp_path):
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
+                                                                                       oval_track, settings, tmp_path):
     env = worker_environment(redis_server.url, settings.MEDIA_ROOT, PITLANE_EVAL_LEASE_S="6",
                              PITLANE_TRAINING_PROGRESS_S="1")
     racer = make_racer("Phoenix")
     with broker_at(redis_server.url):
-        job = training_start(racer, small_request(oval, name="survivor"), small_options(max_episodes=EPISODES))
+        job = training_start(racer, small_request(oval_track, name="survivor"), small_options(max_episodes=EPISODES))
     first = start_worker(env, tmp_path / "first.log")
     second = None
     try:

@@ -152,14 +152,12 @@ def test_a_job_needing_other_limits_starts_its_own_sandbox_and_leaves_the_warm_o
     assert warm.ready is waiting and waiting.process.alive(), "unused, so still clean: it waits for the next job"
 
 
-def test_a_training_job_does_not_use_the_warm_sandbox(make_racer, warm, monkeypatch):
+def test_a_training_job_does_not_use_the_warm_sandbox(make_racer, oval_track, warm, monkeypatch):
     from evaluator.engine import attempts_of
-    from races.services import track_install_builtins
     from races.services.training import training_start
     from tests.races.training_helpers import small_options, small_request
 
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    job = training_start(make_racer("Trainer"), small_request(oval, name="cold"), small_options(max_episodes=5))
+    job = training_start(make_racer("Trainer"), small_request(oval_track, name="cold"), small_options(max_episodes=5))
     monkeypatch.setattr(execution, "TRAINING_RUNNER", ("-c", "import sys; sys.stdin.read(); print('not json')"))
     warm.start_ahead()
     waiting = warm.ready

@@ -37,6 +37,11 @@ def technical_track(db):
 
 
 @pytest.fixture
+def oval_track(db):
+    return {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
+
+
+@pytest.fixture
 def make_race(technical_track):
     def make(kind: str = Race.Kind.VIRTUAL_CIRCUIT, organiser=None, **values):
         now = timezone.now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -51,8 +51,7 @@ def test_every_admin_list_renders(admin_client, make_racer, make_race, make_mode
 
 def test_the_race_list_shows_times_with_their_zone(admin_client, make_race):
     """Stored times are UTC; the admin's list names the zone, so "2 p.m." cannot be read as local time."""
-    race = make_race(opens_at=timezone.now().replace(year=2027, month=5, day=4, hour=14, minute=0),
-                     closes_at=timezone.now().replace(year=2027, month=5, day=11, hour=14, minute=0))
+    race = make_race(opens_at=datetime(2027, 5, 4, 14, tzinfo=UTC), closes_at=datetime(2027, 5, 11, 14, tzinfo=UTC))
     page = admin_client.get("/admin/races/race/").content.decode()
     assert race.name in page
     assert "May 4, 2027, 2 p.m. UTC" in page

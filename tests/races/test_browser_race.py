@@ -10,11 +10,8 @@ pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture
-def oval_sprint(make_race):
-    from races.services import track_install_builtins
-
-    oval = {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-    return make_race(name="Browser Sprint", track=oval, total_laps=1, minimum_laps=1, time_cap_s=60)
+def oval_sprint(make_race, oval_track):
+    return make_race(name="Browser Sprint", track=oval_track, total_laps=1, minimum_laps=1, time_cap_s=60)
 
 
 def test_sign_up_upload_submit_and_see_the_leaderboard_row(live_server, worker, oval_sprint, lapping_archive,

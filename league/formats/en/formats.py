@@ -5,4 +5,3 @@ no zone: "T" appends it, so an admin scheduling a race reads "14:00 UTC", not a 
 """
 
 DATETIME_FORMAT = "N j, Y, P T"
-SHORT_DATETIME_FORMAT = "m/d/Y P T"
