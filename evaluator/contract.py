@@ -26,7 +26,8 @@ DEFAULT_MODEL_DIR = "/model"  # the sandbox's model mount (evaluator.sandbox.MOD
 LAP_INT_FIELDS = ("trial", "elapsed_time_in_milliseconds", "off_track_count", "crash_count", "immobilized_count",
                   "reversed_count", "reset_count")
 TRACE_KEYS = ("t", "x", "y", "yaw", "speed", "status")
-TIMING_KEYS = ("import_s", "wait_s", "track_s", "model_wait_s", "load_s", "race_s")
+# race_s includes policy_s: the models' networks choosing actions (both cars' in a match); the rest is the simulator.
+TIMING_KEYS = ("import_s", "wait_s", "track_s", "model_wait_s", "load_s", "race_s", "policy_s")
 MAX_TRACE_POINTS = 20_000
 MAX_SIMTRACE_CHARS = 16 * 1024 * 1024
 MAX_ERROR_CHARS = 2000

@@ -114,7 +114,7 @@ def main() -> int:
         simtrace_csv=simtrace_csv_text(run.simtrace),
         duration_s=round(raced - started, 3),
         # import_s overlaps the worker's archive validation; the job arrives when the archive is ready.
-        timings=timings | {"race_s": round(raced - loaded, 3)},
+        timings=timings | {"race_s": round(raced - loaded, 3), "policy_s": round(run.policy_s, 3)},
     ))
 
 
@@ -150,7 +150,8 @@ def _race_match(loaded_models, track, rules, seed: int, started: float, loaded: 
         cars=(car_a, car_b),
         lanes=list(match.lanes),
         duration_s=round(raced - started, 3),
-        timings=timings | {"race_s": round(raced - loaded, 3)},
+        timings=timings | {"race_s": round(raced - loaded, 3),
+                           "policy_s": round(sum(car.policy_s for car in match.cars), 3)},
     ))
 
 

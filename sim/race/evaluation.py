@@ -6,6 +6,7 @@ Deterministic: the policy is expected to act greedily (argmax / mean) and the si
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,9 @@ class RaceRun:
     trace: dict[str, list]
     simtrace: list[SimTraceRow]
     steps: int
+    # Seconds spent choosing actions (the model's network, for a model's race); the rest of the race is the
+    # simulator. Both are reported apart because the network's cost is the racer's choice of architecture.
+    policy_s: float = 0.0
 
 
 def run_race(policy: Policy, track: Track, vehicle: Vehicle, rules: RaceRules, seed: int = 0,
@@ -53,9 +57,12 @@ def _race_env(track, vehicle, rules, seed, objects, start_ndist, record_simtrace
 
 def _drive(env: VectorRaceEnv, choose: Policy, seed: int) -> RaceRun:
     observation, _ = env.reset(seed=seed)
-    steps = 0
+    steps, policy_s = 0, 0.0
     while env.running[0]:
-        observation, *_ = env.step(np.asarray(choose(observation)))
+        choosing = time.perf_counter()
+        action = np.asarray(choose(observation))
+        policy_s += time.perf_counter() - choosing
+        observation, *_ = env.step(action)
         steps += 1
     record = env.take_record(0)
-    return RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=steps)
+    return RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=steps, policy_s=policy_s)

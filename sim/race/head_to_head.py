@@ -16,6 +16,7 @@ A car whose run has ended leaves the track. The match ends when both runs have e
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,15 +113,20 @@ def _match(choosers: Sequence[Chooser], track: Track, vehicles: Sequence[Vehicle
             for vehicle, rival, lane in zip(vehicles, rivals, lanes, strict=True)]
     observations = [env.reset(seed=seed)[0] for env in envs]
     touching, steps = False, 0
+    policy_s = [0.0, 0.0]
     while any(env.running[0] for env in envs):
         touching = _sync(envs, rivals, touching)
         for i, env in enumerate(envs):
             if env.running[0]:
-                observations[i] = env.step(np.asarray(choosers[i](env, observations[i])))[0]
+                choosing = time.perf_counter()
+                action = np.asarray(choosers[i](env, observations[i]))
+                policy_s[i] += time.perf_counter() - choosing
+                observations[i] = env.step(action)[0]
         steps += 1
     records = [env.take_record(0) for env in envs]
-    runs = tuple(RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=int(env.steps[0]))
-                 for env, record in zip(envs, records, strict=True))
+    runs = tuple(RaceRun(laps=record.laps, trace=record.trace, simtrace=record.simtrace, steps=int(env.steps[0]),
+                         policy_s=seconds)
+                 for env, record, seconds in zip(envs, records, policy_s, strict=True))
     outcome = match_outcome(runs[0].laps, runs[1].laps, rules.total_laps)
     return MatchRun(cars=(runs[0], runs[1]), lanes=lanes, outcome=outcome, steps=steps)
 

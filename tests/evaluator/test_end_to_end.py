@@ -38,6 +38,8 @@ def test_a_submission_is_evaluated_in_the_sandbox_and_ranked(worker, oval_race, 
     entry = LeaderboardEntry.objects.get(race=oval_race)
     assert entry.ranking_score_ms == run.ranking_score_ms and 15_000 < entry.ranking_score_ms < 25_000
     assert len(run.trace["x"]) > 100 and run.simtrace.read().startswith(b"episode,steps,X,Y")
+    timings = submission.attempts.get().timings
+    assert 0 < timings["policy_s"] < timings["race_s"], timings  # the network's share of racing, for operators
 
 
 def test_the_same_archive_on_the_same_race_gives_the_same_result(worker, oval_race, make_racer, lapping_archive):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
 from sim.race.drivers import PurePursuitDriver
 from sim.race.env import RaceEnv, VectorRaceEnv
-from sim.race.evaluation import run_driver_race
+from sim.race.evaluation import run_driver_race, run_race
 from sim.world.builtin_tracks import BUILTIN_TRACKS, build_builtin_track
 from sim.world.car import CarSpec, CarState, advance, body_points, clip_commands
 from sim.world.reward_examples import EXAMPLES
@@ -46,6 +47,24 @@ def test_the_scripted_driver_laps_every_builtin_track_both_ways(name, direction)
     run = run_driver_race(PurePursuitDriver(track, max_speed=1.5), LAB_CAR, RaceRules(total_laps=1))
     assert [lap.episode_status for lap in run.laps] == ["Lap complete"]
     assert run.laps[0].off_track_count == 0
+
+
+def test_a_race_reports_the_time_its_policy_spent_choosing_actions(oval):
+    """Racing time = the policy (a model's network) + the simulator: the evaluator reports them apart."""
+    chosen: list[float] = []
+
+    def straight_on(observation):
+        started = time.perf_counter()
+        assert np.asarray(observation).shape[0] == 1  # one car's camera image
+        chosen.append(time.perf_counter() - started)
+        return STRAIGHT_AHEAD
+
+    started = time.perf_counter()
+    run = run_race(straight_on, oval, FREE_CAR, RaceRules(total_laps=1, time_cap_s=20, max_resets=2),
+                   record_simtrace=False)
+    raced = time.perf_counter() - started
+    assert len(chosen) == run.steps > 0
+    assert sum(chosen) <= run.policy_s < raced
 
 
 @pytest.mark.slow
