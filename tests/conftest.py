@@ -4,13 +4,19 @@
 `test_<name>` and drops it) and PITLANE_TEST_REDIS_URL for the tests that use the real Redis broker.
 Run directly (`.venv/bin/pytest tests/league -q`), the tests still use PostgreSQL on 127.0.0.1:5432,
 under a per-process name so engineers sharing a machine do not drop each other's test database.
+
+`./pitlane test` runs the files in two lanes (pytest-xdist, whole files per lane): most tests keep one core busy,
+so a second lane nearly halves the run. Each lane has its own test database (pytest-django's `_gw<n>` suffix),
+Redis database, media folder and throwaway services; the lapping model is trained once and shared.
 """
 
+import fcntl
 import functools
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 import dramatiq
@@ -19,10 +25,19 @@ from django.conf import settings
 from django.db import connections
 
 _media_root: str | None = None
+# What the lanes of one run share (the lapping model): made by the first process, inherited by the lanes it starts.
+SHARED_DIR_VARIABLE = "PITLANE_TEST_SHARED_DIR"
+_shared_dir: str | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _media_root
+    global _media_root, _shared_dir
+    if not os.environ.get(SHARED_DIR_VARIABLE):
+        _shared_dir = tempfile.mkdtemp(prefix="pitlane-test-shared-")
+        os.environ[SHARED_DIR_VARIABLE] = _shared_dir
+    lane = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … in a lane; empty when run in one process
+    if lane and os.environ.get("PITLANE_TEST_REDIS_URL"):
+        os.environ["PITLANE_TEST_REDIS_URL"] = redis_url_for_lane(os.environ["PITLANE_TEST_REDIS_URL"], int(lane[2:]))
     if not os.environ.get("PITLANE_DATABASE_URL"):
         # In place: Django's connection handler holds this same dict. Its (unconnected) wrapper of the
         # old engine is dropped so the next access builds a PostgreSQL one.
@@ -49,8 +64,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _media_root:
-        shutil.rmtree(_media_root, ignore_errors=True)
+    for folder in (_media_root, _shared_dir):  # the shared one by its maker, after its lanes have ended
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def redis_url_for_lane(url: str, lane: int) -> str:
+    """The lane's own Redis database (1..15, next to the run's), so the lanes' brokers never share queues."""
+    if lane == 0:
+        return url
+    parts = urlsplit(url)
+    index = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(index - 1 + lane) % 15 + 1}"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with the most slow tests first (stable otherwise): a lane takes whole files in this order, so the long
+    files start early and the short ones fill the end of both lanes."""
+    slow_per_file: dict[str, int] = {}
+    for item in items:
+        slow_per_file[item.path] = slow_per_file.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow_per_file[item.path])
 
 
 @pytest.fixture
@@ -91,6 +125,19 @@ def lapping_archive() -> bytes:
 @functools.cache
 def _lapping_archive() -> bytes:
     # Cached here, not only by the fixture: a test may also call it directly, and training takes a minute of CPU.
+    # The lanes of a run share one: the first to ask trains it while the other waits for the file.
+    folder = Path(os.environ[SHARED_DIR_VARIABLE])
+    path = folder / "lapping-model.tar.gz"
+    with open(folder / "lapping-model.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(_train_lapping_archive())
+            partial.rename(path)
+        return path.read_bytes()
+
+
+def _train_lapping_archive() -> bytes:
     from sim.io.archive import write_model_archive
     from sim.learn.imitation import train_imitation_model
     from sim.world.builtin_tracks import build_builtin_track
