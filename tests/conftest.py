@@ -10,6 +10,7 @@ so a second lane nearly halves the run. Each lane has its own test database (pyt
 Redis database, media folder and throwaway services; the lapping model is trained once and shared.
 """
 
+import collections
 import fcntl
 import functools
 import os
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 import dramatiq
 import pytest
+from _pytest.nodeid import NodeId
 from django.conf import settings
 from django.db import connections
 
@@ -79,12 +81,27 @@ def redis_url_for_lane(url: str, lane: int) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Files with the most slow tests first (stable otherwise): a lane takes whole files in this order, so the long
-    files start early and the short ones fill the end of both lanes."""
-    slow_per_file: dict[str, int] = {}
+    """Every test under its own id, then files with the most slow tests first (stable otherwise): a lane takes whole
+    files in this order, so the long files start early and the short ones fill the end of both lanes."""
+    _give_each_test_its_own_id(items)
+    slow_per_file: dict[Path, int] = {}
     for item in items:
         slow_per_file[item.path] = slow_per_file.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
     items.sort(key=lambda item: -slow_per_file[item.path])
+
+
+def _give_each_test_its_own_id(items: list[pytest.Item]) -> None:
+    """The lanes hand out tests by id, so tests sharing one would silently run once (schemathesis' operations are
+    all ``test_every_operation_keeps_the_contract`` without their ``[METHOD /path]``). Such a test gets the id
+    pytest gives any parametrised test, from its name; an id that is still shared stops the run."""
+    counts = collections.Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            item._id = NodeId.parse(f"{item.parent.nodeid}::{item.name}")  # no public setter (pytest 9)
+    counts = collections.Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"these test ids are shared by several tests, which would run once: {shared}")
 
 
 @pytest.fixture
