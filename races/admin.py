@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 
+from evaluator.admin import LIST_STYLES, time_column
 from evaluator.engine import EvaluationAttempt
 from races.forms import RACE_SETTING_LABELS, BoxPositionsField
 from races.models import (
@@ -162,8 +163,8 @@ class ParticipantInline(admin.TabularInline):
 @admin.register(Race)
 class RaceAdmin(admin.ModelAdmin):
     form = RaceAdminForm
-    list_display = ["name", "kind", "track", "direction", "ranking_method", "opens_at", "closes_at", "phase_label",
-                    "submission_count", "leaderboard_link"]
+    list_display = ["name", "kind", "track_and_direction", "ranking_method", time_column("opens_at", "Opens"),
+                    time_column("closes_at", "Closes"), "phase_label", "submission_count", "leaderboard_link"]
     list_filter = ["kind", "ranking_method", "race_type", "track"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -193,6 +194,7 @@ class RaceAdmin(admin.ModelAdmin):
 
     class Media:
         js = ["races/admin_race_form.js"]
+        css = LIST_STYLES
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("track").annotate(n_submissions=Count("submissions"))
@@ -200,6 +202,10 @@ class RaceAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request):
         now = timezone.now().replace(second=0, microsecond=0)
         return {"kind": Race.Kind.VIRTUAL_CIRCUIT, "opens_at": now, "closes_at": now + timedelta(days=30)}
+
+    @admin.display(description="Track", ordering="track__title")
+    def track_and_direction(self, race: Race) -> str:
+        return f"{race.track.title} ({race.get_direction_display().lower()})"
 
     @admin.display(description="Phase")
     def phase_label(self, race: Race) -> str:
@@ -313,13 +319,17 @@ class SubmissionActions:
 
 @admin.register(Submission)
 class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
-    list_display = ["pk", "race", "racer", "model", "sequence", "status", "score", "submitted_at", "finished_at"]
+    list_display = ["pk", "race", "racer", "model", "sequence", "status", "score",
+                    time_column("submitted_at", "Submitted"), time_column("finished_at", "Finished")]
     list_filter = ["status", "race"]
     list_select_related = ["race", "user__racer", "model", "run"]
     search_fields = ["user__username", "user__racer__alias", "race__name", "model__name"]
     readonly_fields = ["race", "user", "model", "sequence", "status", "failure_reason", "submitted_at", "started_at",
                        "finished_at", "run_link", "attempts"]
     fields = readonly_fields
+
+    class Media:
+        css = LIST_STYLES
 
     def has_add_permission(self, request) -> bool:
         return False  # racers submit through the site; admins re-run

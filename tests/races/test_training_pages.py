@@ -7,16 +7,10 @@ import pytest
 from django.test import Client
 
 from races.models import TrainingJob
-from races.services import track_install_builtins
 from races.services.training import training_start
 from tests.races.training_helpers import small_request
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def oval(db):
-    return {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
 
 
 def client_of(user) -> Client:
@@ -26,8 +20,8 @@ def client_of(user) -> Client:
 
 
 @pytest.fixture
-def job(make_racer, oval) -> TrainingJob:
-    return training_start(make_racer("Pagey"), small_request(oval, name="page model"))
+def job(make_racer, oval_track) -> TrainingJob:
+    return training_start(make_racer("Pagey"), small_request(oval_track, name="page model"))
 
 
 def test_the_list_and_the_navigation_show_the_racers_jobs(job, make_racer):

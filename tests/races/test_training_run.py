@@ -22,7 +22,6 @@ from evaluator.execution import execute_attempt
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next
 from races.models import RacerModel, Submission, TrainingJob
-from races.services import track_install_builtins
 from races.services.training import training_progress, training_start, training_stop
 from sim.world.vehicle import get_vehicle
 from tests.races.training_helpers import small_options, small_request
@@ -33,17 +32,12 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def oval(db):
-    return {t.slug: t for t in track_install_builtins()}["pitlane_oval"]
-
-
-def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entered(make_racer, make_race, oval,
+def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entered(make_racer, make_race, oval_track,
                                                                                   settings):
     settings.PITLANE_TRAINING_PROGRESS_S = 0.5
     racer = make_racer("Trainer")
-    race = make_race(track=oval, total_laps=1, minimum_laps=1, time_cap_s=30)
-    job = training_start(racer, small_request(oval, submit_to=race), small_options(max_episodes=10))
+    race = make_race(track=oval_track, total_laps=1, minimum_laps=1, time_cap_s=30)
+    job = training_start(racer, small_request(oval_track, submit_to=race), small_options(max_episodes=10))
     assert job.status == "queued" and training_progress(job)["queue_position"] == 1
     assert attempt_claim_next("evaluation-worker") is None, "an evaluation worker must not take training"
     claim = attempt_claim_next("training-worker", queue="training")
@@ -117,11 +111,11 @@ def _training_runner_priorities() -> set[tuple[int, str]]:
     return found
 
 
-def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, settings):
+def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval_track, settings):
     """The Stop button: the worker interrupts the run (SIGINT), which exports the best checkpoint it has."""
     settings.PITLANE_TRAINING_PROGRESS_S = 0.5
     racer = make_racer("Stopper")
-    job = training_start(racer, small_request(oval, name="stopped"), small_options(max_episodes=500))
+    job = training_start(racer, small_request(oval_track, name="stopped"), small_options(max_episodes=500))
     claim = attempt_claim_next("training-worker", queue="training")
 
     def stop_after_the_first_iteration() -> None:
@@ -147,13 +141,14 @@ def test_stop_ends_the_run_cleanly_and_keeps_its_model(make_racer, oval, setting
     assert time.monotonic() - started < 120
 
 
-def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(make_racer, oval, technical_track,
+def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(make_racer, oval_track, technical_track,
                                                                                  client, tmp_path):
     # The lab's camera car (3-layer CNN): its checkpoints, optimizer state included, are ~140 MB files.
     racer = make_racer("Rotator")
     lab_car = get_vehicle("original_deepracer").to_file_dict()
-    job = training_start(racer, small_request(oval, tracks=(oval, technical_track), best_by="reward", vehicle=lab_car,
-                                              race_type="OBJECT_AVOIDANCE"), small_options(max_episodes=10))
+    job = training_start(racer, small_request(oval_track, tracks=(oval_track, technical_track), best_by="reward",
+                                              vehicle=lab_car, race_type="OBJECT_AVOIDANCE"),
+                         small_options(max_episodes=10))
     execute_attempt(attempt_claim_next("training-worker", queue="training"))
     job.refresh_from_db()
     assert job.status == "done" and job.iterations == 2, job.failure_reason
