@@ -264,7 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--warm-start", action="store_true",
                        help="start by imitating the racing-line driver (counted in --max-minutes)")
     train.add_argument("--no-simtrace", action="store_true", help="skip training simtrace and log lines")
-    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--threads", type=int, default=2,
+                       help="torch threads (default 2; at most OMP_NUM_THREADS where that is set)")
     train.add_argument("--tracks-dir", default=None, help="folder of extra .npy tracks")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -10,6 +10,7 @@ computed in full precision.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -33,15 +34,27 @@ def cpu_has_native_bf16() -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
-def use_cores_for_torch(threads: int) -> None:
-    """Give torch ``threads`` cores and keep numpy's OpenBLAS on one thread, for the rest of the process.
+def use_cores_for_torch(threads: int) -> int:
+    """Give torch ``threads`` cores (at most ``OMP_NUM_THREADS`` where that is set) and keep numpy's OpenBLAS on
+    one thread, for the rest of the process; returns the threads torch got.
 
     The simulator's camera is one large matmul per step: with its own thread pool OpenBLAS then spins on the
     cores torch's OpenMP threads need next, and every policy forward between two env steps ran about 2x
     slower (collection of a training iteration: 7.3 s -> 1.6 s on 2 cores with this).
+    ``OMP_NUM_THREADS`` is how a machine's owner says how many cores OpenMP programs may take: a parallel region
+    waits for its slowest thread, so with another program busy on one of 2 cores, 2 threads trained ~9x slower
+    than 1 (3 iterations on the oval: 416 s against 44 s).
     """
     threadpool_limits(limits=1, user_api="blas")  # torch's own MKL is linked in and not affected
+    threads = min(threads, omp_thread_limit() or threads)
     torch.set_num_threads(threads)
+    return threads
+
+
+def omp_thread_limit() -> int | None:
+    """``OMP_NUM_THREADS`` as a positive number of threads, or None where it is unset or not a number."""
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # OpenMP allows a list per nesting level
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def mixed_precision_autocast(enabled: bool | None = None) -> torch.autocast:

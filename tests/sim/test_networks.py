@@ -189,3 +189,23 @@ def test_training_uses_bf16_autocast_only_where_the_cpu_computes_bf16_natively()
         assert not torch.is_autocast_enabled("cpu")
     with mixed_precision_autocast(True):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.parametrize(("omp_num_threads", "asked", "given"), [(None, 2, 2), ("1", 2, 1), ("4", 2, 2), ("3,1", 4, 3),
+                                                                 ("nonsense", 2, 2)])
+def test_the_trainer_takes_the_threads_it_asks_for_but_never_more_than_omp_num_threads(monkeypatch, omp_num_threads,
+                                                                                      asked, given):
+    # OMP_NUM_THREADS is how a machine's owner limits OpenMP programs: on a core something else keeps busy, two
+    # threads trained ~9x slower than one.
+    from sim.learn.agent import use_cores_for_torch
+
+    before = torch.get_num_threads()
+    if omp_num_threads is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp_num_threads)
+    try:
+        assert use_cores_for_torch(asked) == given
+        assert torch.get_num_threads() == given
+    finally:
+        torch.set_num_threads(before)
