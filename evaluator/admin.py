@@ -45,13 +45,18 @@ LIST_STYLES = {"all": ["evaluator/admin_lists.css"]}  # the Media css of admins 
 
 
 def time_column(field: str, description: str) -> Callable[[object], str]:
-    """A list column showing ``field`` as ``2026-12-04 10:47`` (local time): the admin's default, "Dec. 4, 2026,
-    10:47 a.m.", wraps over three lines and pushed the wide lists past a 1280 px screen."""
+    """A list column showing ``field`` as ``2026-12-04 10:47 UTC`` (the league's zone, named so it cannot be read as
+    the admin's local time): the default, "Dec. 4, 2026, 10:47 a.m. UTC", wrapped over three lines and pushed the
+    wide lists past a 1280 px screen."""
 
     @admin.display(description=description, ordering=field)
     def column(row: object) -> str:
         moment = getattr(row, field)
-        return "—" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+        if moment is None:
+            return "-"
+        local = timezone.localtime(moment)  # the date and the time each keep their line (admin_lists.css)
+        return format_html('<span class="list-time">{}</span> <span class="list-time">{}</span>',
+                           f"{local:%Y-%m-%d}", f"{local:%H:%M %Z}")
 
     column.__name__ = f"{field}_column"
     return column

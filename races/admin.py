@@ -320,7 +320,7 @@ class SubmissionActions:
 @admin.register(Submission)
 class SubmissionAdmin(SubmissionActions, admin.ModelAdmin):
     list_display = ["pk", "race", "racer", "model", "sequence", "status", "score",
-                    time_column("submitted_at", "Submitted"), time_column("finished_at", "Finished")]
+                    time_column("submitted_at", "Submitted")]  # finished: on its page (a wider list scrolled)
     list_filter = ["status", "race"]
     list_select_related = ["race", "user__racer", "model", "run"]
     search_fields = ["user__username", "user__racer__alias", "race__name", "model__name"]
