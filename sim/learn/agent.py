@@ -42,8 +42,8 @@ def use_cores_for_torch(threads: int) -> int:
     cores torch's OpenMP threads need next, and every policy forward between two env steps ran about 2x
     slower (collection of a training iteration: 7.3 s -> 1.6 s on 2 cores with this).
     ``OMP_NUM_THREADS`` is how a machine's owner says how many cores OpenMP programs may take: a parallel region
-    waits for its slowest thread, so with another program busy on one of 2 cores, 2 threads trained ~9x slower
-    than 1 (3 iterations on the oval: 416 s against 44 s).
+    waits for its slowest thread, so with another program busy on one of 2 cores, 2 threads trained ~5x slower
+    than 1 (an iteration on the oval: over 100 s against 22 s; 12 s with 2 threads on a quiet machine).
     """
     threadpool_limits(limits=1, user_api="blas")  # torch's own MKL is linked in and not affected
     threads = min(threads, omp_thread_limit() or threads)

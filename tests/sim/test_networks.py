@@ -196,7 +196,7 @@ def test_training_uses_bf16_autocast_only_where_the_cpu_computes_bf16_natively()
 def test_the_trainer_takes_the_threads_it_asks_for_but_never_more_than_omp_num_threads(monkeypatch, omp_num_threads,
                                                                                       asked, given):
     # OMP_NUM_THREADS is how a machine's owner limits OpenMP programs: on a core something else keeps busy, two
-    # threads trained ~9x slower than one.
+    # threads trained ~5x slower than one.
     from sim.learn.agent import use_cores_for_torch
 
     before = torch.get_num_threads()
