@@ -10,12 +10,14 @@ import json
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import InternalError, OperationalError
 from django.utils import timezone
 
 from evaluator import execution, sandbox
+from evaluator.config import evaluator_settings
 from evaluator.execution import execute_attempt
 from evaluator.models import EvaluationAttempt
 from evaluator.services import attempt_claim_next, attempt_heartbeat, attempts_reap
@@ -119,8 +121,10 @@ def test_a_run_whose_lease_was_taken_over_is_stopped_and_its_outcome_ignored(eva
         from django.db import connection
 
         time.sleep(1.0)
-        EvaluationAttempt.objects.filter(pk=claim.attempt_id).update(lease_expires_at=timezone.now())
-        attempts_reap()
+        # The reaper runs once the lease has run out. (Expiring the lease first and reaping at the real time raced
+        # the heartbeat: a beat in between renewed the lease, nothing was reaped and the run went on to its wall
+        # limit, 240 s, on a loaded machine.)
+        attempts_reap(now=timezone.now() + timedelta(seconds=evaluator_settings().lease_s + 1))
         connection.close()
 
     reaper = threading.Thread(target=reap_it)
