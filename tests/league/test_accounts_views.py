@@ -1,3 +1,6 @@
+import html
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.http import HttpResponse
@@ -162,7 +165,13 @@ def test_the_alias_pattern_attribute_is_the_rule_the_server_applies(client):
 
 def test_the_home_page_gives_the_install_commands_and_links_the_repository(client, settings):
     page = client.get("/").content.decode()
-    assert ".venv/bin/pip install -r requirements.txt" in page and "python -m sim train my-model" in page
+    # Short lines joined by backslashes (a flag cut in two at the card's edge read "-\n-track"): as a shell reads them.
+    block = re.search(r'<pre class="install"><code>(.*?)</code></pre>', page, re.S).group(1)
+    commands = re.sub(r"\\\n\s*", "", html.unescape(block)).splitlines()
+    assert commands[-2:] == [".venv/bin/pip install -r requirements.txt",
+                             ".venv/bin/python -m sim train my-model --track pitlane_technical --vehicle pitlane_racer "
+                             "--reward-example community_racing_line --warm-start --max-minutes 10"]
+    assert all(len(line) <= 32 for line in html.unescape(block).splitlines()[1:]), "a line wider than the card"
     settings.PITLANE_SOURCE_URL = "https://git.example.org/league/pitlane.git"
     page = client.get("/").content.decode()
     assert '<a href="https://git.example.org/league/pitlane.git">' in page
