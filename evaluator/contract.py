@@ -204,7 +204,7 @@ class RaceResult:
     laps: list[dict[str, Any]]
     trace: dict[str, list]
     simtrace_csv: str = ""
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # from the job reaching the runner to this result (the runtime import is in timings)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

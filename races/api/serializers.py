@@ -164,7 +164,7 @@ class RunSerializer(serializers.Serializer):
     laps = LapSerializer(many=True)
     trace = serializers.DictField(required=False, help_text="t, x, y, yaw, speed, status per step")
     boxes = serializers.ListField(required=False, help_text="with the trace: corners [[x, y] * 4] of each obstacle box")
-    duration_s = serializers.FloatField()
+    duration_s = serializers.FloatField(help_text="seconds from the job reaching the sandbox to its result")
 
 
 class SubmissionBadgeSerializer(serializers.Serializer):
@@ -201,7 +201,7 @@ class EvaluationRunSerializer(serializers.Serializer):
     score = serializers.DictField(help_text="completed laps, best lap, average, counts (sim.race.scoring.RunScore)")
     best_lap = serializers.CharField(allow_null=True)
     laps = LapSerializer(many=True)
-    duration_s = serializers.FloatField()
+    duration_s = serializers.FloatField(help_text="seconds from the job reaching the sandbox to its result")
     trace = serializers.DictField(required=False, help_text="the replay trace: t, x, y, yaw, speed, status lists")
     boxes = serializers.ListField(required=False, help_text="corners of the obstacle boxes")
 

@@ -40,6 +40,11 @@ def test_a_submission_is_evaluated_in_the_sandbox_and_ranked(worker, oval_race, 
     assert len(run.trace["x"]) > 100 and run.simtrace.read().startswith(b"episode,steps,X,Y")
     timings = submission.attempts.get().timings
     assert 0 < timings["policy_s"] < timings["race_s"], timings  # the network's share of racing, for operators
+    # The racer's "evaluated in": from the job to the result, not the runtime import nor the wait of a sandbox
+    # started ahead (its page once said 21.3 s for a run scored 1 s after it was queued).
+    job_to_result = timings["track_s"] + timings["model_wait_s"] + timings["load_s"] + timings["race_s"]
+    assert run.duration_s == pytest.approx(job_to_result, abs=0.01) and timings["import_s"] > 0.1, (run.duration_s,
+                                                                                                   timings)
 
 
 def test_the_same_archive_on_the_same_race_gives_the_same_result(worker, oval_race, make_racer, lapping_archive):
