@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not lane and isinstance(lanes, int) and lanes > 1:
         # Inherited by the lanes and their subprocesses: torch (and the trainer, see use_cores_for_torch) then
         # takes one core, not both; two threads on a core the other lane keeps busy trained ~5x slower.
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ["OMP_NUM_THREADS"] = "1"
     if lane and os.environ.get("PITLANE_TEST_REDIS_URL"):
         os.environ["PITLANE_TEST_REDIS_URL"] = redis_url_for_lane(os.environ["PITLANE_TEST_REDIS_URL"], int(lane[2:]))
     if not os.environ.get("PITLANE_DATABASE_URL"):

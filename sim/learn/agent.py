@@ -46,12 +46,12 @@ def use_cores_for_torch(threads: int) -> int:
     than 1 (an iteration on the oval: over 100 s against 22 s; 12 s with 2 threads on a quiet machine).
     """
     threadpool_limits(limits=1, user_api="blas")  # torch's own MKL is linked in and not affected
-    threads = min(threads, omp_thread_limit() or threads)
+    threads = min(threads, _omp_thread_limit() or threads)
     torch.set_num_threads(threads)
     return threads
 
 
-def omp_thread_limit() -> int | None:
+def _omp_thread_limit() -> int | None:
     """``OMP_NUM_THREADS`` as a positive number of threads, or None where it is unset or not a number."""
     value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()  # OpenMP allows a list per nesting level
     return int(value) if value.isdigit() and int(value) > 0 else None
