@@ -9,6 +9,7 @@ NAV_URL_NAMES = {
     "races_url": "races:race_list",
     "models_url": "races:model_list",
     "training_url": "races:training_list",
+    "train_new_url": "races:training_new",
     "community_url": "races:community_list",
     "tracks_url": "races:track_list",
     "seasons_url": "races:season_list",

@@ -35,6 +35,18 @@ def test_the_list_and_the_navigation_show_the_racers_jobs(job, make_racer):
     assert Client().get("/training/").status_code == 302  # sign in first
 
 
+def test_every_way_in_leads_a_new_racer_to_create_a_model(make_racer):
+    """A racer without jobs or models, on the home page, the training list and the models list, is one click from
+    the create-model form (the home page once told only of the command line, the training list had no way to start)."""
+    client = client_of(make_racer("Newbie"))
+    for path in ("/", "/training/", "/models/"):
+        html = client.get(path).content.decode()
+        assert 'href="/models/new/training/"' in html, path
+    assert "No training jobs yet." in client.get("/training/").content.decode()
+    anonymous = Client().get("/").content.decode()
+    assert 'href="/models/new/training/"' in anonymous and "In your browser" in anonymous
+
+
 def test_the_live_page_shows_the_queue_position_chart_and_stop_button(job):
     html = client_of(job.owner).get(f"/training/{job.pk}/").content.decode()
     assert "position 1 in the training queue" in html
