@@ -95,7 +95,7 @@ def train_until_clean(scenario: Scenario, seed: int, minutes: float, folder: Pat
     started = time.monotonic()
     config = scenario.config(seed)
     trainer = start_training(folder, config)
-    speed = max(action.speed for action in config.vehicle.action_space.actions)
+    speed = config.vehicle.top_speed
     ideal = ideal_lap_time(trainer.track, max_speed=speed).lap_time
     reached_at, best_lap, check_seconds = None, None, 0.0
     if scenario.warm_start:
@@ -135,7 +135,7 @@ class Scenario:
         vehicle = get_vehicle(self.vehicle)
         if self.reward == "community_racing_line":
             reward = racing_line_reward_source(get_track(self.track, self.tracks_dir),
-                                               max(action.speed for action in vehicle.action_space.actions))
+                                               vehicle.top_speed)
         else:
             reward = example_source(self.reward)
         return TrainingConfig(track=self.track, vehicle=vehicle, reward_function_source=reward,

@@ -121,9 +121,7 @@ def _reward_source(args: argparse.Namespace, vehicle: Vehicle) -> str:
     if args.reward_example == RACING_LINE_EXAMPLE:  # the example's line is pitlane_technical's: paste this track's
         from sim.race.racing_line_reward import racing_line_reward_source
 
-        top_speed = max(action.speed for action in vehicle.action_space.actions) if vehicle.is_discrete \
-            else vehicle.action_space.speed_high
-        return racing_line_reward_source(get_track(args.track, args.tracks_dir), top_speed)
+        return racing_line_reward_source(get_track(args.track, args.tracks_dir), vehicle.top_speed)
     return example_source(args.reward_example or DEFAULT_REWARD)
 
 

@@ -13,7 +13,7 @@ from races.models import ModelEvaluation, Race, RaceParticipant, RacerModel, Sea
 from races.services import race_invite_path
 from races.services.garage import SENSOR_LABELS
 from races.services.race_settings import DATE_OUT_OF_RANGE, EARLIEST_YEAR, LATEST_YEAR
-from sim.world.vehicle import NEURAL_NETWORKS
+from sim.world.vehicle import MAX_SPEED, MIN_SPEED, NEURAL_NETWORKS
 
 # The race types a model drives alone (training, a model's own evaluation): one enum in the API schema.
 SOLO_RACE_TYPES = [(value, label) for value, label in Race.RaceType.choices if value != Race.RaceType.HEAD_TO_HEAD]
@@ -391,6 +391,23 @@ class RewardCheckSerializer(serializers.Serializer):
     line = serializers.IntegerField(allow_null=True, help_text="The line of the reward function the error is on.")
     car = serializers.CharField(allow_null=True, help_text="The synthetic car the function failed on.")
     samples = RewardSampleSerializer(many=True, help_text="Each synthetic car's reward, when valid.")
+
+
+class RacingLineRequestSerializer(serializers.Serializer):
+    track = serializers.SlugRelatedField(slug_field="slug", queryset=Track.objects.all(),
+                                         help_text="The track whose racing line to paste (its slug).")
+    direction = serializers.ChoiceField(choices=Race.Direction.choices, default=Race.Direction.COUNTERCLOCKWISE)
+    max_speed = serializers.FloatField(min_value=MIN_SPEED, max_value=MAX_SPEED,
+                                       help_text="The car's top speed in m/s: no target speed exceeds it.")
+
+
+class RacingLineRewardSerializer(serializers.Serializer):
+    source = serializers.CharField(help_text="The community racing-line reward function with this track's line.")
+    track = serializers.CharField(help_text="The track's slug.")
+    direction = serializers.CharField()
+    max_speed = serializers.FloatField()
+
+
 # --- training ---------------------------------------------------------------------------------------------------
 class TrainingCreateSerializer(serializers.Serializer):
     """A training job (``races.services.training.TrainingRequest``); the service checks the whole request."""

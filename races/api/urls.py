@@ -13,6 +13,8 @@ urlpatterns = [
     path("vehicles/examples/", views.VehicleExamples.as_view(), name="api_vehicle_examples"),
     path("vehicles/<int:pk>/", views.VehicleDetail.as_view(), name="api_vehicle_detail"),
     path("reward-functions/validate/", views.RewardFunctionValidate.as_view(), name="api_reward_function_validate"),
+    path("reward-functions/racing-line/", views.RewardFunctionRacingLine.as_view(),
+         name="api_reward_function_racing_line"),
     path("races/", views.RaceList.as_view(), name="api_races"),
     path("races/join/", views.RaceJoin.as_view(), name="api_race_join"),
     path("races/<slug:slug>/", views.RaceDetail.as_view(), name="api_race_detail"),

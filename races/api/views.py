@@ -37,6 +37,8 @@ from races.api.serializers import (
     RacerModelSerializer,
     RacerProfileSerializer,
     RaceSerializer,
+    RacingLineRequestSerializer,
+    RacingLineRewardSerializer,
     RewardCheckRequestSerializer,
     RewardCheckSerializer,
     SeasonSerializer,
@@ -84,6 +86,7 @@ from races.services.racer_models import UPLOAD_TOO_LARGE
 from races.services.reward_functions import (
     SOURCE_TOO_LARGE,
     reward_function_check_source,
+    reward_function_racing_line,
     reward_function_throttle,
     reward_function_validate,
 )
@@ -269,6 +272,24 @@ class RewardFunctionValidate(LeagueView):
         check = reward_function_validate(given.validated_data["source"], given.validated_data["track"],
                                          given.validated_data["direction"])
         return Response(check.to_json())
+
+
+class RewardFunctionRacingLine(LeagueView):
+    """The community racing-line example for a track and a car: the track's minimum-curvature racing line, with
+    target speeds up to the car's top speed, pasted into the reward function (as ``python -m sim train
+    --reward-example community_racing_line --track NAME`` does)."""
+
+    permission_classes = [IsAuthenticated]
+    rule_refusals = {"GET": (400,)}
+
+    @extend_schema(parameters=[RacingLineRequestSerializer], responses={200: RacingLineRewardSerializer})
+    def get(self, request):
+        given = RacingLineRequestSerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        track, direction = given.validated_data["track"], given.validated_data["direction"]
+        max_speed = given.validated_data["max_speed"]
+        source = reward_function_racing_line(track, direction, max_speed)
+        return Response({"source": source, "track": track.slug, "direction": direction, "max_speed": max_speed})
 
 
 # --- races ----------------------------------------------------------------------------------------------------

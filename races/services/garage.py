@@ -231,6 +231,7 @@ def vehicle_facts(config: Mapping[str, Any]) -> dict[str, Any]:
         "network": NEURAL_NETWORKS[vehicle.neural_network],
         "neural_network": vehicle.neural_network,
         "action_space_type": vehicle.action_space_type,
+        "max_speed": vehicle.top_speed,
     }
     if isinstance(space, ContinuousActionSpace):
         facts["ranges"] = space.to_metadata()

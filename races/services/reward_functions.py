@@ -22,9 +22,12 @@ from evaluator.engine import SandboxLimits, SandboxUnavailable, sandbox_run
 from races.models import Track
 from races.services.errors import RuleViolation
 from races.services.tracks import track_sim
+from sim.race.racing_line_reward import EXAMPLE as RACING_LINE_EXAMPLE
+from sim.race.racing_line_reward import racing_line_reward_source
 from sim.world.reward_check import REPORT_MARKER
 from sim.world.reward_examples import EXAMPLE_FILES, EXAMPLES
 from sim.world.reward_function import DEFAULT_FILENAME, RewardFunctionError, check_source
+from sim.world.vehicle import MAX_SPEED, MIN_SPEED
 
 MAX_SOURCE_CHARS = 64 * 1024  # the longest community reward functions (pasted racing lines) are ~20 kB
 SOURCE_TOO_LARGE = "too_large"  # the RuleViolation code of an oversize source (HTTP 413)
@@ -56,9 +59,29 @@ class RewardCheck:
                 "samples": [{"car": car, "reward": reward} for car, reward in self.samples]}
 
 
-def reward_function_examples() -> list[dict[str, str]]:
-    """The reward-function examples the editor offers: the console lab's three, then the community ones."""
-    return [{"name": name, "label": label, "source": EXAMPLES[name]} for name, label in EXAMPLE_FILES.items()]
+def reward_function_examples() -> list[dict[str, Any]]:
+    """The reward-function examples the editor offers: the console lab's three, then the community ones.
+    ``per_track``: the example holds a track's racing line, so the editor asks ``reward_function_racing_line`` for
+    the chosen track and car instead of pasting ``source`` (the line of pitlane_technical at 3 m/s)."""
+    return [{"name": name, "label": label, "source": EXAMPLES[name], "per_track": name == RACING_LINE_EXAMPLE}
+            for name, label in EXAMPLE_FILES.items()]
+
+
+def reward_function_racing_line(track: Track, direction: str, max_speed: float) -> str:
+    """The community racing-line example with ``track``'s racing line, driven in ``direction``, and its speed
+    profile for a car whose top speed is ``max_speed`` (what ``python -m sim train --reward-example
+    community_racing_line`` pastes). Our own code on our own track data: it runs in the web process."""
+    if isinstance(max_speed, bool) or not isinstance(max_speed, int | float) or not math.isfinite(max_speed) \
+            or not MIN_SPEED <= max_speed <= MAX_SPEED:
+        raise RuleViolation(f"A top speed is {MIN_SPEED:g} to {MAX_SPEED:g} m/s.", field="max_speed")
+    if not track.supports(direction):
+        raise RuleViolation(f"{track.title} is driven {track.get_directions_display().lower()}.", field="direction")
+    key = f"racing-line-reward:{track.slug}:{track.route_file.name or ''}:{direction}:{max_speed:.2f}"
+    source = cache.get(key)
+    if source is None:  # ~0.4 s for a built-in track: the minimum-curvature line is solved each time
+        source = racing_line_reward_source(track_sim(track, direction), round(float(max_speed), 2))
+        cache.set(key, source, timeout=24 * 3600)
+    return source
 
 
 def reward_function_check_source(source: Any) -> str:

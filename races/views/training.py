@@ -60,12 +60,14 @@ def training_new(request):
         "form": form, "fans": fans, "track_directions": directions,
         "reward_examples": reward_function_examples(),
         "validate_url": reverse("races:api_reward_function_validate"),
+        "racing_line_url": reverse("races:api_reward_function_racing_line"),
     }, status=status)
 
 
 def _fan(config: dict) -> dict:
     facts = vehicle_facts(config)
     return {"type": facts["action_space_type"], "actions": facts["actions"], "ranges": facts.get("ranges"),
+            "max_speed": facts["max_speed"],
             "summary": f"{' + '.join(facts['sensors'])} · {facts['network']} · "
                        + ("continuous" if facts["action_space_type"] == "continuous"
                           else f"{len(facts['actions'])} actions")}

@@ -28,7 +28,7 @@ Driver = PurePursuitDriver | RacingLineDriver
 def racing_line_driver(track: Track, vehicle: Vehicle) -> RacingLineDriver:
     """The driver a fast model should imitate: the racing line at its ideal speed profile, at the vehicle's top
     speed (``benchmarks/time_to_lap.py`` measured laps 1.02-1.05x the ideal with it on a 21-action 3 m/s car)."""
-    return RacingLineDriver(track, max_speed=max(a.speed for a in vehicle.action_space.actions))
+    return RacingLineDriver(track, max_speed=vehicle.top_speed)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def collect_demonstrations(track: Track, vehicle: Vehicle, frames: int = 4000, c
     driver: the centre-line pure pursuit at the vehicle's top speed). ``on_step(frames so far)`` is called after
     every step; it may raise to abandon the collection."""
     rng = np.random.default_rng(seed)
-    speed = max_speed or max(a.speed for a in vehicle.action_space.actions)
+    speed = max_speed or vehicle.top_speed
     driver = driver or PurePursuitDriver(track, max_speed=speed)
     env = VectorRaceEnv(track, cars, vehicle, mode="training", seed=seed, start_ndist=np.arange(cars) / cars,
                         max_episode_steps=400)

@@ -402,6 +402,12 @@ class Vehicle:
         return isinstance(self.action_space, DiscreteActionSpace)
 
     @property
+    def top_speed(self) -> float:
+        """The fastest any action drives, in m/s (the speed a racing line's profile is built for)."""
+        space = self.action_space
+        return max(action.speed for action in space.actions) if self.is_discrete else space.speed_high
+
+    @property
     def action_space_type(self) -> str:
         return "discrete" if self.is_discrete else "continuous"
 

@@ -30,7 +30,9 @@ RULES_BEYOND_THE_SCHEMA = {("POST", "/api/models/"), ("POST", "/api/races/"), ("
                            ("POST", "/api/training/"), ("POST", "/api/training/clone/"),
                            # an action space whose keys depend on its type; a track that exists
                            ("POST", "/api/vehicles/"), ("PUT", "/api/vehicles/{id}/"),
-                           ("POST", "/api/reward-functions/validate/")}
+                           ("POST", "/api/reward-functions/validate/"),
+                           # a track that exists and is driven in that direction
+                           ("GET", "/api/reward-functions/racing-line/")}
 
 
 @pytest.fixture

@@ -53,6 +53,38 @@ def test_a_syntax_error_is_marked_on_its_line_and_the_fix_validates(browser, liv
     assert page.console_messages == [] or all("favicon" in m for m in page.console_messages)
 
 
+def editor_text(page) -> str:
+    return page.evaluate("() => document.querySelector('[data-code-editor]').editor.getValue()")
+
+
+def test_the_racing_line_example_follows_the_chosen_track_and_car_until_edited(browser, live_server,  # noqa: F811
+                                                                               make_racer, oval_track,
+                                                                               technical_track):
+    make_racer("Liner", username="liner")
+    page = new_page(browser)
+    sign_in(page, live_server.url, "liner")
+    page.goto(f"{live_server.url}/models/new/training/")
+    page.get_by_label("Track").select_option("pitlane_oval")
+    page.locator("select[name=vehicle]").select_option("example:pitlane_racer")
+    page.get_by_label("Start from an example").select_option("community_racing_line")
+    heading = "# The racing line of {} for a {} m/s car:"
+    page.wait_for_function("(text) => document.querySelector('[data-code-editor]').editor.getValue().includes(text)",
+                           arg=heading.format("pitlane_oval", 3))
+    shot(page, "training-form-racing-line")
+    page.get_by_label("Track").select_option("pitlane_technical")
+    page.wait_for_function("(text) => document.querySelector('[data-code-editor]').editor.getValue().includes(text)",
+                           arg=heading.format("pitlane_technical", 3))
+    page.locator("select[name=vehicle]").select_option("example:original_deepracer")
+    page.wait_for_function("(text) => document.querySelector('[data-code-editor]').editor.getValue().includes(text)",
+                           arg=heading.format("pitlane_technical", 1))
+    edited = editor_text(page).replace("def reward_function(params):", "def reward_function(params):  # mine")
+    set_source(page, edited)
+    page.get_by_label("Track").select_option("pitlane_oval")  # the racer's own edit is never replaced
+    page.wait_for_timeout(1500)
+    assert editor_text(page) == edited
+    assert page.locator("[data-example-note]").is_hidden()
+
+
 def test_the_garage_table_follows_the_console_inputs(browser, live_server, make_racer):  # noqa: F811
     make_racer("Builder", username="builder")
     page = new_page(browser)

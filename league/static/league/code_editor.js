@@ -54,27 +54,70 @@
     }
     editor.on("change", clearMarks);
 
+    const form = box.closest("form");
+    const field = (name) => form && name ? form.elements[name] : null;
     const examplesId = box.dataset.examples;
     const picker = box.querySelector("[data-editor-examples]");
     if (examplesId && picker) {
       const examples = JSON.parse(document.getElementById(examplesId).textContent);
-      let loaded = editor.getValue();
-      picker.addEventListener("change", () => {
+      const note = box.querySelector("[data-example-note]");
+      let loaded = editor.getValue(), perTrack = null;  // perTrack: the track-specific example now in the editor
+      // A per-track example (a racing line) is asked of the server for the form's track, direction and the car's
+      // top speed (data-top-speed, kept by the page); without a form or a URL it falls back to its static source.
+      async function perTrackSource(example) {
+        const track = field(box.dataset.trackField), direction = field(box.dataset.directionField);
+        if (!box.dataset.perTrackUrl || !track) return example.source;
+        const query = new URLSearchParams({track: track.value, direction: direction ? direction.value : "counterclockwise",
+                                           max_speed: box.dataset.topSpeed || "4"});
+        const response = await fetch(`${box.dataset.perTrackUrl}?${query}`,
+                                     {credentials: "same-origin", headers: {Accept: "application/json"}});
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) {
+          const detail = answer.detail || Object.values(answer).flat().join(" ");
+          throw new Error(detail || `HTTP ${response.status}`);
+        }
+        return answer.source;
+      }
+      async function load(example) {
+        let source = example.source;
+        if (example.per_track) {
+          if (note) { note.hidden = false; note.textContent = "Computing the track's racing line…"; }
+          try {
+            source = await perTrackSource(example);
+            if (note) note.hidden = true;
+          } catch (error) {
+            if (note) note.textContent = `Could not compute this track's racing line (${error.message}); the example holds pitlane_technical's.`;
+          }
+        }
+        editor.setValue(source);
+        loaded = source;
+        perTrack = example.per_track ? example : null;
+      }
+      picker.addEventListener("change", async () => {
         const example = examples.find((e) => e.name === picker.value);
         picker.value = "";
         if (!example) return;
         const edited = editor.getValue().trim() && editor.getValue() !== loaded;
         if (edited && !window.confirm(`Replace your reward function with “${example.label}”?`)) return;
-        editor.setValue(example.source);
-        loaded = example.source;
+        await load(example);
         editor.focus();
       });
+      // A racing line belongs to its track and car: while the racer has not edited it, it follows their choice.
+      box.refreshExample = () => {
+        if (perTrack && editor.getValue() === loaded) load(perTrack);
+      };
+      for (const name of [box.dataset.trackField, box.dataset.directionField]) {
+        const input = field(name);
+        if (!input) continue;
+        for (const element of input instanceof RadioNodeList ? input : [input]) {
+          element.addEventListener("change", box.refreshExample);
+        }
+      }
     }
 
     const button = box.querySelector("[data-validate]");
     const result = box.querySelector("[data-validation]");
     if (!button) return;
-    const form = box.closest("form");
     function show(kind, title, detail, samples) {
       result.hidden = false;
       result.className = `validation ${kind}`;
@@ -101,7 +144,6 @@
     button.addEventListener("click", async () => {
       editor.save();
       clearMarks();
-      const field = (name) => form && name ? form.elements[name] : null;
       const track = field(box.dataset.trackField), direction = field(box.dataset.directionField);
       const body = {source: editor.getValue(), track: track ? track.value : "",
                     direction: direction ? direction.value : "counterclockwise"};

@@ -14,6 +14,12 @@
     if (!fan) return;
     if (window.PitlaneFan) window.PitlaneFan(svg, fan);
     caption.textContent = fan.summary;
+    // The racing-line example's target speeds are this car's (code_editor.js asks for it with this speed).
+    const editorBox = form.querySelector("[data-code-editor]");
+    if (editorBox) {
+      editorBox.dataset.topSpeed = String(fan.max_speed);
+      if (editorBox.refreshExample) editorBox.refreshExample();
+    }
   }
   function limitDirections() {
     const allowed = directions[track.value] || "both";
