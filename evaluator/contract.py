@@ -90,7 +90,8 @@ class TrainingJob:
     ``max_seconds`` (what is left of the job's budget) and, when set, until the model has ``max_episodes``.
 
     ``start``: "new" (random weights), "clone" (the validated archive in ``clone_dir`` gives the starting weights)
-    or "resume" (``resume_dir`` holds the model folder as last stored: its latest checkpoint carries on). ``vehicle``
+    or "resume" (``resume_dir`` holds the model folder as last stored: its latest checkpoint carries on). A new run
+    with ``warm_start`` first imitates the racing-line driver (``sim.learn.trainer``), within the budget. ``vehicle``
     is ``sim.world.vehicle.Vehicle.to_file_dict()``, ``hyperparameters`` ``Hyperparameters.to_dict()``; the runner
     builds both (a bad one is a job error). ``tracks`` rotate per episode (the first is the main track; the
     simulator trains on one today), ``best_by`` chooses the exported checkpoint ("progress" today).
@@ -110,6 +111,7 @@ class TrainingJob:
     evaluation_episodes: int = 5
     max_episode_steps: int = 1500
     start: Literal["new", "clone", "resume"] = "new"
+    warm_start: bool = False
     clone_dir: str = f"{DEFAULT_MODEL_DIR}/clone"
     resume_dir: str = f"{DEFAULT_MODEL_DIR}/resume"
 
@@ -122,7 +124,8 @@ class TrainingJob:
             "stop": {"max_seconds": self.max_seconds, "max_episodes": self.max_episodes},
             "seed": self.seed, "best_by": self.best_by, "race_type": self.race_type, "objects": self.objects,
             "evaluation_episodes": self.evaluation_episodes, "max_episode_steps": self.max_episode_steps,
-            "start": self.start, "clone_dir": self.clone_dir, "resume_dir": self.resume_dir,
+            "start": self.start, "warm_start": self.warm_start, "clone_dir": self.clone_dir,
+            "resume_dir": self.resume_dir,
         }
 
     @classmethod
@@ -148,11 +151,16 @@ class TrainingJob:
             evaluation_episodes=int(document.get("evaluation_episodes", 5)),
             max_episode_steps=int(document.get("max_episode_steps", 1500)),
             start=document.get("start", "new"),
+            warm_start=document.get("warm_start", False),
             clone_dir=str(document.get("clone_dir", cls.clone_dir)),
             resume_dir=str(document.get("resume_dir", cls.resume_dir)),
         )
         if job.start not in ("new", "clone", "resume"):
             raise JobError(f"unknown start {str(job.start)[:20]!r} (new, clone or resume)")
+        if not isinstance(job.warm_start, bool):
+            raise JobError("warm_start must be true or false")
+        if job.warm_start and job.start != "new":
+            raise JobError("a warm start begins a new model: not with a clone or a resumed run")
         if not (math.isfinite(job.max_seconds) and job.max_seconds > 0):
             raise JobError("max_seconds must be a positive number")
         if job.max_episodes is not None and job.max_episodes < 1:

@@ -120,6 +120,9 @@ def main() -> int:
                 evaluation_episodes=job.evaluation_episodes, max_episode_steps=job.max_episode_steps,
                 seed=job.seed, export="best", tracks_dir=str(tracks_dir),
             )
+            if job.warm_start and not config.vehicle.is_discrete:
+                raise ValueError("the warm start imitates the driver's discrete actions: it needs a discrete "
+                                 "action space")
             trainer = start_training(model_dir, config, clone_from=job.clone_dir if job.start == "clone" else None,
                                      threads=THREADS)
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
@@ -142,7 +145,7 @@ def main() -> int:
         result = None
     else:
         result = trainer.run(StopConditions(max_minutes=job.max_seconds / 60, max_episodes=job.max_episodes),
-                             progress=True, on_iteration=on_iteration, started=started)
+                             progress=True, on_iteration=on_iteration, warm_start=job.warm_start, started=started)
         archive = result.archive
     trained = time.monotonic()
     best = None if trainer.best_iteration is None else round(float(trainer.best_progress), 4)

@@ -466,6 +466,10 @@ class TrainingForm(forms.Form):
     best_by = forms.ChoiceField(
         choices=[("progress", "Best evaluation progress (the console's choice)"), ("reward", "Best average reward")],
         initial="progress", widget=forms.RadioSelect, label="Keep the checkpoint with")
+    warm_start = forms.BooleanField(
+        required=False, label="Warm start",
+        help_text="Begin by imitating a driver on the track's racing line at the car's top speed, then learn with "
+                  "PPO: laps from the first minutes. Discrete action spaces; counted in the maximum time.")
     clone_of = forms.ModelChoiceField(queryset=RacerModel.objects.none(), required=False,
                                       empty_label="— start from scratch —", label="Clone a model",
                                       help_text="Start from this model's weights; the vehicle must have the same "
@@ -529,6 +533,8 @@ class TrainingForm(forms.Form):
         if unsupported:
             self.add_error("extra_tracks", f"Not raced {direction}: {', '.join(unsupported)}.")
         cleaned["extra_tracks"] = extra
+        if cleaned.get("warm_start") and cleaned.get("clone_of") is not None:
+            self.add_error("warm_start", "A warm start begins a new model: clone a model or warm-start, not both.")
         names = (*self.HYPERPARAMETERS, *self.ADVANCED_HYPERPARAMETERS)
         if not any(name in self.errors for name in names):
             try:
@@ -546,7 +552,7 @@ class TrainingForm(forms.Form):
             tracks=(data["track"], *data["extra_tracks"]), direction=data["direction"], vehicle=data["vehicle"],
             race_type=data["race_type"], reward_function_source=data["reward_function"],
             hyperparameters=data["hyperparameters"], max_minutes=data["max_minutes"], best_by=data["best_by"],
-            clone_of=data["clone_of"], submit_to=data["submit_to"],
+            clone_of=data["clone_of"], warm_start=data["warm_start"], submit_to=data["submit_to"],
         )
 
     def hyperparameter_fields(self) -> list:

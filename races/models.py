@@ -521,6 +521,7 @@ class TrainingJob(models.Model):
     max_episode_steps = models.PositiveIntegerField(default=1500)
     seed = models.PositiveIntegerField(default=0)
     cloned_from = models.ForeignKey(RacerModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    warm_start = models.BooleanField(default=False, help_text="imitate the racing-line driver before PPO")
     submit_to = models.ForeignKey(Race, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     submission = models.ForeignKey(Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     submit_note = models.TextField(blank=True, help_text="why the auto-submit did not happen, if it did not")

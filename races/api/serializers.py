@@ -428,6 +428,9 @@ class TrainingCreateSerializer(serializers.Serializer):
     best_by = serializers.ChoiceField(choices=["progress", "reward"], default="progress")
     clone_of = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
                                         help_text="one of your models to start from")
+    warm_start = serializers.BooleanField(required=False, default=False,
+                                          help_text="a new model first imitates a driver on the track's racing line "
+                                                    "(discrete action spaces; counted in max_minutes)")
     submit_to = serializers.CharField(min_length=1, max_length=100, required=False, allow_null=True, default=None,
                                       help_text="a race (slug) to enter the model in when training ends")
 
@@ -466,6 +469,8 @@ class TrainingJobSerializer(serializers.Serializer):
     queue_position = serializers.IntegerField(allow_null=True, help_text="1 = next to start (while queued)")
     failure_reason = serializers.CharField(allow_blank=True)
     phase = serializers.CharField(allow_blank=True)
+    update = serializers.CharField(allow_blank=True,
+                                   help_text="how far the phase is: the warm start's share, or the PPO minibatches")
     note = serializers.CharField(allow_blank=True)
     iteration = serializers.IntegerField()
     episodes = serializers.IntegerField()
@@ -476,6 +481,7 @@ class TrainingJobSerializer(serializers.Serializer):
     seconds_left = serializers.FloatField()
     max_minutes = serializers.FloatField()
     max_episodes = serializers.IntegerField(allow_null=True)
+    warm_start = serializers.BooleanField(help_text="the model began by imitating the racing-line driver")
     stop_requested = serializers.BooleanField()
     stopped_by = serializers.CharField(allow_blank=True)
     best_iteration = serializers.IntegerField(allow_null=True)

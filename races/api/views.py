@@ -687,7 +687,8 @@ class TrainingList(LeagueView, generics.ListAPIView):
             name=data["name"], description=data["description"], tracks=tracks_named(data["tracks"]),
             direction=data["direction"], vehicle=data["vehicle"], race_type=data["race_type"],
             reward_function_source=data["reward_function_source"], hyperparameters=data["hyperparameters"],
-            max_minutes=data["max_minutes"], best_by=data["best_by"], clone_of=clone_of, submit_to=submit_to))
+            max_minutes=data["max_minutes"], best_by=data["best_by"], clone_of=clone_of,
+            warm_start=data["warm_start"], submit_to=submit_to))
         return Response(training_progress(job), status=status.HTTP_201_CREATED)
 
 

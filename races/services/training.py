@@ -109,6 +109,7 @@ class TrainingRequest:
     max_minutes: float  # the stop condition (within the racer's quota)
     best_by: str = "progress"  # which checkpoint is exported: best evaluation "progress" or best average "reward"
     clone_of: RacerModel | None = None  # start from this model's weights (same sensors, network, action shape)
+    warm_start: bool = False  # a new model first imitates the racing-line driver (discrete action spaces)
     submit_to: Race | None = None  # the console's auto-submit: enter this race when training ends
 
 
@@ -247,6 +248,12 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
     except (HyperparameterError, TypeError) as error:
         raise RuleViolation(f"Hyperparameters: {error}", field="hyperparameters") from None
     _check_reward_function(request.reward_function_source, tracks, request.direction)
+    if request.warm_start and request.clone_of is not None:
+        raise RuleViolation("Start from a clone or from a warm start, not both: a warm start begins a new model.",
+                            field="warm_start")
+    if request.warm_start and not vehicle.is_discrete:
+        raise RuleViolation("The warm start imitates a driver's discrete actions: choose a vehicle with a discrete "
+                            "action space, or train without it.", field="warm_start")
     if request.clone_of is not None:
         _check_clone(racer, request.clone_of, vehicle)
     if request.submit_to is not None and not race_visible_to(racer).filter(pk=request.submit_to.pk).exists():
@@ -261,7 +268,8 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
             reward_function_source=request.reward_function_source, hyperparameters=hyperparameters.to_dict(),
             max_minutes=float(minutes), max_episodes=options.max_episodes, best_by=request.best_by,
             evaluation_episodes=options.evaluation_episodes, max_episode_steps=options.max_episode_steps,
-            seed=options.seed, cloned_from=request.clone_of, submit_to=request.submit_to,
+            seed=options.seed, cloned_from=request.clone_of, warm_start=bool(request.warm_start),
+            submit_to=request.submit_to,
         )
         TrainingJobTrack.objects.bulk_create(TrainingJobTrack(job=job, track=track, position=position)
                                              for position, track in enumerate(tracks))
@@ -418,6 +426,7 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
         "queue_position": queue_position(KIND, job.pk) if job.status == Status.QUEUED else None,
         "failure_reason": job.failure_reason,
         "phase": live.get("phase", ""),
+        "update": live.get("update", ""),
         "note": live.get("note", ""),
         "iteration": job.iterations,
         "episodes": job.episodes,
@@ -428,6 +437,7 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
         "seconds_left": round(training_seconds_left(job), 1) if job.is_active else 0.0,
         "max_minutes": job.max_minutes,
         "max_episodes": job.max_episodes,
+        "warm_start": job.warm_start,
         "stop_requested": job.stop_requested_at is not None,
         "stopped_by": job.stopped_by,
         "best_iteration": job.best_iteration,
@@ -467,6 +477,8 @@ def training_sandbox_work(job: TrainingJob) -> SandboxWork:
         # The race type's obstacles as a race of that type has them by default, on every training track.
         race_type=job.race_type, objects=race_type_objects_spec(job.race_type),
         evaluation_episodes=job.evaluation_episodes, max_episode_steps=job.max_episode_steps, start=start,
+        # Only a new run imitates: a resumed one carries on from a checkpoint that holds the warm start already.
+        warm_start=job.warm_start and start == "new",
     )
     archives = [ModelArchive(job.cloned_from.archive, folder="clone")] if start == "clone" else []
     files = [SandboxFile(_StoredFile(entry["name"]), f"resume/{relative}")
@@ -594,9 +606,11 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
                 elapsed = _number(live.get("elapsed_seconds"))
                 if elapsed is not None:
                     current.trained_seconds = current.seconds_before_attempt + elapsed
-                current.live = {key: live.get(key) for key in ("phase", "iteration_episodes_planned",
-                                                               "iteration_episodes_finished", "seconds_left")
-                                if isinstance(live.get(key), str | int | float)} | {"note": ""}
+                # Untrusted (the sandbox wrote it): known keys of plain types, texts cut short.
+                current.live = {key: value[:80] if isinstance(value, str) else value
+                                for key in ("phase", "update", "iteration_episodes_planned",
+                                            "iteration_episodes_finished", "seconds_left")
+                                if isinstance(value := live.get(key), str | int | float)} | {"note": ""}
                 if current.status == Status.STARTING:
                     current.status = Status.TRAINING
             if rows:

@@ -163,6 +163,31 @@ def test_clone_compatibility_follows_the_simulators_rules(make_racer, oval_track
     assert error.field == "clone_of"
 
 
+# -------------------------------------------------------------------------------------------------- warm start
+def test_a_warm_start_is_for_a_new_model_with_discrete_actions_and_only_its_first_run_imitates(
+        make_racer, oval_track, archive_bytes):
+    racer = make_racer("Warmer")
+    job = training_start(racer, small_request(oval_track, name="warm", warm_start=True))
+    assert job.warm_start is True and training_progress(job)["warm_start"] is True
+    assert training_sandbox_work(job).job.warm_start is True
+    # A run resumed from a stored checkpoint carries on from it: that checkpoint holds the warm start already.
+    TrainingJob.objects.filter(pk=job.pk).update(checkpoint_iteration=0, stored_files={
+        "training.json": {"name": "training/x/1/training.json", "stamp": [1, 1]}})
+    job.refresh_from_db()
+    resumed = training_sandbox_work(job).job
+    assert resumed.start == "resume" and resumed.warm_start is False
+    cold = training_start(make_racer("Cold"), small_request(oval_track, name="cold"))
+    assert training_sandbox_work(cold).job.warm_start is False
+
+    model = model_upload(racer, "uploaded", io.BytesIO(archive_bytes))
+    error = refusal(training_start, racer, small_request(oval_track, name="both", clone_of=model, warm_start=True))
+    assert error.field == "warm_start" and "not both" in error.message
+    continuous = get_vehicle("continuous_camera").to_file_dict()
+    error = refusal(training_start, racer, small_request(oval_track, name="smooth", vehicle=continuous,
+                                                         warm_start=True))
+    assert error.field == "warm_start" and "discrete" in error.message
+
+
 # ------------------------------------------------------------------------------------- stop, budget, resume
 def test_stopping_a_queued_job_ends_it_without_a_model_and_only_its_owner_may(make_racer, oval_track):
     racer, other = make_racer("Owner"), make_racer("Other")
@@ -348,6 +373,12 @@ def test_the_api_starts_lists_shows_and_stops_only_your_own_jobs(make_racer, ova
     assert stopped.status_code == 200 and stopped.json()["status"] == "failed"
     with pytest.raises(TrainingJob.DoesNotExist):
         training_job_for(other, job["id"])
+
+
+def test_the_api_starts_a_warm_start_and_says_so(make_racer, oval_track):
+    created = api(make_racer("ApiWarm")).post("/api/training/", body(oval_track, warm_start=True), format="json")
+    assert created.status_code == 201 and created.json()["warm_start"] is True
+    assert TrainingJob.objects.get(pk=created.json()["id"]).warm_start is True
 
 
 def test_the_api_names_the_field_of_a_refusal(make_racer, oval_track):

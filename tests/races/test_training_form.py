@@ -159,6 +159,24 @@ def test_a_valid_post_starts_a_training_job_and_opens_its_live_page(make_racer, 
     assert job.status == "queued" and job.reward_function_source.startswith("def reward_function")
 
 
+def test_a_warm_start_is_ticked_on_the_form_and_refused_with_a_clone_or_a_continuous_car(make_racer, make_model,
+                                                                                        tracks):
+    from races.models import TrainingJob
+
+    racer = make_racer()
+    client = client_for(racer)
+    html = client.get(URL).content.decode()
+    assert 'type="checkbox" name="warm_start"' in html and "Warm start" in html
+    both = client.post(URL, form_data(tracks, warm_start="on", clone_of=make_model(racer, "old").pk))
+    assert both.status_code == 400 and "not both" in " ".join(both.context["form"].errors["warm_start"])
+    smooth = client.post(URL, form_data(tracks, warm_start="on", vehicle="example:continuous_camera"))
+    assert smooth.status_code == 400 and "discrete" in " ".join(smooth.context["form"].errors["warm_start"])
+    assert client.post(URL, form_data(tracks, warm_start="on")).status_code == 302
+    job = TrainingJob.objects.get(owner=racer)
+    assert job.warm_start is True
+    assert "warm start from the racing-line driver" in client.get(f"/training/{job.pk}/").content.decode()
+
+
 def test_a_refusal_of_the_training_service_shows_on_its_form_field(make_racer, tracks):
     from races.services.training import training_quota_update
 

@@ -176,3 +176,37 @@ def test_the_lab_car_trains_on_two_tracks_with_boxes_ranked_by_reward_as_asked(m
     assert sorted(log.dataframe()["episode"].unique()) == list(range(10))
     client.force_login(make_racer("Other"))
     assert client.get(f"/training/{job.pk}/logs.tar.gz").status_code == 404
+
+
+def test_a_warm_started_job_imitates_the_racing_line_driver_first_within_its_budget(make_racer, oval_track, settings):
+    """The create-model form's Warm start: the run begins by imitating the driver (the page shows the phase), its
+    time counts in the budget, and a model comes out even when the budget ends during the imitation."""
+    settings.PITLANE_TRAINING_PROGRESS_S = 0.5
+    racer = make_racer("Warm")
+    job = training_start(racer, small_request(oval_track, name="warm", max_minutes=0.5, warm_start=True),
+                         small_options(max_episodes=5))
+    claim = attempt_claim_next("training-worker", queue="training")
+    phases: set[str] = set()
+
+    def watch() -> None:
+        try:
+            while not done.is_set():
+                live = TrainingJob.objects.filter(pk=job.pk).values_list("live", flat=True).first() or {}
+                phases.add(live.get("phase", ""))
+                time.sleep(0.2)
+        finally:
+            connection.close()
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        execute_attempt(claim)
+    finally:
+        done.set()
+        watcher.join(5)
+    job.refresh_from_db()
+    assert job.status == "done" and job.model is not None, job.failure_reason
+    assert job.stopped_by in ("max_minutes", "max_episodes")
+    assert "warm start" in phases, phases
+    assert "Warm start" in job.log_tail  # "... imitates the driver on N% of the frames" or "... cut short"

@@ -65,7 +65,8 @@
       note.textContent = "stopping: saving the model trained so far";
     } else if (ACTIVE.includes(data.status)) {
       const ep = data.iteration_episodes_planned ? ` (${data.iteration_episodes_finished || 0}/${data.iteration_episodes_planned} episodes)` : "";
-      note.textContent = `${data.phase || data.status}${ep}`;
+      const update = data.update && ["warm start", "updating"].includes(data.phase) ? ` ${data.update}` : "";
+      note.textContent = `${data.phase || data.status}${update}${ep}`;
     } else {
       note.textContent = data.stopped_by ? `ended: ${data.stopped_by.replace("_", " ")}` : "";
     }
