@@ -22,13 +22,18 @@ def set_source(page, source: str) -> None:
     page.evaluate("(text) => document.querySelector('[data-code-editor]').editor.setValue(text)", source)
 
 
+def open_create_model_form(browser, live_server, make_racer, username: str):  # noqa: F811
+    make_racer(username.capitalize(), username=username)
+    page = new_page(browser)
+    sign_in(page, live_server.url, username)
+    page.goto(f"{live_server.url}/models/new/training/")
+    return page
+
+
 @pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap is not installed (./pitlane test does)")
 def test_a_syntax_error_is_marked_on_its_line_and_the_fix_validates(browser, live_server, make_racer,  # noqa: F811
                                                                       technical_track):
-    make_racer("Coder", username="coder")
-    page = new_page(browser)
-    sign_in(page, live_server.url, "coder")
-    page.goto(f"{live_server.url}/models/new/training/")
+    page = open_create_model_form(browser, live_server, make_racer, "coder")
     page.get_by_label("Track").select_option("pitlane_technical")
     set_source(page, BROKEN)
     page.get_by_role("button", name="Validate").click()
@@ -60,10 +65,7 @@ def editor_text(page) -> str:
 def test_the_racing_line_example_follows_the_chosen_track_and_car_until_edited(browser, live_server,  # noqa: F811
                                                                                make_racer, oval_track,
                                                                                technical_track):
-    make_racer("Liner", username="liner")
-    page = new_page(browser)
-    sign_in(page, live_server.url, "liner")
-    page.goto(f"{live_server.url}/models/new/training/")
+    page = open_create_model_form(browser, live_server, make_racer, "liner")
     page.get_by_label("Track").select_option("pitlane_oval")
     page.locator("select[name=vehicle]").select_option("example:pitlane_racer")
     page.get_by_label("Start from an example").select_option("community_racing_line")

@@ -47,24 +47,12 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
 
     seen, priorities = [], set()
 
-    def watch() -> None:  # the page's view while it runs: the statuses and counters it could show
-        try:
-            while not done.is_set():
-                row = TrainingJob.objects.filter(pk=job.pk).values("status", "iterations").first()
-                seen.append((row["status"], row["iterations"]))
-                priorities.update(_training_runner_priorities())
-                time.sleep(0.2)
-        finally:
-            connection.close()
+    def look() -> None:  # the page's view while it runs: the statuses and counters it could show
+        row = TrainingJob.objects.filter(pk=job.pk).values("status", "iterations").first()
+        seen.append((row["status"], row["iterations"]))
+        priorities.update(_training_runner_priorities())
 
-    done = threading.Event()
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        execute_attempt(claim)
-    finally:
-        done.set()
-        watcher.join(5)
+    execute_watching(claim, look)
 
     job.refresh_from_db()
     attempt = EvaluationAttempt.objects.get(target_kind="training", target_id=job.pk)
@@ -93,6 +81,27 @@ def test_a_training_job_trains_in_the_sandbox_and_its_model_is_stored_and_entere
     assert Submission.objects.get(pk=job.submission.pk).model == model
     progress = training_progress(job)
     assert progress["status"] == "done" and progress["model_id"] == model.pk and progress["seconds_left"] == 0
+
+
+def execute_watching(claim, look) -> None:
+    """Run the claimed attempt here while another thread calls ``look()`` every 0.2 s, as the live page polls."""
+    done = threading.Event()
+
+    def watch() -> None:
+        try:
+            while not done.is_set():
+                look()
+                time.sleep(0.2)
+        finally:
+            connection.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        execute_attempt(claim)
+    finally:
+        done.set()
+        watcher.join(5)
 
 
 def _training_runner_priorities() -> set[tuple[int, str]]:
@@ -188,23 +197,11 @@ def test_a_warm_started_job_imitates_the_racing_line_driver_first_within_its_bud
     claim = attempt_claim_next("training-worker", queue="training")
     phases: set[str] = set()
 
-    def watch() -> None:
-        try:
-            while not done.is_set():
-                live = TrainingJob.objects.filter(pk=job.pk).values_list("live", flat=True).first() or {}
-                phases.add(live.get("phase", ""))
-                time.sleep(0.2)
-        finally:
-            connection.close()
+    def look() -> None:
+        live = TrainingJob.objects.filter(pk=job.pk).values_list("live", flat=True).first() or {}
+        phases.add(live.get("phase", ""))
 
-    done = threading.Event()
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        execute_attempt(claim)
-    finally:
-        done.set()
-        watcher.join(5)
+    execute_watching(claim, look)
     job.refresh_from_db()
     assert job.status == "done" and job.model is not None, job.failure_reason
     assert job.stopped_by in ("max_minutes", "max_episodes")
