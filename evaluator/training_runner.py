@@ -140,12 +140,17 @@ def main() -> int:
         _write_trajectories(trainer, row["iteration"], work / "trajectories.json")
         _bound_logs(model_dir, row["iteration"])
 
+    def on_start_evaluated() -> None:  # the page shows the warm start's (or the clone's) laps before iteration 1
+        _write_film(trainer, 0, work)
+        _write_trajectories(trainer, 0, work / "trajectories.json")
+
     if _stop_requested:  # stopped before the first iteration: the starting (or resumed) weights are the model
         archive = trainer.finish()
         result = None
     else:
         result = trainer.run(StopConditions(max_minutes=job.max_seconds / 60, max_episodes=job.max_episodes),
-                             progress=True, on_iteration=on_iteration, warm_start=job.warm_start, started=started)
+                             progress=True, on_iteration=on_iteration, warm_start=job.warm_start, started=started,
+                             on_start_evaluated=on_start_evaluated)
         archive = result.archive
     trained = time.monotonic()
     best = None if trainer.best_iteration is None else round(float(trainer.best_progress), 4)

@@ -622,7 +622,7 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
                 current.best_iteration = best[-1] if best else None
             if trajectories is not None:
                 current.trajectories = trajectories
-            if film is not None and film[0] > (current.camera_iteration or 0):
+            if film is not None and (current.camera_iteration is None or film[0] > current.camera_iteration):
                 if current.camera_film:
                     replaced.append(current.camera_film.name)
                 current.camera_iteration, current.camera_film.name = film
@@ -636,7 +636,8 @@ def _store_newer_film(scratch: ScratchView, job: TrainingJob, attempt_number: in
     """The run's latest camera film (``training/camera-NNNNN.npy``), if newer than the stored one: checked, made
     into a GIF here (never serve what the sandbox wrote) and stored. Returns (iteration, storage name)."""
     numbers = [number for number in map(film_iteration, scratch.listdir("training")) if number is not None]
-    if not numbers or max(numbers) <= (job.camera_iteration or 0):
+    # Iteration 0 is a film too: the starting weights' (warm start or clone) evaluation, shown before iteration 1.
+    if not numbers or (job.camera_iteration is not None and max(numbers) <= job.camera_iteration):
         return None
     iteration = max(numbers)
     raw = scratch.read(f"training/{film_file_name(iteration)}", MAX_FILM_BYTES)

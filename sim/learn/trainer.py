@@ -317,14 +317,15 @@ class Trainer:
 
     def run(self, stop: StopConditions, progress: bool = True,
             on_iteration: Callable[[dict[str, Any]], None] | None = None, warm_start: bool = False,
-            started: float | None = None) -> TrainingResult:
+            started: float | None = None, on_start_evaluated: Callable[[], None] | None = None) -> TrainingResult:
         """Train until a stop condition or Ctrl-C, then export: a usable ``model.tar.gz`` always comes out.
 
         ``warm_start``: first imitate the scripted driver (a new model only). ``started``: the command's start
         (``time.monotonic()``), so the wall-clock budget counts everything the command did before. A stop inside
         an iteration drops that iteration: PPO needs whole episodes, and the update (most of an iteration's time)
         would overrun the budget; the last committed checkpoint (iteration 0 = the starting weights) stands.
-        ``on_iteration`` gets each saved iteration's metrics row.
+        ``on_iteration`` gets each saved iteration's metrics row; ``on_start_evaluated`` is called once the starting
+        weights (warm start or clone) have driven their evaluation episodes, which ``evaluation_envs`` then hold.
         """
         budget = RunBudget(stop, started if started is not None else time.monotonic())
         if warm_start and self.iteration > 0:
@@ -340,7 +341,10 @@ class Trainer:
                 if warm_start:
                     self.warm_start(budget, monitor)
                 if (warm_start or self.starts_from_weights) and self.iteration == 0:
-                    self._rank_starting_weights(budget, monitor, "Warm start" if warm_start else "Cloned model")
+                    evaluated = self._rank_starting_weights(budget, monitor,
+                                                            "Warm start" if warm_start else "Cloned model")
+                    if evaluated and on_start_evaluated is not None:
+                        on_start_evaluated()
                 if latest_checkpoint(self.folder.root) is None:  # the starting weights are a usable model too
                     save_checkpoint(self.folder.root, 0, self.agent.network, None, self._state())
                 while not (stopped_by := budget.stop_reason(self.episodes)):
@@ -382,18 +386,19 @@ class Trainer:
                 monitor.note("Warm start cut short: the model keeps the weights learned so far")
             raise
 
-    def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor, what: str) -> None:
+    def _rank_starting_weights(self, budget: RunBudget, monitor: RunMonitor, what: str) -> bool:
         """Evaluate the warm start (or the cloned model) like an iteration, so it stays the exported model
         ("iteration 0") until PPO does at least as well: the first updates, with an untrained critic, can make a
         good imitation or a good parent worse."""
         if not self.evaluation_envs or self.config.best_by != "progress":  # no training reward to rank it by
-            return
+            return False
         monitor.phase("evaluating")
         evaluation = self.evaluate(budget.check)
         self.best_iteration = 0
         self.best_progress = float(np.mean([episode["progress"] for episode in evaluation]))
         self.best_lap_steps = _lap_steps(evaluation)
         monitor.note(f"{what} evaluation: progress {self.best_progress:.1f}%")
+        return True
 
     def _open_log(self) -> Any:
         if not self.config.record_simtrace:

@@ -303,6 +303,16 @@ def test_the_camera_film_is_checked_made_into_a_gif_here_and_shown_to_its_owner_
     owner = make_racer("Filmed")
     job = training_start(owner, small_request(oval_track))
     frames = np.random.default_rng(1).integers(0, 256, (9, 120, 160), dtype=np.uint8)
+    # A warm start's (or a clone's) evaluation is filmed as iteration 0, before iteration 1 ends.
+    view = _scratch_with_film(tmp_path, 0, _film_bytes(frames[:3]))
+    try:
+        training_record_progress(job.pk, job.attempt_number, view)
+    finally:
+        view.close()
+    job.refresh_from_db()
+    assert job.camera_iteration == 0 and job.camera_film
+    client.force_login(owner)
+    assert "The starting model (iteration 0)" in client.get(f"/training/{job.pk}/").content.decode()
     view = _scratch_with_film(tmp_path, 1, _film_bytes(frames))
     try:
         training_record_progress(job.pk, job.attempt_number, view)
@@ -311,7 +321,6 @@ def test_the_camera_film_is_checked_made_into_a_gif_here_and_shown_to_its_owner_
     job.refresh_from_db()
     assert job.camera_iteration == 1 and training_progress(job)["camera_iteration"] == 1
     first_film = job.camera_film.name
-    client.force_login(owner)
     page = client.get(f"/training/{job.pk}/progress.json").json()
     assert page["camera_url"] == f"/training/{job.pk}/camera.gif?i=1"
     gif = client.get(page["camera_url"])

@@ -268,3 +268,20 @@ def test_a_cloned_model_is_ranked_as_iteration_0_so_a_worse_first_iteration_does
     # The exported model is the better of the two: the parent's weights unless iteration 1 did at least as well.
     assert result.best_iteration == (1 if first["evaluation_mean_progress"] >= clone_progress else 0)
     assert result.best_progress == pytest.approx(max(clone_progress, first["evaluation_mean_progress"]), abs=0.1)
+
+
+@pytest.mark.slow
+def test_the_starting_weights_evaluation_is_announced_before_iteration_1_and_only_for_a_clone_or_warm_start(tmp_path):
+    """The league's runner draws the starting model's laps and camera film from it while iteration 1 runs."""
+    vehicle = get_vehicle("original_deepracer")
+    write_model_archive(tmp_path / "parent.tar.gz", vehicle, build_actor_critic(vehicle, seed=7).state_dict())
+    seen = []
+    trainer = start_training(tmp_path / "clone", _config(), clone_from=tmp_path / "parent.tar.gz")
+    trainer.evaluation_envs[0].record_trace = True
+    trainer.run(StopConditions(max_episodes=5), progress=False,
+                on_start_evaluated=lambda: seen.append((trainer.iteration,
+                                                        len(trainer.evaluation_envs[0].record(0).trace["x"]))))
+    assert len(seen) == 1 and seen[0][0] == 0 and seen[0][1] > 0
+    scratch = start_training(tmp_path / "scratch", _config())
+    scratch.run(StopConditions(max_episodes=5), progress=False, on_start_evaluated=lambda: seen.append("scratch"))
+    assert "scratch" not in seen

@@ -99,7 +99,8 @@
     if (camera && data.camera_url && !camera.src.endsWith(data.camera_url)) {
       camera.src = data.camera_url;
       camera.hidden = false;
-      $("[data-camera-caption]").textContent = `Iteration ${data.camera_iteration}: the first evaluation episode through the car's camera, at driving speed, 7.5 frames a second — what the network decides from.`;
+      const which = data.camera_iteration === 0 ? "The starting model (iteration 0)" : `Iteration ${data.camera_iteration}`;
+      $("[data-camera-caption]").textContent = `${which}: the first evaluation episode through the car's camera, at driving speed, 7.5 frames a second — what the network decides from.`;
     }
     $("[data-log-tail]").textContent = data.log_tail || "—";
     drawChart(data.curve);
