@@ -477,6 +477,8 @@ class TrainingJobSerializer(serializers.Serializer):
     env_steps = serializers.IntegerField()
     iteration_episodes_finished = serializers.IntegerField(allow_null=True)
     iteration_episodes_planned = serializers.IntegerField(allow_null=True)
+    iteration_env_steps = serializers.IntegerField(
+        allow_null=True, help_text="steps driven so far in the iteration under way (not yet in env_steps)")
     trained_seconds = serializers.FloatField()
     seconds_left = serializers.FloatField()
     max_minutes = serializers.FloatField()

@@ -418,6 +418,8 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
     """What the live page and the API show: status, queue position, counters, the reward graph's curves, the
     latest evaluation paths' iteration, the log tail, the resulting model."""
     live = job.live or {}
+    # The live counts belong to the iteration under way only: once it is committed they are in the totals.
+    under_way = job.is_active and isinstance(live.get("iteration"), int) and live["iteration"] > job.iterations
     return {
         "id": job.pk,
         "name": job.name,
@@ -431,8 +433,9 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
         "iteration": job.iterations,
         "episodes": job.episodes,
         "env_steps": job.env_steps,
-        "iteration_episodes_finished": live.get("iteration_episodes_finished"),
-        "iteration_episodes_planned": live.get("iteration_episodes_planned"),
+        "iteration_episodes_finished": live.get("iteration_episodes_finished") if under_way else None,
+        "iteration_episodes_planned": live.get("iteration_episodes_planned") if under_way else None,
+        "iteration_env_steps": live.get("iteration_env_steps") if under_way else None,
         "trained_seconds": round(job.trained_seconds, 1),
         "seconds_left": round(training_seconds_left(job), 1) if job.is_active else 0.0,
         "max_minutes": job.max_minutes,
@@ -608,8 +611,8 @@ def training_record_progress(job_id: int, attempt_number: int, scratch: ScratchV
                     current.trained_seconds = current.seconds_before_attempt + elapsed
                 # Untrusted (the sandbox wrote it): known keys of plain types, texts cut short.
                 current.live = {key: value[:80] if isinstance(value, str) else value
-                                for key in ("phase", "update", "iteration_episodes_planned",
-                                            "iteration_episodes_finished", "seconds_left")
+                                for key in ("phase", "update", "iteration", "iteration_episodes_planned",
+                                            "iteration_episodes_finished", "iteration_env_steps", "seconds_left")
                                 if isinstance(value := live.get(key), str | int | float)} | {"note": ""}
                 if current.status == Status.STARTING:
                     current.status = Status.TRAINING

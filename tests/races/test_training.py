@@ -6,6 +6,7 @@ tests/evaluator/test_training_chaos."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from datetime import timedelta
 
@@ -349,6 +350,30 @@ def test_the_camera_film_is_checked_made_into_a_gif_here_and_shown_to_its_owner_
         view.close()
     job.refresh_from_db()
     assert job.camera_iteration == 3 and not default_storage.exists(first_film)
+
+
+def test_the_runs_live_status_is_copied_as_known_plain_values_only(make_racer, oval_track, tmp_path):
+    from races.services.training import training_record_progress
+
+    job = training_start(make_racer("Lively"), small_request(oval_track))
+    claim = attempt_claim_next("w", queue="training")
+    job.refresh_from_db()
+    metrics = tmp_path / "training" / "model" / "metrics"
+    metrics.mkdir(parents=True)
+    (metrics / "live.json").write_text(json.dumps({
+        "phase": "collecting", "update": "x" * 500, "iteration": 1, "iteration_episodes_planned": 5,
+        "iteration_episodes_finished": 2, "iteration_env_steps": 120, "seconds_left": 500.0,
+        "elapsed_seconds": 12.0, "note": "from the sandbox", "html": "<script>"}))
+    view = ScratchView(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY))
+    try:
+        training_record_progress(job.pk, claim.number, view)
+    finally:
+        view.close()
+    job.refresh_from_db()
+    assert job.live == {"phase": "collecting", "update": "x" * 80, "iteration": 1, "iteration_episodes_planned": 5,
+                        "iteration_episodes_finished": 2, "iteration_env_steps": 120, "seconds_left": 500.0,
+                        "note": ""}
+    assert training_progress(job)["iteration_env_steps"] == 120 and job.trained_seconds == 12.0
 
 
 # ------------------------------------------------------------------------------------------------------- API

@@ -73,6 +73,18 @@ def test_the_progress_json_follows_the_job(job):
     picture = client.get(data["trajectories_url"])
     assert picture.status_code == 200 and picture.content.startswith(b"\x89PNG")
     assert data["log_tail"] == "iteration 1: 5 episodes"
+    # While iteration 2 collects, the page adds what it has so far to the committed totals ...
+    live = {"phase": "collecting", "iteration": 2, "iteration_episodes_planned": 5, "iteration_episodes_finished": 3,
+            "iteration_env_steps": 180}
+    TrainingJob.objects.filter(pk=job.pk).update(live=live)
+    data = client.get(f"/training/{job.pk}/progress.json").json()
+    assert (data["iteration_episodes_finished"], data["iteration_env_steps"]) == (3, 180)
+    assert data["episodes"] == 5 and data["env_steps"] == 300
+    # ... and once it is committed they are in the totals, never counted twice.
+    committed = live | {"phase": "collecting next", "iteration_episodes_finished": 5}
+    TrainingJob.objects.filter(pk=job.pk).update(iterations=2, episodes=10, env_steps=600, live=committed)
+    data = client.get(f"/training/{job.pk}/progress.json").json()
+    assert data["iteration_episodes_finished"] is None and data["iteration_env_steps"] is None
 
 
 def test_nobody_else_sees_or_stops_the_job(job, make_racer):

@@ -75,8 +75,9 @@
       element.hidden = !active || (element.tagName === "FORM" && data.stop_requested);
     });
     $("[data-counter=iteration]").textContent = data.iteration;
-    $("[data-counter=episodes]").textContent = data.episodes;
-    $("[data-counter=env_steps]").textContent = data.env_steps.toLocaleString();
+    // The totals count committed iterations; the one under way adds what it has collected so far.
+    $("[data-counter=episodes]").textContent = data.episodes + (data.iteration_episodes_finished || 0);
+    $("[data-counter=env_steps]").textContent = (data.env_steps + (data.iteration_env_steps || 0)).toLocaleString();
     $("[data-counter=trained]").textContent = minutes(data.trained_seconds);
     $("[data-counter=left]").textContent = active ? minutes(data.seconds_left) : "—";
     const failure = $("[data-failure]");
