@@ -78,6 +78,7 @@ def main() -> int:
         from sim.learn.budget import StopConditions
         from sim.learn.config import TrainingConfig
         from sim.learn.hyperparameters import Hyperparameters
+        from sim.learn.trainer import check_warm_start
         from sim.learn.training import resume_training, start_training
         from sim.world.track import Track
         from sim.world.vehicle import Vehicle
@@ -120,9 +121,8 @@ def main() -> int:
                 evaluation_episodes=job.evaluation_episodes, max_episode_steps=job.max_episode_steps,
                 seed=job.seed, export="best", tracks_dir=str(tracks_dir),
             )
-            if job.warm_start and not config.vehicle.is_discrete:
-                raise ValueError("the warm start imitates the driver's discrete actions: it needs a discrete "
-                                 "action space")
+            if job.warm_start:
+                check_warm_start(config.vehicle)  # before the folder is set up
             trainer = start_training(model_dir, config, clone_from=job.clone_dir if job.start == "clone" else None,
                                      threads=THREADS)
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
@@ -135,14 +135,13 @@ def main() -> int:
         trainer.evaluation_envs[0].record_trace = True
         trainer.film = FilmRecorder()  # and shows what the first of those cars saw
 
-    def on_iteration(row: dict[str, Any]) -> None:
-        _write_film(trainer, row["iteration"], work)
-        _write_trajectories(trainer, row["iteration"], work / "trajectories.json")
-        _bound_logs(model_dir, row["iteration"])
+    def show_evaluation(iteration: int) -> None:  # what the page draws: the evaluation paths and the camera film
+        _write_film(trainer, iteration, work)
+        _write_trajectories(trainer, iteration, work / "trajectories.json")
 
-    def on_start_evaluated() -> None:  # the page shows the warm start's (or the clone's) laps before iteration 1
-        _write_film(trainer, 0, work)
-        _write_trajectories(trainer, 0, work / "trajectories.json")
+    def on_iteration(row: dict[str, Any]) -> None:
+        show_evaluation(row["iteration"])
+        _bound_logs(model_dir, row["iteration"])
 
     if _stop_requested:  # stopped before the first iteration: the starting (or resumed) weights are the model
         archive = trainer.finish()
@@ -150,7 +149,7 @@ def main() -> int:
     else:
         result = trainer.run(StopConditions(max_minutes=job.max_seconds / 60, max_episodes=job.max_episodes),
                              progress=True, on_iteration=on_iteration, warm_start=job.warm_start, started=started,
-                             on_start_evaluated=on_start_evaluated)
+                             on_start_evaluated=lambda: show_evaluation(0))  # a warm start's laps: iteration 0
         archive = result.archive
     trained = time.monotonic()
     best = None if trainer.best_iteration is None else round(float(trainer.best_progress), 4)

@@ -533,8 +533,6 @@ class TrainingForm(forms.Form):
         if unsupported:
             self.add_error("extra_tracks", f"Not raced {direction}: {', '.join(unsupported)}.")
         cleaned["extra_tracks"] = extra
-        if cleaned.get("warm_start") and cleaned.get("clone_of") is not None:
-            self.add_error("warm_start", "A warm start begins a new model: clone a model or warm-start, not both.")
         names = (*self.HYPERPARAMETERS, *self.ADVANCED_HYPERPARAMETERS)
         if not any(name in self.errors for name in names):
             try:

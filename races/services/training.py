@@ -251,9 +251,8 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
     if request.warm_start and request.clone_of is not None:
         raise RuleViolation("Start from a clone or from a warm start, not both: a warm start begins a new model.",
                             field="warm_start")
-    if request.warm_start and not vehicle.is_discrete:
-        raise RuleViolation("The warm start imitates a driver's discrete actions: choose a vehicle with a discrete "
-                            "action space, or train without it.", field="warm_start")
+    if request.warm_start:
+        _check_warm_start(vehicle)
     if request.clone_of is not None:
         _check_clone(racer, request.clone_of, vehicle)
     if request.submit_to is not None and not race_visible_to(racer).filter(pk=request.submit_to.pk).exists():
@@ -275,6 +274,17 @@ def training_start(racer, request: TrainingRequest, options: TrainingOptions | N
                                              for position, track in enumerate(tracks))
         work_request(KIND, job.pk)
     return job
+
+
+def _check_warm_start(vehicle) -> None:
+    from sim.learn.config import TrainingError
+    from sim.learn.trainer import check_warm_start
+
+    try:
+        check_warm_start(vehicle)
+    except TrainingError as error:
+        raise RuleViolation(f"This car cannot warm-start: {error}. Choose a vehicle with a discrete action space, "
+                            "or train without it.", field="warm_start") from None
 
 
 def _check_disk_space(vehicle) -> None:
@@ -428,7 +438,7 @@ def training_progress(job: TrainingJob) -> dict[str, Any]:
         "queue_position": queue_position(KIND, job.pk) if job.status == Status.QUEUED else None,
         "failure_reason": job.failure_reason,
         "phase": live.get("phase", ""),
-        "update": live.get("update", ""),
+        "update": live.get("update", "") if job.is_active else "",
         "note": live.get("note", ""),
         "iteration": job.iterations,
         "episodes": job.episodes,

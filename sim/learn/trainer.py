@@ -56,6 +56,12 @@ WARM_START_FRAMES, WARM_START_EPOCHS = 8000, 6
 __all__ = ["IterationResult", "StopConditions", "Trainer", "TrainingResult", "training_disk_bytes"]
 
 
+def check_warm_start(vehicle: Vehicle) -> None:
+    """A warm start imitates the driver's discrete actions: ``TrainingError`` for a vehicle that has none."""
+    if not vehicle.is_discrete:
+        raise TrainingError("the warm start imitates a driver's discrete actions: it needs a discrete action space")
+
+
 def training_disk_bytes(vehicle: Vehicle) -> int:
     """The most disk a training of this car fills at once: the checkpoints kept (the last ``KEEP_LAST_CHECKPOINTS``
     and the best) and the one being written, each the weights and Adam's two moments in float32, the exported
@@ -330,9 +336,8 @@ class Trainer:
         budget = RunBudget(stop, started if started is not None else time.monotonic())
         if warm_start and self.iteration > 0:
             raise TrainingError("a warm start is for a new model; this one has trained iterations already")
-        if warm_start and not self.config.vehicle.is_discrete:
-            raise TrainingError("the warm start imitates the driver's discrete actions: it needs a discrete "
-                                "action space")
+        if warm_start:
+            check_warm_start(self.config.vehicle)
         monitor = RunMonitor(budget, self.folder, self.iteration, self.episodes, console=progress)
         first_iteration = self.iteration
         stopped_by = ""

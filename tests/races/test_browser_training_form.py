@@ -81,10 +81,11 @@ def test_the_racing_line_example_follows_the_chosen_track_and_car_until_edited(b
                            arg=heading.format("pitlane_technical", 1))
     edited = editor_text(page).replace("def reward_function(params):", "def reward_function(params):  # mine")
     set_source(page, edited)
-    page.get_by_label("Track").select_option("pitlane_oval")  # the racer's own edit is never replaced
-    page.wait_for_timeout(1500)
-    assert editor_text(page) == edited
+    # The racer's own edit is never replaced: a refresh would start at once, in the change handler, by showing
+    # "Computing the track's racing line…" (and this one is not cached, so it could not be over already).
+    page.get_by_label("Track").select_option("pitlane_oval")
     assert page.locator("[data-example-note]").is_hidden()
+    assert editor_text(page) == edited
 
 
 def test_the_garage_table_follows_the_console_inputs(browser, live_server, make_racer):  # noqa: F811

@@ -13,7 +13,6 @@ from races.models import Track
 from races.services.reward_functions import reward_function_examples
 from sim.world.reward_examples import EXAMPLES
 from sim.world.reward_function import check_source
-from sim.world.vehicle import get_vehicle
 
 pytestmark = pytest.mark.django_db
 URL = "/api/reward-functions/racing-line/"
@@ -60,11 +59,6 @@ def test_the_editor_is_told_which_example_follows_the_track():
     examples = {example["name"]: example for example in reward_function_examples()}
     assert examples["community_racing_line"]["per_track"] is True
     assert not any(example["per_track"] for name, example in examples.items() if name != "community_racing_line")
-
-
-def test_the_cars_top_speed_is_its_fastest_action():
-    assert get_vehicle("original_deepracer").top_speed == 1.0
-    assert get_vehicle("pitlane_racer").top_speed == 3.0
 
 
 def test_bad_requests_are_refused_with_the_reason(api, make_racer, technical_track):

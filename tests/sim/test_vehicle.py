@@ -247,3 +247,11 @@ def test_vehicle_file_errors_name_the_file(tmp_path: Path) -> None:
     assert caught.value.field == "steering_granularity"
     with pytest.raises(VehicleError, match="no vehicle file 'nope'"):
         get_vehicle("nope")
+
+
+def test_the_top_speed_is_the_fastest_action_or_the_top_of_the_continuous_range() -> None:
+    """The speed a racing line's profile and the warm start's driver are built for."""
+    assert get_vehicle("original_deepracer").top_speed == 1.0
+    assert get_vehicle("pitlane_racer").top_speed == 3.0
+    continuous = get_vehicle("continuous_camera")
+    assert continuous.top_speed == continuous.action_space.speed_high

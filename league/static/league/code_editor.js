@@ -62,6 +62,7 @@
       const examples = JSON.parse(document.getElementById(examplesId).textContent);
       const note = box.querySelector("[data-example-note]");
       let loaded = editor.getValue(), perTrack = null;  // perTrack: the track-specific example now in the editor
+      let asked = 0;  // quick changes of track or car overlap: only the answer to the latest question lands
       // A per-track example (a racing line) is asked of the server for the form's track, direction and the car's
       // top speed (data-top-speed, kept by the page); without a form or a URL it falls back to its static source.
       async function perTrackSource(example) {
@@ -79,14 +80,20 @@
         return answer.source;
       }
       async function load(example) {
+        const question = ++asked;
         let source = example.source;
         if (example.per_track) {
           if (note) { note.hidden = false; note.textContent = "Computing the track's racing line…"; }
+          let failure = null;
           try {
             source = await perTrackSource(example);
-            if (note) note.hidden = true;
           } catch (error) {
-            if (note) note.textContent = `Could not compute this track's racing line (${error.message}); the example holds pitlane_technical's.`;
+            failure = error;
+          }
+          if (question !== asked) return;
+          if (note) {
+            note.hidden = !failure;
+            if (failure) note.textContent = `Could not compute this track's racing line (${failure.message}); the example holds pitlane_technical's.`;
           }
         }
         editor.setValue(source);
