@@ -6,7 +6,7 @@ the contract's classes (``RaceJob`` / ``MatchJob`` in, ``RaceResult`` / ``MatchR
 the trusted side validates everything printed here (``evaluator.contract.parse_runner_output``) before anything
 reaches the database.
 
-The heavy imports (torch, the simulator) happen BEFORE the job is read: the worker starts the sandbox first (or
+The imports (ONNX Runtime, the simulator) happen BEFORE the job is read: the worker starts the sandbox first (or
 keeps one started ahead, idle on its stdin: ``evaluator.execution.WarmSandbox``). The input comes in two parts:
 the job, one JSON line, sent as soon as the worker has claimed the work, and the end of the input, once the worker
 has copied and validated the archive into ``/model``. Between the two this process builds what depends on the
@@ -18,9 +18,11 @@ A race job's ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"n
 direction raced and ``lane`` inner or outer (``sim.world.objects.objects_from_spec`` checks it; a bad spec is a job
 error). A match job is raced with ``sim.race.head_to_head.run_match``; a failure of one car's model names the car.
 
-The network drives with ``sim.learn.inference``'s fast plan (``--precision auto``, the default: int8 weights for the
-large dense layer, bfloat16 convolutions where the CPU has them natively); ``--precision fp32`` races the network
-exactly as trained, to re-check the tolerance the fast plan is tested to (tests/sim/test_race_inference.py).
+The network drives with the ONNX race plan the worker wrote beside the validated weights (``--precision onnx``, the
+default: ``sim.race.onnx_policy``, ONNX Runtime with int8 weights for the large dense layer), so this process never
+imports torch (~2 s of CPU per evaluation, more than the race). ``--precision fp32`` races the network exactly as
+trained with torch, to re-check the tolerance the plans are tested to (tests/sim/test_race_inference.py);
+``auto``, ``int8`` and ``int8+bf16`` are torch's own fast plans (``sim.learn.inference``).
 
 The sandbox caps the disk a run may fill (a size-limited ``/scratch`` and ``/tmp``, a size per file): running out of it
 (ENOSPC, EFBIG) is the model's failure, reported as such by ``run``, not a crash of the evaluator.
@@ -33,6 +35,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import evaluator.contract as contract  # the standard library only: importable before (and without) the simulator
@@ -42,32 +45,31 @@ TRACE_DECIMALS = 3  # millimetres, milliradians: finer than the replay can show
 SCRATCH = "/scratch"  # the sandbox's private scratch folder (evaluator.sandbox.SCRATCH_MOUNT)
 
 
-PRECISION = "auto"  # the network's inference plan (sim.learn.inference.PRECISIONS); the command line may set it
+ONNX = "onnx"  # the race plan of the model folder, raced with ONNX Runtime (no torch)
+PRECISION = ONNX  # the network's plan: ONNX, or one of sim.learn.inference.PRECISIONS; the command line may set it
+TORCH_PRECISIONS = ("auto", "fp32", "int8", "int8+bf16")  # sim.learn.inference.PRECISIONS, which imports torch
 
 
 def main() -> int:
     started = time.monotonic()
     precision = PRECISION
+    if precision != ONNX and precision not in TORCH_PRECISIONS:
+        choices = ", ".join((ONNX, *TORCH_PRECISIONS))
+        return _emit(contract.RunnerFailure("job", f"runner arguments: precision must be one of {choices}, "
+                                                   f"got {precision!r}"))
     try:
         import numpy as np
-        import torch
 
-        from sim.io.archive import ArchiveError, load_actor_critic
         from sim.io.simtrace import simtrace_csv_text
-        from sim.learn.agent import race_policy
-        from sim.learn.inference import resolve_precision
         from sim.race.evaluation import run_race
         from sim.race.head_to_head import run_match  # noqa: F401  (imported before the job arrives, used by matches)
         from sim.world.objects import objects_from_spec
         from sim.world.track import Track
+
+        load_model = _model_loader(precision)
     except Exception as error:  # a broken installation is our fault, not the model's
         return _emit(contract.RunnerFailure("job", f"runner import failed: {error!r}"))
-    torch.set_num_threads(1)
     imported = time.monotonic()
-    try:
-        resolve_precision(precision)
-    except ValueError as error:
-        return _emit(contract.RunnerFailure("job", f"runner arguments: {error}"))
 
     try:
         job = contract.job_from_json(json.loads(sys.stdin.readline()))
@@ -91,8 +93,10 @@ def main() -> int:
     loaded_models = []
     for car, model_dir in enumerate(model_dirs):
         try:
-            loaded_models.append(load_actor_critic(model_dir))
-        except (ArchiveError, RuntimeError, ValueError) as error:
+            loaded_models.append(load_model(model_dir))
+        except FileNotFoundError as error:  # the worker validates the folder and writes the plan: not the model's
+            return _emit(contract.RunnerFailure("job", f"incomplete model folder: {error}"))
+        except (RuntimeError, ValueError, KeyError, OSError) as error:  # ArchiveError is a ValueError
             return _emit(contract.RunnerFailure("model", f"the model could not be loaded: {error}",
                                        car=car if is_match else None))
     loaded = time.monotonic()
@@ -101,10 +105,10 @@ def main() -> int:
                "load_s": round(loaded - model_ready, 3)}
 
     if is_match:
-        return _race_match(loaded_models, track, rules, seed, job_read, loaded, timings, precision)
-    vehicle, network = loaded_models[0]
+        return _race_match(loaded_models, track, rules, seed, job_read, loaded, timings)
+    vehicle, policy = loaded_models[0]
     try:
-        run = run_race(race_policy(network, precision), track, vehicle, rules, seed=seed, objects=objects)
+        run = run_race(policy, track, vehicle, rules, seed=seed, objects=objects)
     except (RuntimeError, ValueError) as error:
         return _emit(contract.RunnerFailure("model", f"the model failed while driving: {error}"))
     raced = time.monotonic()
@@ -132,13 +136,31 @@ def _prepare_track(track) -> None:
     track.contains(np.zeros((1, 2)))
 
 
-def _race_match(loaded_models, track, rules, seed: int, job_read: float, loaded: float, timings: dict,
-                precision: str = "auto") -> int:
-    """Race the two loaded models against each other and print both cars' laps and traces."""
-    from sim.learn.agent import race_policy  # imported by main() already (before the job was read)
-    from sim.race.head_to_head import run_match
+def _model_loader(precision: str) -> Callable[[str], tuple[Any, Callable[[Any], Any]]]:
+    """``model_dir -> (vehicle, greedy policy)`` for ``precision``; imports what it needs now (before the job)."""
+    if precision == ONNX:
+        from sim.race.onnx_policy import load_race_policy
 
-    policies = [race_policy(network, precision) for _, network in loaded_models]
+        return load_race_policy
+    import torch
+
+    from sim.io.archive import load_actor_critic
+    from sim.learn.agent import race_policy
+
+    torch.set_num_threads(1)
+
+    def load_with_torch(model_dir: str) -> tuple[Any, Callable[[Any], Any]]:
+        vehicle, network = load_actor_critic(model_dir)
+        return vehicle, race_policy(network, precision)
+
+    return load_with_torch
+
+
+def _race_match(loaded_models, track, rules, seed: int, job_read: float, loaded: float, timings: dict) -> int:
+    """Race the two loaded models against each other and print both cars' laps and traces."""
+    from sim.race.head_to_head import run_match  # imported by main() already (before the job was read)
+
+    policies = [policy for _, policy in loaded_models]
     vehicles = [vehicle for vehicle, _ in loaded_models]
     try:
         match = run_match(policies, track, vehicles, rules, seed=seed, record_simtrace=False)
@@ -158,9 +180,9 @@ def _race_match(loaded_models, track, rules, seed: int, job_read: float, loaded:
 
 
 def _precision(argv: list[str]) -> str:
-    """``[--precision NAME]`` (default auto); ``main`` checks the name once the simulator is imported."""
+    """``[--precision NAME]`` (default onnx); ``main`` checks the name."""
     if not argv:
-        return "auto"
+        return ONNX
     if len(argv) == 2 and argv[0] == "--precision":
         return argv[1]
     raise ValueError(f"expected [--precision NAME], got {' '.join(argv)!r}")
@@ -212,4 +234,4 @@ if __name__ == "__main__":
     else:
         status = run()
     sys.stdout.flush()
-    os._exit(status)  # skip interpreter teardown: unloading torch costs ~0.4 s and the result is already out
+    os._exit(status)  # skip interpreter teardown (unloading torch after --precision fp32 costs ~0.4 s): result is out

@@ -51,11 +51,10 @@ import safetensors
 import safetensors.torch
 import torch
 
+from sim.io.model_files import METADATA_FILE, WEIGHTS_FILE
 from sim.learn.networks import CONTINUOUS_HEAD, DISCRETE_HEAD, ActorCritic, expected_state_dict_layout
 from sim.world.vehicle import Vehicle, VehicleError
 
-METADATA_FILE = "model_metadata.json"
-WEIGHTS_FILE = "model.safetensors"
 REWARD_FUNCTION_FILE = "reward_function.py"
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 METRICS_DIR = "metrics"

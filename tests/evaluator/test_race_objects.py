@@ -10,12 +10,11 @@ import pytest
 
 from evaluator import runner, sandbox
 from evaluator.contract import parse_runner_output
-from evaluator.execution import execute_attempt
+from evaluator.execution import execute_attempt, prepare_model_folder
 from evaluator.services import attempt_claim_next
 from races.evaluation_targets import race_job
 from races.models import Race, Run
 from races.services import model_upload, submission_create, submission_summary
-from sim.io.archive import ArchiveLimits, extract_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,7 +82,7 @@ def test_the_same_archive_on_a_random_box_race_gives_identical_laps(make_race, o
     race.refresh_from_db()
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
-    extract_archive(archive, tmp_path / "model", ArchiveLimits())
+    prepare_model_folder(archive, tmp_path / "model")
     job = race_job(submit(race).race).to_json() | {"model_dir": str(tmp_path / "model")}
     first, second = (run_in_process(job, monkeypatch, capsys) for _ in range(2))
     assert first["ok"], first
@@ -99,7 +98,7 @@ def test_a_head_to_bot_run_records_the_bot_cars_for_the_replay(make_race, oval_t
                      time_cap_s=30)
     archive = tmp_path / "model.tar.gz"
     archive.write_bytes(lapping_archive)
-    extract_archive(archive, tmp_path / "model", ArchiveLimits())
+    prepare_model_folder(archive, tmp_path / "model")
     job = race_job(submit(race).race).to_json() | {"model_dir": str(tmp_path / "model")}
     output = run_in_process(job, monkeypatch, capsys)
     trace = parse_runner_output(json.dumps(output).encode(), race.total_laps, 10**8).trace

@@ -97,7 +97,7 @@ def test_a_result_survives_its_round_trip_through_json():
 
 
 @pytest.mark.parametrize(("arguments", "words"), [
-    (["--precision", "fp16"], "precision must be one of auto, fp32, int8, int8+bf16, got 'fp16'"),
+    (["--precision", "fp16"], "precision must be one of onnx, auto, fp32, int8, int8+bf16, got 'fp16'"),
     (["--fast"], "expected [--precision NAME], got '--fast'"),
 ])
 def test_the_runner_refuses_an_unknown_precision_as_a_job_error(arguments, words):

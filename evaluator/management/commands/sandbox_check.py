@@ -35,7 +35,7 @@ for target in ("/usr/pitlane-probe", "/app/sim/pitlane-probe", "/pitlane-probe",
     os.remove(target)  # an uncontained run (the fallback) wrote on the host: leave nothing behind
     report["writable_outside_scratch"] = target
     break
-import torch, sim.race.evaluation  # the runner's imports
+import onnxruntime, sim.race.evaluation  # the runner's imports
 report["import_s"] = round(time.monotonic() - started, 2)
 print(json.dumps(report))
 """
@@ -67,7 +67,7 @@ class Command(BaseCommand):
             ("settings file visible", report["settings_visible"]),
             ("writable outside scratch", report["writable_outside_scratch"] or "no"),
             ("environment", ", ".join(report["environment"])),
-            ("torch + simulator import", f"{report['import_s']:.2f} s"),
+            ("ONNX Runtime + simulator import", f"{report['import_s']:.2f} s"),
         ]
         for label, value in rows:
             self.stdout.write(f"{label + ':':<27}{value}")

@@ -1,0 +1,58 @@
+"""The sandboxed runner races a model folder's ONNX race plan and never imports torch: a fresh sandbox per job
+then starts in a fraction of the CPU that importing torch took (~2 s, more than racing the demo race)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evaluator.contract import RaceJob, RaceResult, RunnerFailure, parse_runner_output
+from evaluator.execution import prepare_model_folder
+from sim.io.model_files import RACE_PLAN_FILE
+from sim.world.builtin_tracks import build_builtin_track
+from sim.world.rules import RaceRules
+from tests.evaluator.processes import REPO
+
+
+def run_runner(job: RaceJob, *arguments: str) -> tuple[RaceResult | RunnerFailure, set[str]]:
+    """The runner as the sandbox starts it (``-m evaluator.runner``): its result, and every module it imported."""
+    finished = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "evaluator.runner", *arguments], cwd=REPO,
+        input=json.dumps(job.to_json()).encode() + b"\n", capture_output=True, timeout=600, check=False)
+    modules = {line.split("|")[-1].strip() for line in finished.stderr.decode().splitlines()
+               if line.startswith("import time:")}
+    return parse_runner_output(finished.stdout, total_laps=job.rules.total_laps, limit=10**8), modules
+
+
+@pytest.fixture
+def oval_job(lapping_archive, tmp_path) -> RaceJob:
+    archive = tmp_path / "model.tar.gz"
+    archive.write_bytes(lapping_archive)
+    prepare_model_folder(archive, tmp_path / "model")
+    track = build_builtin_track("pitlane_oval")
+    return RaceJob(track_name=track.name, track_rows=track.waypoints.tolist(),
+                   rules=RaceRules(total_laps=1, time_cap_s=60), model_dir=str(tmp_path / "model"))
+
+
+@pytest.mark.slow
+def test_a_race_is_driven_by_the_onnx_plan_without_importing_torch(oval_job):
+    result, modules = run_runner(oval_job)
+    assert isinstance(result, RaceResult), result
+    assert result.laps[0]["episode_status"] == "Lap complete"
+    assert "onnxruntime" in modules and "sim.race.onnx_policy" in modules
+    assert not {name for name in modules if name == "torch" or name.startswith("torch.")}
+
+    # The reference, the network exactly as trained (torch), drives the same lap.
+    reference, modules = run_runner(oval_job, "--precision", "fp32")
+    assert "torch" in modules
+    assert isinstance(reference, RaceResult) and reference.laps == result.laps
+
+
+def test_a_model_folder_without_its_race_plan_is_the_workers_fault(oval_job):
+    Path(oval_job.model_dir, RACE_PLAN_FILE).unlink()
+    result, _ = run_runner(oval_job)
+    assert isinstance(result, RunnerFailure) and result.kind == "job" and "race plan" in result.error, result
