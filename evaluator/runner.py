@@ -10,8 +10,9 @@ The imports (ONNX Runtime, the simulator) happen BEFORE the job is read: the wor
 keeps one started ahead, idle on its stdin: ``evaluator.execution.WarmSandbox``). The input comes in two parts:
 the job, one JSON line, sent as soon as the worker has claimed the work, and the end of the input, once the worker
 has copied and validated the archive into ``/model``. Between the two this process builds what depends on the
-track alone (its floor raster for the camera, its road polygon), so that work overlaps the archive's validation;
-it reads nothing under ``/model`` before the input has ended.
+track alone (its road polygon, and its floor raster for the camera, mapped from the one the worker saved in
+``/model/track`` before the job line, or drawn), so that work overlaps the archive's validation; it reads nothing
+else under ``/model`` before the input has ended.
 
 A race job's ``objects`` is null (time trial), ``{"kind": "boxes", "items": [{"ndist", "lane"}, ...]}`` or
 ``{"kind": "bots", "items": [...], "speed", "lane_change_every_s"}`` with ``ndist`` the fraction of the lap in the
@@ -83,7 +84,7 @@ def main() -> int:
             model_dirs = [job.model_dir]
     except (contract.JobError, ValueError, KeyError, TypeError) as error:
         return _emit(contract.RunnerFailure("job", f"unusable job: {error}"))
-    _prepare_track(track)
+    _prepare_track(track, _track_folder(job))
     prepared = time.monotonic()
     sys.stdin.read()  # the end of the input: the model folder is complete and validated
     model_ready = time.monotonic()
@@ -124,16 +125,26 @@ def main() -> int:
     ))
 
 
-def _prepare_track(track) -> None:
+def _prepare_track(track, folder: str) -> None:
     """Build the track's lazily computed parts a race needs whatever the model (every car has a camera): the floor
-    raster the camera samples (~0.27 s for the technical loop) and the road polygon (~0.12 s). Deterministic (fixed
-    texture seed), memoised on the track object the race then uses."""
+    raster the camera samples (mapped from the one the worker drew, ``folder``; drawn here, ~0.6 s for the technical
+    loop, if it is missing or another track's) and the road polygon (~0.15 s). Deterministic (fixed texture seed),
+    memoised on the track object the race then uses."""
     import numpy as np
 
-    from sim.sensors.floor import floor_raster
+    from sim.sensors.floor import floor_raster, load_floor_raster
 
-    floor_raster(track)
+    if load_floor_raster(track, folder) is None:
+        floor_raster(track)
     track.contains(np.zeros((1, 2)))
+
+
+def _track_folder(job: contract.RaceJob | contract.MatchJob) -> str:
+    """Where the worker put the prepared track: the top of the model mount (``sim.io.model_files.TRACK_FOLDER``)."""
+    from sim.io.model_files import TRACK_FOLDER
+
+    top = job.model_dir if isinstance(job, contract.RaceJob) else os.path.dirname(job.model_dirs[0])
+    return os.path.join(top, TRACK_FOLDER)
 
 
 def _model_loader(precision: str) -> Callable[[str], tuple[Any, Callable[[Any], Any]]]:

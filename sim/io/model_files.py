@@ -8,3 +8,6 @@ WEIGHTS_FILE = "model.safetensors"  # the ActorCritic's float32 state dict
 # The policy tower as an ONNX graph (sim.learn.onnx_plan), written by the worker beside the validated weights for
 # the sandbox; never part of an archive.
 RACE_PLAN_FILE = "race_plan.onnx"
+# The race's track as the worker prepared it (sim.sensors.floor.save_floor_raster), at the model mount's top (beside
+# a match's two model folders): written before the job line, so the runner may read it while the model arrives.
+TRACK_FOLDER = "track"

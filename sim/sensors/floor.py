@@ -9,9 +9,12 @@ All levels are stacked vertically in ONE array with the same row stride, so a ca
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 import math
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -39,9 +42,12 @@ SAFE_M = 2.0  # cars within this distance of the track's bounding box never samp
 BORDER_WIDTH_M, CENTRE_WIDTH_M, DASH_M = 0.05, 0.03, 0.15
 TEXTURE_SEED = 2019
 CACHE_KEY = "sensors.floor_raster"
+# A raster saved for another process (the worker draws it once per track, the sandboxed runner maps it): the pixels
+# as a plain .npy, the layout as JSON naming the track it was drawn for.
+PIXELS_FILE, LAYOUT_FILE = "floor_pixels.npy", "floor_layout.json"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Level:
     metres_per_pixel: float
     x0: float  # world x of column 0's left edge
@@ -51,7 +57,7 @@ class Level:
     cols: int
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class FloorRaster:
     pixels: np.ndarray  # (rows, stride) uint8: the levels stacked vertically, then one haze row
     stride: int  # row stride of the stacked array (the widest level)
@@ -76,6 +82,48 @@ def floor_raster(track) -> FloorRaster:
         cached = _build(track)
         track.cache[CACHE_KEY] = cached
     return cached
+
+
+def floor_raster_drawn(track) -> bool:
+    """Whether ``floor_raster(track)`` is at hand (drawn or loaded) rather than to be drawn."""
+    return CACHE_KEY in track.cache
+
+
+def track_fingerprint(track) -> str:
+    """What a floor raster depends on: the track's rows in driving order (the centre line's dashes follow it)."""
+    return hashlib.sha256(np.ascontiguousarray(track.waypoints, dtype=np.float64).tobytes()).hexdigest()
+
+
+def save_floor_raster(track, folder: str | Path) -> None:
+    """Write ``floor_raster(track)`` into ``folder`` for ``load_floor_raster`` in another process."""
+    raster = floor_raster(track)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / PIXELS_FILE, raster.pixels, allow_pickle=False)
+    layout = {"track": track_fingerprint(track), "stride": raster.stride, "haze_row": raster.haze_row,
+              "bounds": list(raster.bounds), "levels": [list(dataclasses.astuple(level)) for level in raster.levels]}
+    (folder / LAYOUT_FILE).write_text(json.dumps(layout), encoding="utf-8")
+
+
+def load_floor_raster(track, folder: str | Path) -> FloorRaster | None:
+    """The raster ``save_floor_raster`` wrote for this very track, memoised like ``floor_raster``; None if ``folder``
+    holds none, or one for another track or of another shape (then the caller draws it)."""
+    folder = Path(folder)
+    try:
+        layout = json.loads((folder / LAYOUT_FILE).read_text(encoding="utf-8"))
+        if layout["track"] != track_fingerprint(track):
+            return None
+        pixels = np.load(folder / PIXELS_FILE, mmap_mode="r", allow_pickle=False)
+        levels = tuple(Level(float(m), float(x), float(y), int(r), int(n), int(c))
+                       for m, x, y, r, n, c in layout["levels"])
+        raster = FloorRaster(pixels=pixels, stride=int(layout["stride"]), levels=levels,
+                             haze_row=int(layout["haze_row"]), bounds=tuple(float(b) for b in layout["bounds"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if pixels.dtype != np.uint8 or pixels.shape != (raster.haze_row + 1, raster.stride) or len(levels) != LEVELS:
+        return None
+    track.cache[CACHE_KEY] = raster
+    return raster
 
 
 def _build(track) -> FloorRaster:

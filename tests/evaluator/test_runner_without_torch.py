@@ -1,8 +1,10 @@
-"""The sandboxed runner races a model folder's ONNX race plan and never imports torch: a fresh sandbox per job
-then starts in a fraction of the CPU that importing torch took (~2 s, more than racing the demo race)."""
+"""What the worker prepares so that a fresh sandbox per job costs little: the runner races the model folder's ONNX
+race plan and never imports torch (~2 s of CPU, more than racing the demo race), and maps the floor raster the worker
+drew once per track instead of drawing it (~0.6 s)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from evaluator import runner
 from evaluator.contract import RaceJob, RaceResult, RunnerFailure, parse_runner_output
-from evaluator.execution import prepare_model_folder
+from evaluator.execution import prepare_model_folder, prepare_race_track
 from sim.io.model_files import RACE_PLAN_FILE
 from sim.world.builtin_tracks import build_builtin_track
 from sim.world.rules import RaceRules
@@ -56,3 +59,22 @@ def test_a_model_folder_without_its_race_plan_is_the_workers_fault(oval_job):
     Path(oval_job.model_dir, RACE_PLAN_FILE).unlink()
     result, _ = run_runner(oval_job)
     assert isinstance(result, RunnerFailure) and result.kind == "job" and "race plan" in result.error, result
+
+
+def test_the_runner_maps_the_floor_the_worker_drew_instead_of_drawing_it(oval_job, monkeypatch, capsys):
+    def run_in_process_without_drawing() -> RaceResult | RunnerFailure:
+        def no_drawing(track):
+            raise AssertionError("the runner drew the floor raster itself")
+
+        capsys.readouterr()
+        with monkeypatch.context() as patch:
+            patch.setattr("sim.sensors.floor._build", no_drawing)
+            patch.setattr(sys, "stdin", io.StringIO(json.dumps(oval_job.to_json()) + "\n"))
+            assert runner.main() == 0
+        return parse_runner_output(capsys.readouterr().out.encode(), total_laps=1, limit=10**8)
+
+    with pytest.raises(AssertionError, match="drew the floor"):  # nothing prepared: the runner draws it
+        run_in_process_without_drawing()
+    prepare_race_track(oval_job, Path(oval_job.model_dir))  # the worker draws it (once per track and process)
+    result = run_in_process_without_drawing()
+    assert isinstance(result, RaceResult) and result.laps[0]["episode_status"] == "Lap complete", result

@@ -10,7 +10,19 @@ import pytest
 
 from sim.sensors import Bodies, make_sensor
 from sim.sensors.camera import FOCAL, HEIGHT, PITCH, WIDTH, horizon_row
-from sim.sensors.floor import BORDER, ROAD, SKY_HORIZON, SKY_TOP, TURF, floor_raster
+from sim.sensors.floor import (
+    BORDER,
+    CACHE_KEY,
+    LAYOUT_FILE,
+    PIXELS_FILE,
+    ROAD,
+    SKY_HORIZON,
+    SKY_TOP,
+    TURF,
+    floor_raster,
+    load_floor_raster,
+    save_floor_raster,
+)
 from sim.world.objects import StaticBoxes
 from sim.world.track import Track
 
@@ -156,6 +168,42 @@ def test_a_car_far_outside_the_raster_still_gets_a_frame(camera, track) -> None:
 
 def test_the_floor_raster_is_built_once_per_track(track) -> None:
     assert floor_raster(track) is floor_raster(track)
+
+
+def test_a_raster_saved_by_one_process_is_mapped_by_another_and_gives_the_same_frames(camera, tmp_path) -> None:
+    # The worker draws a race's floor once and saves it beside the model; the sandboxed runner maps it.
+    drawn, mapped = stadium(), stadium()
+    save_floor_raster(drawn, tmp_path / "track")
+    loaded = load_floor_raster(mapped, tmp_path / "track")
+    assert loaded is not None and loaded is floor_raster(mapped)  # memoised on the track the race then uses
+    original = floor_raster(drawn)
+    assert loaded.levels == original.levels and loaded.stride == original.stride and loaded.bounds == original.bounds
+    np.testing.assert_array_equal(loaded.pixels, original.pixels)
+    x, y, yaw = np.array([2.0, 11.0, 5.0]), np.array([0.1, 1.0, 6.0]), np.array([0.0, 1.2, math.pi])
+    np.testing.assert_array_equal(camera.observe(mapped, x, y, yaw), camera.observe(drawn, x, y, yaw))
+
+
+def test_a_saved_raster_serves_only_the_track_and_direction_it_was_drawn_for(tmp_path) -> None:
+    save_floor_raster(stadium(), tmp_path / "track")
+    assert load_floor_raster(stadium(straight=9.0), tmp_path / "track") is None
+    reverse = stadium().with_direction("clockwise")  # the centre line's dashes start from the other end
+    assert load_floor_raster(reverse, tmp_path / "track") is None and CACHE_KEY not in reverse.cache
+    assert load_floor_raster(stadium(), tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize("damage", ["layout", "pixels", "shape"])
+def test_a_damaged_saved_raster_is_ignored_and_the_floor_drawn_again(tmp_path, damage) -> None:
+    folder = tmp_path / "track"
+    save_floor_raster(stadium(), folder)
+    if damage == "layout":
+        (folder / LAYOUT_FILE).write_text("{not json", encoding="utf-8")
+    elif damage == "pixels":
+        (folder / PIXELS_FILE).write_bytes(b"\x93NUMPY broken")
+    else:
+        np.save(folder / PIXELS_FILE, np.zeros((3, 3), dtype=np.uint8))
+    track = stadium()
+    assert load_floor_raster(track, folder) is None
+    assert floor_raster(track).pixels.shape == floor_raster(stadium()).pixels.shape
 
 
 def test_bad_poses_are_refused_clearly(camera, track) -> None:
