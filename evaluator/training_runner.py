@@ -45,6 +45,7 @@ THREADS = 1  # one core per job: an operator scales with worker processes on the
 # Trainings run for minutes to hours, evaluations are waited for: a training yields the CPU to them (nice 10 weighs
 # about a tenth of nice 0).
 TRAINING_NICE = 10
+AUTOGROUP_TRIES = 20  # ~2 s of 100 ms windows (yield_cpu_to_evaluations)
 
 _stop_requested = False
 
@@ -60,8 +61,17 @@ def yield_cpu_to_evaluations() -> None:
     default) a process's nice only ranks it within its session: the session's own nice is lowered too."""
     with contextlib.suppress(OSError):
         os.nice(TRAINING_NICE)
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
-        autogroup.write(str(TRAINING_NICE))
+    # The kernel lets a process without CAP_SYS_ADMIN change an autogroup's nice once per 100 ms machine-wide, and
+    # answers EAGAIN inside that window (two runs starting together: the second kept its session at nice 0).
+    for _ in range(AUTOGROUP_TRIES):
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(TRAINING_NICE))
+            return
+        except OSError as error:
+            if error.errno != errno.EAGAIN:
+                return  # no autogroups here (or no /proc): the process nice is all there is
+            time.sleep(0.11)
 
 
 def main() -> int:
