@@ -50,7 +50,6 @@ from evaluator.engine import SandboxFile, SandboxWork, TrainingFinished, target_
 from evaluator.services import Claim, attempt_fail, attempt_heartbeat, attempt_succeed
 from sim.io.archive import ArchiveError, ArchiveLimits, extract_archive, inspect_archive
 from sim.io.model_files import TRACK_FOLDER
-from sim.learn.onnx_plan import write_race_plan
 from sim.sensors.floor import floor_raster, floor_raster_drawn, save_floor_raster
 from sim.world.track import Track
 
@@ -493,6 +492,9 @@ def prepare_model_folder(archive: Path, model_dir: Path, *, race_plan: bool = Tr
         entry.rename(model_dir / entry.name)
     staging.rmdir()
     if race_plan:
+        # Imported here: onnx takes ~1 s to import, and every process loads this module (the web's too).
+        from sim.learn.onnx_plan import write_race_plan
+
         write_race_plan(model_dir)
 
 
