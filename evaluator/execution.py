@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError
 from django.core.files import File
@@ -200,7 +201,7 @@ def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat, l
     if not training:  # the runner prepares the track while the archive is validated; the end of input = model ready
         # Rows that make no track (ValueError): the runner refuses the job and says why, as before.
         with contextlib.suppress(ValueError):
-            prepare_race_track(work.job, model_dir, draw=False)
+            prepare_race_track(work.job, model_dir)
         process.send(job + b"\n")
         job = b""
     try:
@@ -225,7 +226,7 @@ def _run(claim: Claim, work: SandboxWork, scratch: Path, heartbeat: Heartbeat, l
             warm.start_ahead()
         _record(claim, work, outcome, limits, clock)
         with contextlib.suppress(ValueError):  # after the result: this worker's next race on the track maps it
-            prepare_race_track(work.job, None, draw=True)
+            draw_race_track(work.job)
         return
     try:
         progress = _Progress(claim, work, process)
@@ -448,27 +449,30 @@ def _record_training(claim: Claim, work: SandboxWork, outcome: sandbox.SandboxOu
                        patience_s=RECORD_PATIENCE_S)
 
 
-def prepare_race_track(job: RaceJob | MatchJob, model_dir: Path | None, *, draw: bool = True) -> bool:
+def prepare_race_track(job: RaceJob | MatchJob, model_dir: Path) -> bool:
     """Save the race track's floor raster at the top of the model mount for the runner (``TRACK_FOLDER``) if this
-    process has drawn it (or ``draw``: draw it now, ~0.6 s, kept for the next races); False if it has not.
-    ``model_dir`` None only draws."""
-    rows = tuple(tuple(row) for row in job.track_rows)
-    track = _race_track(job.track_name, rows, job.direction)
-    if not draw and not floor_raster_drawn(track):
-        return False  # not on the path to a result: this race's runner draws it meanwhile, as it always did
-    if model_dir is None:
-        floor_raster(track)
-    else:
-        save_floor_raster(track, model_dir / TRACK_FOLDER)
+    process has drawn it (``draw_race_track``); False if it has not: drawing is kept off the path to a result, and
+    this race's runner draws its own meanwhile, as it always did."""
+    track = _race_track_of(job)
+    if not floor_raster_drawn(track):
+        return False
+    save_floor_raster(track, model_dir / TRACK_FOLDER)
     return True
+
+
+def draw_race_track(job: RaceJob | MatchJob) -> None:
+    """Draw the race track's floor raster (~0.6 s) and keep it for this process's next races on the track."""
+    floor_raster(_race_track_of(job))
+
+
+def _race_track_of(job: RaceJob | MatchJob) -> Track:
+    return _race_track(job.track_name, tuple(tuple(row) for row in job.track_rows), job.direction)
 
 
 @functools.lru_cache(maxsize=4)  # a floor raster is ~22 MB for the technical loop
 def _race_track(name: str, rows: tuple[tuple[float, ...], ...], direction: str) -> Track:
     """A race's track as the runner builds it, kept by this worker process: its floor raster, which every camera
     race needs and which takes ~0.6 s of CPU to draw, is drawn once per track here instead of once per sandbox."""
-    import numpy as np
-
     return Track.from_array(np.asarray(rows, dtype=np.float64), name=name).with_direction(direction)
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluator import runner
+from evaluator import execution, runner
 from evaluator.contract import RaceJob, RaceResult, RunnerFailure, parse_runner_output
-from evaluator.execution import prepare_model_folder, prepare_race_track
+from evaluator.execution import draw_race_track, prepare_model_folder, prepare_race_track
 from sim.io.model_files import RACE_PLAN_FILE
 from sim.world.builtin_tracks import build_builtin_track
 from sim.world.rules import RaceRules
@@ -75,6 +75,11 @@ def test_the_runner_maps_the_floor_the_worker_drew_instead_of_drawing_it(oval_jo
 
     with pytest.raises(AssertionError, match="drew the floor"):  # nothing prepared: the runner draws it
         run_in_process_without_drawing()
-    prepare_race_track(oval_job, Path(oval_job.model_dir))  # the worker draws it (once per track and process)
+    execution._race_track.cache_clear()  # as a worker process that has not raced on this track yet
+    assert not prepare_race_track(oval_job, Path(oval_job.model_dir))  # not drawn by this process yet: left alone
+    with pytest.raises(AssertionError, match="drew the floor"):
+        run_in_process_without_drawing()
+    draw_race_track(oval_job)  # the worker draws it after its first race there (once per track and process)
+    assert prepare_race_track(oval_job, Path(oval_job.model_dir))
     result = run_in_process_without_drawing()
     assert isinstance(result, RaceResult) and result.laps[0]["episode_status"] == "Lap complete", result
