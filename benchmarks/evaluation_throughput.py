@@ -144,12 +144,12 @@ def _baseline_archive(track) -> bytes:
     if not cached.exists():
         from races.setup import BASELINE_VEHICLE
         from sim.io.archive import write_model_archive
-        from sim.learn.imitation import racing_line_driver, train_imitation_model
+        from sim.learn.imitation import clone_racing_line_driver
         from sim.world.vehicle import get_vehicle
 
         OUT.mkdir(parents=True, exist_ok=True)
         vehicle = get_vehicle(BASELINE_VEHICLE)
-        network = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle)).network
+        network = clone_racing_line_driver(track, vehicle).network
         write_model_archive(cached, vehicle, network.state_dict())
     return cached.read_bytes()
 

@@ -104,12 +104,12 @@ def lapping_archive(track_slug: str, vehicle_name: str = "original_deepracer") -
     cached = OUT / f"driver-clone-{track_slug}-{vehicle_name}.tar.gz"
     if not cached.exists():
         from sim.io.archive import write_model_archive
-        from sim.learn.imitation import racing_line_driver, train_imitation_model
+        from sim.learn.imitation import clone_racing_line_driver
         from sim.world.track_catalog import get_track
         from sim.world.vehicle import get_vehicle
 
         OUT.mkdir(parents=True, exist_ok=True)
         track, vehicle = get_track(track_slug), get_vehicle(vehicle_name)
-        model = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle))
+        model = clone_racing_line_driver(track, vehicle)
         write_model_archive(cached, vehicle, model.network.state_dict())
     return cached.read_bytes()

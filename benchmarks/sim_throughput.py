@@ -79,13 +79,13 @@ def measure(cars: int, sensors: tuple[str, ...], reward: bool, seconds: float) -
 def demo_baseline(path: Path):
     """(vehicle, network, track) of the demo race's baseline entry (races.setup's recipe), trained once (~1 min)."""
     from sim.io.archive import load_actor_critic, write_model_archive
-    from sim.learn.imitation import racing_line_driver, train_imitation_model
+    from sim.learn.imitation import clone_racing_line_driver
     from sim.world.vehicle import get_vehicle
 
     track = build_builtin_track("pitlane_technical").with_direction("counterclockwise")
     if not path.exists():
         vehicle = get_vehicle("pitlane_racer")
-        network = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle)).network
+        network = clone_racing_line_driver(track, vehicle).network
         path.parent.mkdir(parents=True, exist_ok=True)
         write_model_archive(path, vehicle, network.state_dict())
     vehicle, network = load_actor_critic(path)

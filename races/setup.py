@@ -56,13 +56,13 @@ def install_baseline_entry(race: Race, stdout: TextIO) -> None:
     from pathlib import Path
 
     from sim.io.archive import write_model_archive
-    from sim.learn.imitation import racing_line_driver, train_imitation_model
+    from sim.learn.imitation import clone_racing_line_driver
     from sim.world.vehicle import get_vehicle
 
     stdout.write("Training the baseline entry (a clone of the racing-line driver, about 30 s)...\n")
     vehicle = get_vehicle(BASELINE_VEHICLE)
     track = track_sim(race.track, race.direction)
-    result = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle))
+    result = clone_racing_line_driver(track, vehicle, laps=race.total_laps)
     user, created = get_user_model().objects.get_or_create(username=BASELINE_USERNAME)
     if created:
         user.set_unusable_password()

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from sim.learn.agent import mixed_precision_autocast
+from sim.learn.agent import mixed_precision_autocast, race_policy
 from sim.learn.networks import ActorCritic, build_actor_critic
 from sim.race.drivers import PurePursuitDriver, RacingLineDriver
 from sim.race.env import VectorRaceEnv
+from sim.race.evaluation import run_race
+from sim.world.rules import RaceRules
 from sim.world.track import Track
 from sim.world.vehicle import Vehicle
 
@@ -112,3 +114,27 @@ def train_imitation_model(track: Track, vehicle: Vehicle, frames: int = 4000, ep
         predicted = np.concatenate([network.predict(observations[i : i + 256]).numpy()
                                     for i in range(0, len(labels), 256)])
     return ImitationResult(network, len(labels), float((predicted == labels).mean()))
+
+
+def clone_racing_line_driver(track: Track, vehicle: Vehicle, laps: int = 3, attempts: int = 4) -> ImitationResult:
+    """A clone of the racing-line driver that races ``laps`` clean laps of ``track``: the demo race's baseline entry
+    and the benchmarks' and tests' "trained model".
+
+    One clone in three or so clips the edge once a lap or more: which one depends on the seed and on the
+    floating-point rounding of the machine and its thread count, so a fixed seed is no guarantee. Each attempt
+    (seeds 0, 1, ...) is raced greedily under the demo race's rules; the first with every lap complete and no
+    off-track is kept, else the attempt with the fewest laps missed, then off-tracks, then the shortest time."""
+    rules = RaceRules(total_laps=laps)
+    best: tuple[tuple[int, int, int], ImitationResult] | None = None
+    for seed in range(attempts):
+        result = train_imitation_model(track, vehicle, seed=seed, driver=racing_line_driver(track, vehicle))
+        run = run_race(race_policy(result.network, "fp32"), track, vehicle, rules, record_simtrace=False)
+        missed = laps - sum(lap.episode_status == "Lap complete" for lap in run.laps)
+        score = (missed, sum(lap.off_track_count for lap in run.laps),
+                 sum(lap.elapsed_time_in_milliseconds for lap in run.laps))
+        if best is None or score < best[0]:
+            best = (score, result)
+        if score[:2] == (0, 0):
+            break
+    assert best is not None  # attempts >= 1
+    return best[1]

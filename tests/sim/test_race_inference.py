@@ -150,11 +150,11 @@ def _assert_same_race(exact, fast, agreement: float) -> None:
 def demo_car():
     """The demo race's baseline entry, made as races.setup makes it: the garage's pitlane_racer cloned from the
     racing-line driver on the technical loop (~1 min of CPU)."""
-    from sim.learn.imitation import racing_line_driver, train_imitation_model
+    from sim.learn.imitation import clone_racing_line_driver
 
     track = build_builtin_track("pitlane_technical").with_direction("counterclockwise")
     vehicle = get_vehicle("pitlane_racer")
-    network = train_imitation_model(track, vehicle, driver=racing_line_driver(track, vehicle)).network.eval()
+    network = clone_racing_line_driver(track, vehicle).network.eval()
     return vehicle, network, track
 
 
