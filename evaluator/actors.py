@@ -26,6 +26,7 @@ from evaluator.execution import (
     execute_attempt,
     remove_orphaned_scratch_once,
     warm_sandbox_of_this_thread,
+    warm_up_race_plans_once,
     worker_identity,
 )
 from evaluator.models import EvaluationAttempt
@@ -103,7 +104,8 @@ class PromptPollingMiddleware(Middleware):
 class WarmSandboxMiddleware(Middleware):
     """A worker thread serving the evaluation queue starts its sandbox ahead as it boots, so even the first
     evaluation finds one, and discards it as it stops (SIGTERM to the worker), so none outlives the worker. The
-    first thread to boot also removes the folders of worker processes that were killed (``kill -9`` cleans nothing)."""
+    first thread to boot also removes the folders of worker processes that were killed (``kill -9`` cleans nothing),
+    and the first evaluation thread builds a throwaway race plan so the first evaluation finds onnx imported."""
 
     def after_worker_thread_boot(self, broker: dramatiq.Broker, thread: dramatiq.WorkerThread) -> None:
         remove_orphaned_scratch_once()
@@ -114,6 +116,7 @@ class WarmSandboxMiddleware(Middleware):
         except sandbox.SandboxUnavailable:
             return  # reported when a message comes (nothing is claimed on such a worker)
         warm_sandbox_of_this_thread().start_ahead()
+        warm_up_race_plans_once()  # while the sandbox imports its runtime
 
     def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: dramatiq.WorkerThread) -> None:
         warm_sandbox_of_this_thread().discard()

@@ -485,6 +485,26 @@ def _fetch_and_validate(archive: File, archive_copy: Path, model_dir: Path, *, r
     archive_copy.unlink()
 
 
+_race_plans_warmed = threading.Event()
+
+
+def warm_up_race_plans_once() -> None:
+    """Once per evaluation worker process, as it boots: import onnx and build one race plan, so the first
+    evaluation does not pay for them. Measured on a 2-core EPYC: a cold worker's first archive fetch + validation
+    took 1.45 s against ~0.3 s later (``import onnx`` 0.64 s, the first plan 0.2 s, the first model load 0.44 s)."""
+    if _race_plans_warmed.is_set():
+        return
+    _race_plans_warmed.set()
+    from sim.learn.networks import build_actor_critic
+    from sim.learn.onnx_plan import race_plan_bytes
+    from sim.world.vehicle import get_vehicle
+
+    try:
+        race_plan_bytes(build_actor_critic(get_vehicle("pitlane_racer")))
+    except Exception:  # only a warm-up: the first evaluation will report what is wrong
+        log.exception("Could not warm up the race plan builder")
+
+
 def prepare_model_folder(archive: Path, model_dir: Path, *, race_plan: bool = True) -> None:
     """Validate ``archive`` into ``model_dir`` as the sandbox reads it: with the ONNX race plan the runner drives
     with (``sim.learn.onnx_plan``) unless ``race_plan`` is false (a training job's starting model)."""
