@@ -109,6 +109,20 @@ def _give_each_test_its_own_id(items: list[pytest.Item]) -> None:
         raise pytest.UsageError(f"these test ids are shared by several tests, which would run once: {shared}")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, which it drops at the end: first, the connections that the tests' threads
+    left open (a worker thread's own) are closed, else the drop fails ("is being accessed by other users") and the
+    lane's database stays behind on the machine."""
+    yield
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def broker() -> dramatiq.Broker:
     """The configured global broker (in-memory without PITLANE_BROKER_URL), emptied before and after."""
