@@ -125,9 +125,10 @@ def clone_racing_line_driver(track: Track, vehicle: Vehicle, laps: int = 3, atte
     (seeds 0, 1, ...) is raced greedily under the demo race's rules; the first with every lap complete and no
     off-track is kept, else the attempt with the fewest laps missed, then off-tracks, then the shortest time."""
     rules = RaceRules(total_laps=laps)
+    driver = racing_line_driver(track, vehicle)  # its racing line takes up to ~1 s: computed once for every attempt
     best: tuple[tuple[int, int, int], ImitationResult] | None = None
     for seed in range(attempts):
-        result = train_imitation_model(track, vehicle, seed=seed, driver=racing_line_driver(track, vehicle))
+        result = train_imitation_model(track, vehicle, seed=seed, driver=driver)
         run = run_race(race_policy(result.network, "fp32"), track, vehicle, rules, record_simtrace=False)
         missed = laps - sum(lap.episode_status == "Lap complete" for lap in run.laps)
         score = (missed, sum(lap.off_track_count for lap in run.laps),

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from evaluator import execution, runner
-from evaluator.contract import RaceJob, RaceResult, RunnerFailure, parse_runner_output
+from evaluator.contract import MatchJob, RaceJob, RaceResult, RunnerFailure, parse_runner_output
 from evaluator.execution import draw_race_track, prepare_model_folder, prepare_race_track
-from sim.io.model_files import RACE_PLAN_FILE
+from sim.io.model_files import RACE_PLAN_FILE, TRACK_FOLDER
 from sim.world.builtin_tracks import build_builtin_track
 from sim.world.rules import RaceRules
 from tests.evaluator.processes import REPO
@@ -83,3 +83,12 @@ def test_the_runner_maps_the_floor_the_worker_drew_instead_of_drawing_it(oval_jo
     assert prepare_race_track(oval_job, Path(oval_job.model_dir))
     result = run_in_process_without_drawing()
     assert isinstance(result, RaceResult) and result.laps[0]["episode_status"] == "Lap complete", result
+
+
+def test_the_runner_looks_for_the_track_at_the_top_of_the_mount_for_a_race_and_for_a_match(tmp_path):
+    # The worker saves it there (execution._run: prepare_race_track(job, <the mount>)); a match's two models are
+    # folders under that top. Looked for elsewhere, it would silently be drawn again in every sandbox.
+    mount, rules = tmp_path / "model", RaceRules(total_laps=1)
+    race = RaceJob(track_name="oval", track_rows=[], rules=rules, model_dir=str(mount))
+    match = MatchJob(track_name="oval", track_rows=[], rules=rules, model_dirs=(str(mount / "a"), str(mount / "b")))
+    assert runner._track_folder(race) == runner._track_folder(match) == str(mount / TRACK_FOLDER)
